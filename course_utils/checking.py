@@ -1,0 +1,258 @@
+"""The machinery behind every exercise checker (the checkers themselves are in ``checks``).
+
+A checker runs the learner's function on several seeded cases, compares each output with a
+reference implementation and returns a :class:`CheckResult`. It never raises because of the
+learner's code: exceptions, ``None``, NaN, wrong shapes or dtypes and in-place changes of the
+inputs all become a failed result with a message that says what went wrong and where.
+
+When the environment variable ``COURSE_RESULTS_FILE`` names a file, every result is also
+appended to it as one JSON line; the grader (``python -m course_utils.grade``) reads it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
+RESULTS_ENV = "COURSE_RESULTS_FILE"
+
+# Tolerances by dtype: float32 carries about 7 significant digits, float64 about 16.
+TOLERANCES = {np.dtype(np.float32): (1e-4, 1e-5), np.dtype(np.float64): (1e-7, 1e-9)}
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one checker call; truthy if and only if the learner's function is correct."""
+
+    exercise: str
+    status: str
+    message: str
+    cases_run: int = 0
+    cases_total: int = 0
+
+    def __bool__(self) -> bool:
+        return self.status == PASSED
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.exercise!r}, {self.status!r})"
+
+    def to_json(self) -> str:
+        return json.dumps({"exercise": self.exercise, "status": self.status,
+                           "message": self.message})
+
+
+@dataclass
+class Case:
+    """One call of the learner's function: positional arguments and a description for humans."""
+
+    args: tuple
+    description: str
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Diagnosis:
+    """A known wrong implementation and the hint to give when the learner's output matches it."""
+
+    wrong: Callable
+    hint: str
+
+
+class Mismatch(Exception):
+    """Raised inside the comparison with a message meant for the learner."""
+
+
+def _emit(result: CheckResult) -> CheckResult:
+    icon = {PASSED: "\u2705", FAILED: "\u274c", NOT_ATTEMPTED: "\u23f3"}[result.status]
+    print(f"{icon} {result.exercise}: {result.message}")
+    path = os.environ.get(RESULTS_ENV)
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(result.to_json() + "\n")
+        except OSError as exc:  # the grader will report the missing row; do not crash here
+            print(f"(could not record the result for the grader: {exc})")
+    return result
+
+
+def _fmt(v: float) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    v = float(v)
+    if math.isnan(v) or math.isinf(v):
+        return str(v)
+    return f"{v:.6g}"
+
+
+def _learner_frame(exc: BaseException) -> str:
+    """The last traceback line that points into the learner's notebook code, if any."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for fr in reversed(frames):
+        if "course_utils" not in fr.filename:
+            return f" (raised at line {fr.lineno}: `{(fr.line or '').strip()}`)"
+    return ""
+
+
+def _tolerance(expected: np.ndarray, rtol: float | None, atol: float | None):
+    base_rtol, base_atol = TOLERANCES.get(expected.dtype, (1e-7, 1e-9))
+    rtol = base_rtol if rtol is None else rtol
+    atol = base_atol if atol is None else atol
+    scale = float(np.max(np.abs(expected))) if expected.size else 1.0
+    return rtol, atol * max(1.0, scale)
+
+
+def compare(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
+            check_dtype: bool = True) -> None:
+    """Raise :class:`Mismatch` describing the first difference between ``got`` and ``expected``.
+
+    ``expected`` may be an array, a float, a tuple of those, or a dict of those.
+    """
+    if isinstance(expected, tuple):
+        if not isinstance(got, (tuple, list)):
+            raise Mismatch(f"{name}: expected a tuple of {len(expected)} values, got "
+                           f"{type(got).__name__}")
+        if len(got) != len(expected):
+            raise Mismatch(f"{name}: expected a tuple of {len(expected)} values, got "
+                           f"{len(got)}")
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            compare(g, e, f"{name}[{i}]", rtol=rtol, atol=atol, check_dtype=check_dtype)
+        return
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            raise Mismatch(f"{name}: expected a dict with keys {sorted(expected)}, got "
+                           f"{type(got).__name__}")
+        if set(got) != set(expected):
+            missing, extra = set(expected) - set(got), set(got) - set(expected)
+            raise Mismatch(f"{name}: wrong keys (missing {sorted(missing)}, "
+                           f"unexpected {sorted(extra)})")
+        for k in expected:
+            compare(got[k], expected[k], f"{name}[{k!r}]", rtol=rtol, atol=atol,
+                    check_dtype=check_dtype)
+        return
+    if isinstance(expected, (float, int)) and not isinstance(expected, bool):
+        try:
+            g = float(np.asarray(got).item()) if got is not None else None
+        except (TypeError, ValueError):
+            g = None
+        if g is None:
+            raise Mismatch(f"{name}: expected a number, got {type(got).__name__}")
+        if math.isnan(g):
+            raise Mismatch(f"{name}: got NaN, expected {_fmt(expected)}")
+        r, a = _tolerance(np.asarray(float(expected)), rtol, atol)
+        if not math.isclose(g, float(expected), rel_tol=r, abs_tol=a):
+            raise Mismatch(f"{name}: expected {_fmt(expected)}, got {_fmt(g)}")
+        return
+    # arrays
+    if got is None:
+        raise Mismatch(f"{name}: got None; did you forget a `return`?")
+    if not isinstance(got, np.ndarray):
+        kind = type(got).__name__
+        raise Mismatch(f"{name}: expected a NumPy array, got {kind}"
+                       + (" (convert with np.asarray)" if kind in ("list", "tuple") else ""))
+    if got.shape != expected.shape:
+        raise Mismatch(f"{name}: wrong shape {got.shape}, expected {expected.shape}")
+    if check_dtype and got.dtype != expected.dtype:
+        raise Mismatch(f"{name}: dtype {got.dtype}, expected {expected.dtype} "
+                       "(keep the dtype of the inputs)")
+    if not np.issubdtype(got.dtype, np.number) and got.dtype != np.bool_:
+        raise Mismatch(f"{name}: dtype {got.dtype} is not numeric")
+    gotf, expf = got.astype(np.float64), expected.astype(np.float64)
+    bad_nan = ~np.isfinite(gotf) & np.isfinite(expf)
+    if bad_nan.any():
+        idx = tuple(int(i) for i in np.argwhere(bad_nan)[0])
+        raise Mismatch(f"{name}: {int(bad_nan.sum())} non-finite value(s), first at {list(idx)}: "
+                       f"got {_fmt(gotf[idx])}, expected {_fmt(expf[idx])}")
+    r, a = _tolerance(expected, rtol, atol)
+    close = np.isclose(gotf, expf, rtol=r, atol=a)
+    if not close.all():
+        err = np.where(close, 0.0, np.abs(gotf - expf))
+        idx = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
+        raise Mismatch(f"{name}: {int((~close).sum())} of {close.size} elements differ; worst at "
+                       f"{list(idx)}: expected {_fmt(expf[idx])}, got {_fmt(gotf[idx])} "
+                       f"(abs error {err[idx]:.2e})")
+
+
+def _changed_inputs(before: Sequence, after: Sequence, names: Sequence[str]) -> str | None:
+    """Name of the first argument the learner's function modified in place, if any."""
+
+    def same(a, b) -> bool:
+        if isinstance(a, np.ndarray):
+            return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(
+                a, b, equal_nan=np.issubdtype(a.dtype, np.floating))
+        if isinstance(a, dict):
+            return isinstance(b, dict) and a.keys() == b.keys() and all(
+                same(a[k], b[k]) for k in a)
+        if isinstance(a, (tuple, list)):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return True
+
+    for name, a, b in zip(names, before, after, strict=False):
+        if not same(a, b):
+            return name
+    return None
+
+
+def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable, *,
+              arg_names: Sequence[str], output_name: str = "output",
+              diagnoses: Sequence[Diagnosis] = (), rtol: float | None = None,
+              atol: float | None = None, check_dtype: bool = True,
+              success_note: str = "") -> CheckResult:
+    """Run ``fn`` on every case, compare it with ``reference`` and report.
+
+    ``reference`` and every ``Diagnosis.wrong`` take the same arguments as ``fn``.
+    """
+    total = len(cases)
+    if not callable(fn):
+        return _emit(CheckResult(exercise, FAILED, f"expected a function, got "
+                                 f"{type(fn).__name__}", 0, total))
+    for number, case in enumerate(cases, start=1):
+        pristine = copy.deepcopy(case.args)
+        learner_args = copy.deepcopy(case.args)
+        where = f"case {number} of {total} ({case.description})"
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                got = fn(*learner_args, **case.kwargs)
+        except NotImplementedError:
+            return _emit(CheckResult(exercise, NOT_ATTEMPTED,
+                                     "not attempted yet: replace the `raise NotImplementedError` "
+                                     "line with your code, then run this cell again.",
+                                     number - 1, total))
+        except Exception as exc:  # the learner's bug, reported rather than raised
+            return _emit(CheckResult(exercise, FAILED,
+                                     f"{where}: your function raised {type(exc).__name__}: "
+                                     f"{exc}{_learner_frame(exc)}", number - 1, total))
+        expected = reference(*copy.deepcopy(pristine), **case.kwargs)
+        try:
+            compare(got, expected, output_name, rtol=rtol, atol=atol, check_dtype=check_dtype)
+        except Mismatch as mis:
+            message = f"{where}: {mis}"
+            for diag in diagnoses:
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    try:
+                        compare(got, diag.wrong(*copy.deepcopy(pristine), **case.kwargs),
+                                output_name, rtol=rtol, atol=atol, check_dtype=False)
+                    except Exception:  # noqa: BLE001 - any difference means "not this mistake"
+                        continue
+                message += f"\n   hint: {diag.hint}"
+                break
+            return _emit(CheckResult(exercise, FAILED, message, number - 1, total))
+        changed = _changed_inputs(pristine, learner_args, arg_names)
+        if changed is not None:
+            return _emit(CheckResult(exercise, FAILED,
+                                     f"{where}: the output is right, but your function changed "
+                                     f"its input `{changed}` in place; work on a copy instead.",
+                                     number - 1, total))
+    note = f" {success_note}" if success_note else ""
+    return _emit(CheckResult(exercise, PASSED, f"all {total} cases passed.{note}", total, total))

@@ -1,0 +1,86 @@
+"""Run-time set-up shared by every notebook: determinism, device choice, an environment report.
+
+Every chapter's first code cell calls :func:`setup`, so that a rerun of a notebook prints the
+same numbers and draws the same figures.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+
+import numpy as np
+
+DEFAULT_SEED = 0
+
+
+def seed_everything(seed: int = DEFAULT_SEED) -> int:
+    """Seed Python, NumPy and PyTorch, and make PyTorch use deterministic algorithms.
+
+    Returns the seed so a notebook can print it. NumPy code in the course also takes explicit
+    ``np.random.default_rng(seed)`` generators; seeding the legacy global state here protects
+    third-party code (scikit-learn's defaults, for example) that still reads it.
+    """
+    import torch
+
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    # cuBLAS needs this variable to be deterministic; it must be set before the first CUDA call.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    if hasattr(torch.backends, "cudnn"):
+        torch.backends.cudnn.benchmark = False
+    return seed
+
+
+def device():
+    """The device that training code should use: CUDA when present, otherwise the CPU.
+
+    Set ``COURSE_DEVICE=cpu`` to force the CPU on a machine with a GPU (CI does so, and the
+    stored notebook outputs come from the CPU).
+    """
+    import torch
+
+    wanted = os.environ.get("COURSE_DEVICE", "").strip().lower()
+    if wanted in ("", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if wanted not in ("cpu", "cuda"):
+        raise ValueError(f"COURSE_DEVICE must be 'cpu', 'cuda' or 'auto', got {wanted!r}")
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("COURSE_DEVICE=cuda but PyTorch sees no CUDA device")
+    return torch.device(wanted)
+
+
+def setup(seed: int = DEFAULT_SEED, style: bool = True) -> None:
+    """One call at the top of every notebook: seeds everything and sets the plotting style."""
+    seed_everything(seed)
+    if style:
+        from course_utils.plotting import use_style
+
+        use_style()
+
+
+def environment_report() -> dict:
+    """Versions, threads and devices, as a dict of strings (chapter 00 prints it)."""
+    import matplotlib
+    import sklearn
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "matplotlib": matplotlib.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "cpu cores": str(os.cpu_count()),
+        "torch threads": str(torch.get_num_threads()),
+        "cuda available": str(torch.cuda.is_available()),
+        "device used": str(device()),
+        "executable in a venv": str(sys.prefix != sys.base_prefix),
+    }

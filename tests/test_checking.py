@@ -1,0 +1,98 @@
+"""The checker framework: never raises, specific messages, machine-readable results."""
+
+import json
+
+import numpy as np
+import pytest
+
+from course_utils import checking, checks
+from course_utils.checking import Case, Mismatch, compare, run_check
+
+
+def ref(x):
+    return x * 2.0
+
+
+CASES = [Case((np.arange(6.0).reshape(2, 3),), "float64 (2, 3)"),
+         Case((np.ones((3, 2), np.float32),), "float32 (3, 2)")]
+
+
+def run(fn):
+    return run_check("double", fn, CASES, ref, arg_names=["x"], output_name="y")
+
+
+def test_correct_function_passes_and_result_is_truthy(capsys):
+    res = run(lambda x: x + x)
+    assert res and res.status == "passed" and res.cases_run == 2
+    assert "all 2 cases passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda x: None, "got None; did you forget a `return`?"),
+    (lambda x: (x * 2).tolist(), "expected a NumPy array, got list"),
+    (lambda x: (x * 2).T, "wrong shape"),
+    (lambda x: (x * 2).astype(np.float32), "dtype float32, expected float64"),
+    (lambda x: x * np.nan, "non-finite value"),
+    (lambda x: x * 2 + (x > 4), "worst at [1, 2]: expected 10, got 11"),
+    (lambda x: 1 / 0, "raised ZeroDivisionError: division by zero (raised at line"),
+    ("not a function", "expected a function"),
+])
+def test_wrong_functions_fail_with_a_specific_message(fn, words, capsys):
+    res = run(fn)
+    assert not res and res.status == "failed"
+    assert words in res.message
+    assert words in capsys.readouterr().out
+
+
+def test_not_implemented_is_not_attempted():
+    def stub(x):
+        raise NotImplementedError("Exercise 'double'")
+    res = run(stub)
+    assert not res and res.status == "not attempted" and "not attempted yet" in res.message
+
+
+def test_in_place_change_of_an_input_is_reported():
+    def sneaky(x):
+        x *= 2.0
+        return x.copy()
+    res = run(sneaky)
+    assert not res and "changed its input `x` in place" in res.message
+
+
+def test_hint_when_output_matches_a_known_mistake():
+    res = run_check("double", lambda x: x * 3.0, CASES, ref, arg_names=["x"],
+                    diagnoses=[checking.Diagnosis(lambda x: x * 4.0, "not this"),
+                               checking.Diagnosis(lambda x: x * 3.0, "you tripled it")])
+    assert "hint: you tripled it" in res.message and "not this" not in res.message
+
+
+def test_results_file_gets_one_json_line_per_check(tmp_path, monkeypatch):
+    path = tmp_path / "results.jsonl"
+    monkeypatch.setenv(checking.RESULTS_ENV, str(path))
+    run(lambda x: x * 2)
+    run(lambda x: None)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["exercise"], r["status"]) for r in lines] == [("double", "passed"),
+                                                              ("double", "failed")]
+
+
+def test_compare_structures():
+    compare((np.ones(2), {"a": 1.5}), (np.ones(2), {"a": 1.5}), "out")
+    with pytest.raises(Mismatch, match="expected a tuple of 2 values, got 1"):
+        compare((np.ones(2),), (np.ones(2), np.ones(2)), "out")
+    with pytest.raises(Mismatch, match=r"wrong keys \(missing \['b'\]"):
+        compare({"a": np.ones(1)}, {"a": np.ones(1), "b": np.ones(1)}, "g")
+    with pytest.raises(Mismatch, match="expected 2, got 3"):
+        compare(3.0, 2.0, "norm")
+    with pytest.raises(Mismatch, match="got NaN"):
+        compare(float("nan"), 2.0, "norm")
+
+
+@pytest.mark.parametrize("checker", [checks.softmax, checks.softmax_backward, checks.tfidf,
+                                     checks.rnn_step, checks.bptt, checks.clip_grad_norm,
+                                     checks.lstm_step, checks.gru_step])
+@pytest.mark.parametrize("garbage", [None, lambda *a: None, lambda *a: "text", lambda *a: 1 / 0,
+                                     lambda *a: [1, 2], lambda *a: (None, None, None)])
+def test_no_checker_raises_on_garbage(checker, garbage):
+    res = checker(garbage)
+    assert not res and res.status == "failed"
