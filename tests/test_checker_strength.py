@@ -82,6 +82,13 @@ def tfidf_variant(log=np.log, smooth=1, plus_one=1, norm="l2", safe=True):
     return fn
 
 
+def tfidf_df_from_totals(counts):
+    """Counts every occurrence as a document: df = column sum instead of nonzero count."""
+    w = counts * (np.log((1 + counts.shape[0]) / (1 + counts.sum(0))) + 1)
+    norms = np.linalg.norm(w, axis=1, keepdims=True)
+    return w / np.where(norms == 0, 1, norms)
+
+
 TFIDF_WRONG = {
     "no smoothing": tfidf_variant(smooth=0),
     "log base 10": tfidf_variant(log=np.log10),
@@ -90,8 +97,7 @@ TFIDF_WRONG = {
     "l1 norm": tfidf_variant(norm="l1"),
     "NaN on an empty document": tfidf_variant(safe=False),
     "binary tf": lambda c: tfidf_variant()((c > 0).astype(float)),
-    "idf from total counts": lambda c: (lambda w: w / np.linalg.norm(w, axis=1, keepdims=True).clip(1e-300))(
-        c * (np.log((1 + c.shape[0]) / (1 + c.sum(0))) + 1)),
+    "df from total counts": tfidf_df_from_totals,
 }
 
 
@@ -201,7 +207,7 @@ def clip_ok_torch(grads, max_norm):
     for t in ts:
         t.grad = t.clone()
     total = torch.nn.utils.clip_grad_norm_(ts, max_norm)
-    return {k: t.grad.numpy() for k, t in zip(grads, ts)}, float(total)
+    return {k: t.grad.numpy() for k, t in zip(grads, ts, strict=True)}, float(total)
 
 
 def _global(grads):
@@ -209,7 +215,8 @@ def _global(grads):
 
 
 def clip_per_tensor(grads, m):
-    return {k: g * min(1, m / max(np.linalg.norm(g), 1e-12)) for k, g in grads.items()}, _global(grads)
+    clipped = {k: g * min(1, m / max(np.linalg.norm(g), 1e-12)) for k, g in grads.items()}
+    return clipped, _global(grads)
 
 
 def clip_inplace(grads, m):
@@ -244,7 +251,7 @@ def lstm_variant(order="ifgo", cell_tanh=True, input_gate=True, one_minus_f=Fals
         z = x @ p["weight_ih"].T + h @ p["weight_hh"].T
         if bias:
             z = z + p["bias_ih"] + p["bias_hh"]
-        blocks = dict(zip(order, np.split(z, 4, axis=1)))
+        blocks = dict(zip(order, np.split(z, 4, axis=1), strict=True))
         i, f, g, o = sig(blocks["i"]), sig(blocks["f"]), np.tanh(blocks["g"]), sig(blocks["o"])
         if one_minus_f:
             f = 1 - f
@@ -257,7 +264,8 @@ def lstm_variant(order="ifgo", cell_tanh=True, input_gate=True, one_minus_f=Fals
 
 def lstm_ok_stacked(x, h, c, p):
     H = h.shape[1]
-    z = np.hstack([x, h]) @ np.hstack([p["weight_ih"], p["weight_hh"]]).T + p["bias_ih"] + p["bias_hh"]
+    w = np.hstack([p["weight_ih"], p["weight_hh"]])
+    z = np.hstack([x, h]) @ w.T + p["bias_ih"] + p["bias_hh"]
     i = 0.5 * (1 + np.tanh(z[:, :H] / 2))  # sigmoid written through tanh
     f = 0.5 * (1 + np.tanh(z[:, H:2 * H] / 2))
     g = np.tanh(z[:, 2 * H:3 * H])

@@ -15,7 +15,10 @@ SOLVED = '''def add(a, b):
     ### END SOLUTION'''
 
 
-def write_solution(path, code=SOLVED, md="Q?\n<!-- BEGIN SOLUTION -->\nAnswer.\n<!-- END SOLUTION -->"):
+QUESTION = "Q?\n<!-- BEGIN SOLUTION -->\nAnswer.\n<!-- END SOLUTION -->"
+
+
+def write_solution(path, code=SOLVED, md=QUESTION):
     nb = new_notebook(cells=[new_markdown_cell(md), new_code_cell(code)])
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hi\n")]
     nb.cells[1].execution_count = 3

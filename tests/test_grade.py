@@ -7,7 +7,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from course_utils import grade
 
 HEADER = "import numpy as np\nfrom course_utils import checks"
-GOOD = "def softmax(z):\n    e = np.exp(z - z.max(-1, keepdims=True))\n    return e / e.sum(-1, keepdims=True)"
+GOOD = ("def softmax(z):\n    e = np.exp(z - z.max(-1, keepdims=True))\n"
+        "    return e / e.sum(-1, keepdims=True)")
 STUB = "def softmax(z):\n    raise NotImplementedError('softmax')"
 
 
