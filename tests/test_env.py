@@ -1,0 +1,40 @@
+"""Seeding, determinism and the device choice."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import env
+
+
+def draw():
+    return np.random.rand(3), torch.rand(3), __import__("random").random()
+
+
+def test_setup_makes_runs_repeatable():
+    env.setup(seed=5)
+    a = draw()
+    env.setup(seed=5)
+    b = draw()
+    assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_bad_seed_is_refused():
+    with pytest.raises(ValueError, match="non-negative int"):
+        env.seed_everything(-1)
+
+
+def test_device_choice(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert env.device().type == "cpu"
+    monkeypatch.setenv("COURSE_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="COURSE_DEVICE"):
+        env.device()
+    monkeypatch.delenv("COURSE_DEVICE")
+    assert env.device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_environment_report_lists_versions():
+    report = env.environment_report()
+    assert report["python"].startswith("3.11") and report["torch"].startswith("2.13.0")
