@@ -1,0 +1,460 @@
+"""Diagrams of recurrent cells and networks, drawn by code with matplotlib.
+
+Every cell diagram in the course uses one visual grammar, so that an LSTM drawn in chapter 06
+reads like the RNN of chapter 03:
+
+* a **box** (rounded rectangle) is a *learned layer*: something with weights, such as
+  ``W_ih x + b_ih`` or a sigmoid gate. Its colour says which kind (``KINDS``);
+* a **circle** is an *element-wise operation without parameters*: ``+``, ``×``, ``tanh``,
+  ``σ``, ``1−``. Wider labels (``softmax``) get an ellipse;
+* a bare **label** is a *value* (a vector such as ``x_t`` or ``h_t``);
+* a solid **arrow** is data flowing forward; a dashed vermilion arrow (``kind="gradient"``)
+  is a gradient flowing backward.
+
+The building blocks are public so that later chapters can draw their own cells:
+
+``canvas``      an empty, equal-aspect axes in data units (no grid, no ticks)
+``layer``       a box for a learned layer                      -> ``Node``
+``op``          a circle/ellipse for an element-wise operation -> ``Node``
+``value``       a text label for a vector                      -> ``Node``
+``arrow``       an arrow between two nodes/points (straight or curved), with a label
+``wire``        a polyline arrow through corner points (for state lines and loops)
+``frame``       a dashed rectangle around a group (one time step, a truncation window)
+``legend``      a key explaining the shapes used
+
+Arrows attach to the *boundary* of a ``Node``, so callers only place the centres.
+Ready-made diagrams (each takes an optional ``ax`` and returns it):
+``draw_rnn_cell``, ``draw_rnn_folded``, ``draw_unrolled_rnn``, ``draw_two_layer_net``.
+
+Example: a cell of your own::
+
+    ax = canvas((0, 4), (0, 3))
+    x = value(ax, (0.5, 0.4), r"$\\mathbf{x}_t$")
+    w = layer(ax, (0.5, 1.5), r"$W x + b$")
+    s = op(ax, (2.5, 1.5), r"$\\sigma$", kind="gate")
+    arrow(ax, x, w)
+    arrow(ax, w, s, label="net")
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch, Rectangle
+
+from course_utils.plotting import PALETTE
+
+# Face and edge colour per kind of node. Chapters may add kinds: KINDS["my_kind"] = (face, edge).
+KINDS: dict[str, tuple[str, str]] = {
+    "layer": ("#DCEAF7", PALETTE[0]),    # affine map of a learned layer (blue)
+    "gate": ("#D9F2E9", PALETTE[2]),     # a learned gate (sigmoid layer) of the LSTM/GRU (green)
+    "candidate": ("#FBE3D6", PALETTE[3]),  # a learned candidate (tanh layer) (vermilion)
+    "op": ("#FDF0D5", PALETTE[1]),       # an element-wise operation (orange)
+    "output": ("#F3E1EC", PALETTE[4]),   # output layer / softmax (purple)
+    "loss": ("#F9DCD2", PALETTE[3]),     # a loss node
+    "state": ("#E8F4FB", PALETTE[5]),    # a memory / delay element
+}
+FORWARD_COLOR = "#333333"
+GRADIENT_COLOR = PALETTE[3]
+FONT_SIZE = 11
+
+
+@dataclass
+class Node:
+    """Geometry of a drawn node: centre (x, y), full width w and height h, and its shape.
+
+    ``shape`` is "box", "ellipse" or "text". Use :meth:`anchor` for named attachment points and
+    :meth:`boundary` for the point where a line towards another point leaves the node.
+    """
+
+    x: float
+    y: float
+    w: float
+    h: float
+    shape: str = "box"
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x, self.y)
+
+    def anchor(self, side: str, shift: float = 0.0) -> tuple[float, float]:
+        """Midpoint of a side ("left", "right", "top", "bottom"), moved ``shift`` along it.
+
+        For an ellipse the side points are its left/right/top/bottom extremes; ``shift`` then
+        moves along the tangent there (small shifts only).
+        """
+        if side == "left":
+            return (self.x - self.w / 2, self.y + shift)
+        if side == "right":
+            return (self.x + self.w / 2, self.y + shift)
+        if side == "top":
+            return (self.x + shift, self.y + self.h / 2)
+        if side == "bottom":
+            return (self.x + shift, self.y - self.h / 2)
+        raise ValueError(f"side must be left, right, top or bottom, got {side!r}")
+
+    def boundary(self, toward: tuple[float, float], gap: float = 0.0) -> tuple[float, float]:
+        """The point where the ray from the centre towards ``toward`` leaves the node.
+
+        ``gap`` pushes the point that much further out (so arrow heads do not touch text).
+        """
+        dx, dy = toward[0] - self.x, toward[1] - self.y
+        dist = math.hypot(dx, dy)
+        if dist == 0:
+            return self.center
+        ux, uy = dx / dist, dy / dist
+        a, b = self.w / 2, self.h / 2
+        if self.shape == "ellipse":
+            # r(theta) of an ellipse with semi-axes a, b along the unit direction (ux, uy)
+            r = 1.0 / math.sqrt((ux / a) ** 2 + (uy / b) ** 2)
+        else:  # box or text: the rectangle's edge
+            rx = a / abs(ux) if ux else math.inf
+            ry = b / abs(uy) if uy else math.inf
+            r = min(rx, ry)
+        r = min(r + gap, dist)
+        return (self.x + ux * r, self.y + uy * r)
+
+
+Point = tuple[float, float]
+
+
+def _xy(end, other) -> Point:
+    """A Node becomes its boundary point towards ``other``; a point stays itself."""
+    if isinstance(end, Node):
+        target = other.center if isinstance(other, Node) else other
+        return end.boundary(target, gap=0.04 if end.shape == "text" else 0.0)
+    return (float(end[0]), float(end[1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Primitives
+# ---------------------------------------------------------------------------------------------
+
+
+def canvas(xlim: tuple[float, float], ylim: tuple[float, float], ax=None, scale: float = 0.9,
+           title: str | None = None):
+    """An axes for a diagram: data units on both axes, equal aspect, no ticks or grid.
+
+    Without ``ax`` a new figure is created whose size follows the limits (``scale`` inches per
+    unit). Returns the axes.
+    """
+    if ax is None:
+        width = (xlim[1] - xlim[0]) * scale
+        height = (ylim[1] - ylim[0]) * scale
+        _, ax = plt.subplots(figsize=(width, height))
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def layer(ax, xy: Point, text: str, width: float = 1.4, height: float = 0.55,
+          kind: str = "layer", fontsize: float = FONT_SIZE) -> Node:
+    """A rounded box for a learned layer (it has weights). Returns its ``Node``."""
+    face, edge = KINDS[kind]
+    x, y = xy
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                boxstyle="round,pad=0,rounding_size=0.1", facecolor=face,
+                                edgecolor=edge, linewidth=1.5, zorder=2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, zorder=3)
+    return Node(x, y, width, height, "box")
+
+
+def op(ax, xy: Point, text: str, radius: float = 0.25, width: float | None = None,
+       kind: str = "op", fontsize: float = FONT_SIZE) -> Node:
+    """A circle for an element-wise operation (no weights); an ellipse when ``width`` is given.
+
+    Typical texts: "+", r"$\\times$", r"$\\tanh$", r"$\\sigma$", "1−", "softmax".
+    """
+    face, edge = KINDS[kind]
+    x, y = xy
+    w = 2 * radius if width is None else width
+    ax.add_patch(Ellipse((x, y), w, 2 * radius, facecolor=face, edgecolor=edge, linewidth=1.5,
+                         zorder=2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, zorder=3)
+    return Node(x, y, w, 2 * radius, "ellipse")
+
+
+def value(ax, xy: Point, text: str, width: float = 0.5, height: float = 0.35,
+          fontsize: float = FONT_SIZE + 1, color: str = FORWARD_COLOR) -> Node:
+    """A value (a vector such as x_t or h_t) shown as a bare label. Returns its ``Node``.
+
+    ``width``/``height`` only set where arrows stop; widen them for long labels.
+    """
+    x, y = xy
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=color, zorder=3)
+    return Node(x, y, width, height, "text")
+
+
+def _label(ax, p0: Point, p1: Point, text: str, offset: float, at: float, color: str,
+           fontsize: float) -> None:
+    """Put ``text`` at fraction ``at`` of the segment p0-p1, ``offset`` to its left side."""
+    mx, my = p0[0] + at * (p1[0] - p0[0]), p0[1] + at * (p1[1] - p0[1])
+    dx, dy = p1[0] - p0[0], p1[1] - p0[1]
+    d = math.hypot(dx, dy) or 1.0
+    nx, ny = -dy / d, dx / d  # left-hand normal of the direction of travel
+    ax.text(mx + offset * nx, my + offset * ny, text, ha="center", va="center",
+            fontsize=fontsize, color=color, zorder=4,
+            bbox=dict(boxstyle="round,pad=0.1", facecolor="white", edgecolor="none",
+                      alpha=0.85))
+
+
+def _style(kind: str, color: str | None, linestyle: str | None):
+    if kind not in ("forward", "gradient"):
+        raise ValueError(f"kind must be 'forward' or 'gradient', got {kind!r}")
+    if kind == "gradient":
+        return color or GRADIENT_COLOR, linestyle or (0, (4, 2))
+    return color or FORWARD_COLOR, linestyle or "-"
+
+
+def arrow(ax, start, end, label: str | None = None, *, kind: str = "forward",
+          rad: float = 0.0, color: str | None = None, linestyle: str | None = None,
+          label_offset: float = 0.22, label_at: float = 0.5, head: bool = True,
+          fontsize: float = FONT_SIZE - 1, linewidth: float = 1.4):
+    """An arrow from ``start`` to ``end`` (each a ``Node`` or an (x, y) point).
+
+    ``rad`` bends it (matplotlib's arc3 connection: positive bends to the left of travel).
+    ``label`` is written at fraction ``label_at`` of the way, ``label_offset`` to the left of the
+    direction of travel (negative: to the right). ``kind="gradient"`` draws a dashed vermilion
+    arrow for backward flow. Returns the (start, end) points actually used.
+    """
+    color, linestyle = _style(kind, color, linestyle)
+    p0, p1 = _xy(start, end), _xy(end, start)
+    ax.add_patch(FancyArrowPatch(p0, p1, arrowstyle="-|>" if head else "-", mutation_scale=13,
+                                 connectionstyle=f"arc3,rad={rad}", shrinkA=0, shrinkB=0,
+                                 color=color, linestyle=linestyle, linewidth=linewidth,
+                                 zorder=1))
+    if label:
+        # a bent arrow's midpoint lies off the chord by rad * length / 2, on its right side
+        off = label_offset - rad * math.hypot(p1[0] - p0[0], p1[1] - p0[1]) / 2
+        _label(ax, p0, p1, label, off, label_at, color, fontsize)
+    return p0, p1
+
+
+def wire(ax, points, label: str | None = None, *, label_segment: int = 0, kind: str = "forward",
+         color: str | None = None, linestyle: str | None = None, label_offset: float = 0.22,
+         head: bool = True, fontsize: float = FONT_SIZE - 1, linewidth: float = 1.4):
+    """A polyline through ``points`` with an arrow head at the end (a state line, a loop).
+
+    The first/last entries may be ``Node`` objects: the wire then starts/ends on their boundary.
+    ``label`` is written beside segment number ``label_segment``. Returns the points used.
+    """
+    pts = list(points)
+    if len(pts) < 2:
+        raise ValueError("a wire needs at least two points")
+    pts[0] = _xy(pts[0], pts[1])
+    pts[-1] = _xy(pts[-1], pts[-2])
+    color, linestyle = _style(kind, color, linestyle)
+    xs, ys = zip(*pts[:-1], strict=True)
+    ax.plot(xs, ys, color=color, linestyle=linestyle, linewidth=linewidth, zorder=1,
+            solid_capstyle="butt")
+    ax.add_patch(FancyArrowPatch(pts[-2], pts[-1], arrowstyle="-|>" if head else "-",
+                                 mutation_scale=13, shrinkA=0, shrinkB=0, color=color,
+                                 linestyle=linestyle, linewidth=linewidth, zorder=1))
+    if label:
+        seg = label_segment % (len(pts) - 1)
+        _label(ax, pts[seg], pts[seg + 1], label, label_offset, 0.5, color, fontsize)
+    return pts
+
+
+def frame(ax, lower_left: Point, upper_right: Point, label: str | None = None, *,
+          color: str = "#888888", fill: str | None = None, label_pos: str = "top",
+          fontsize: float = FONT_SIZE - 1) -> None:
+    """A dashed rectangle grouping nodes (one time step, a truncation window...)."""
+    (x0, y0), (x1, y1) = lower_left, upper_right
+    ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=fill is not None,
+                           facecolor=fill or "none", edgecolor=color, linestyle=(0, (3, 3)),
+                           linewidth=1.0, zorder=0, alpha=1.0 if fill is None else 0.35))
+    if label:
+        y = y1 + 0.12 if label_pos == "top" else y0 - 0.12
+        ax.text((x0 + x1) / 2, y, label, ha="center", va="bottom" if label_pos == "top" else "top",
+                fontsize=fontsize, color=color)
+
+
+def legend(ax, kinds=("layer", "op"), loc: str = "lower right", gradient: bool = False,
+           labels: dict[str, str] | None = None):
+    """A key for the shapes: which box is a learned layer, which circle an element-wise op."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    default = {"layer": "learned layer (weights)", "gate": "learned gate (sigmoid layer)",
+               "candidate": "learned candidate (tanh layer)", "op": "element-wise operation",
+               "output": "output layer", "loss": "loss", "state": "memory (next step)"}
+    default.update(labels or {})
+    handles = []
+    for kind in kinds:
+        face, edge = KINDS[kind]
+        handles.append(Patch(facecolor=face, edgecolor=edge, label=default.get(kind, kind)))
+    handles.append(Line2D([], [], color=FORWARD_COLOR, label="forward flow"))
+    if gradient:
+        handles.append(Line2D([], [], color=GRADIENT_COLOR, linestyle=(0, (4, 2)),
+                              label="gradient flow"))
+    return ax.legend(handles=handles, loc=loc, fontsize=8, frameon=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ready-made diagrams
+# ---------------------------------------------------------------------------------------------
+
+
+def draw_rnn_cell(ax=None, nonlinearity: str = r"\tanh", output: bool = True,
+                  title: str | None = "one RNN step, in detail"):
+    """The vanilla RNN cell of the course's notation, every matrix and operation drawn.
+
+    h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),  ŷ_t = softmax(W_hy h_t + b_y).
+    The loop on the right carries h_t to the next step, where it enters as h_{t-1}.
+    """
+    top = 7.0 if output else 4.6
+    ax = canvas((-0.6, 6.6), (-0.5, top), ax=ax, title=title)
+    x_in = value(ax, (1.0, 0.0), r"$\mathbf{x}_t$")
+    w_ih = layer(ax, (1.0, 1.2), r"$W_{ih}\mathbf{x}_t + \mathbf{b}_{ih}$", width=2.0)
+    w_hh = layer(ax, (4.0, 1.2), r"$W_{hh}\mathbf{h}_{t-1} + \mathbf{b}_{hh}$", width=2.2)
+    plus = op(ax, (2.5, 2.3), "+")
+    act = op(ax, (2.5, 3.2), rf"${nonlinearity}$", radius=0.3)
+    h_out = value(ax, (2.5, 4.15), r"$\mathbf{h}_t$")
+    memory = layer(ax, (5.7, 2.7), "delay", width=0.9, height=0.45, kind="state",
+                   fontsize=FONT_SIZE - 2)
+    arrow(ax, x_in, w_ih)
+    arrow(ax, w_ih, plus)
+    arrow(ax, w_hh, plus)
+    arrow(ax, plus, act, label=r"$\mathbf{net}_t$", label_offset=-0.45)
+    arrow(ax, act, h_out)
+    # the recurrence: h_t is stored and comes back one step later as h_{t-1}
+    wire(ax, [(2.8, 4.15), (5.7, 4.15), memory])
+    wire(ax, [memory, (5.7, 0.2), (4.0, 0.2), w_hh], label=r"$\mathbf{h}_{t-1}$",
+         label_segment=1, label_offset=-0.22)
+    if output:
+        w_hy = layer(ax, (2.5, 5.1), r"$W_{hy}\mathbf{h}_t + \mathbf{b}_y$", width=1.9,
+                     kind="output")
+        soft = op(ax, (2.5, 6.0), "softmax", radius=0.25, width=1.1, kind="output",
+                  fontsize=FONT_SIZE - 1)
+        y_hat = value(ax, (2.5, 6.75), r"$\hat{\mathbf{y}}_t$")
+        arrow(ax, h_out, w_hy)
+        arrow(ax, w_hy, soft)
+        arrow(ax, soft, y_hat)
+    legend(ax, kinds=("layer", "op", "state") + (("output",) if output else ()),
+           loc="upper left")
+    return ax
+
+
+def draw_rnn_folded(ax=None, title: str | None = "folded"):
+    """The compact picture: one cell with a loop, x_t in, h_t out."""
+    ax = canvas((-1.2, 2.2), (-0.6, 4.2), ax=ax, title=title)
+    x_in = value(ax, (0.5, 0.0), r"$\mathbf{x}_t$")
+    cell = layer(ax, (0.5, 1.6), r"$f$", width=1.0, height=0.8)
+    y_hat = value(ax, (0.5, 3.6), r"$\hat{\mathbf{y}}_t$")
+    arrow(ax, x_in, cell, label=r"$W_{ih}$", label_offset=-0.3)
+    arrow(ax, cell, y_hat, label=r"$W_{hy}$", label_offset=-0.3, label_at=0.72)
+    value(ax, (0.85, 2.3), r"$\mathbf{h}_t$", fontsize=FONT_SIZE)
+    wire(ax, [cell.anchor("left", 0.15), (-0.5, 1.75), (-0.5, 2.5), (0.2, 2.5), (0.2, 2.0)],
+         label=r"$W_{hh}$", label_segment=1, label_offset=0.3)
+    return ax
+
+
+def _step_labels(T: int, words) -> list[str]:
+    if words is None:
+        return [rf"$\mathbf{{x}}_{{{t}}}$" for t in range(1, T + 1)]
+    if len(words) != T:
+        raise ValueError(f"need {T} words, got {len(words)}")
+    return [str(w) for w in words]
+
+
+def draw_unrolled_rnn(T: int = 4, ax=None, *, words=None, outputs: str = "all",
+                      backward: bool = False, truncate: int | None = None,
+                      cell_label: str = r"$f$", title: str | None = "unrolled in time"):
+    """The RNN unrolled over T steps: the same cell (same weights) copied once per step.
+
+    words : optional list of T input labels (e.g. the words of a sentence) instead of x_1..x_T.
+    outputs : "all" (ŷ_t at every step), "last" (a classifier reading only h_T) or "none".
+    backward : also draw the backward pass: dashed arrows carry the gradient from the losses
+        down into the cells and from step t+1 back to step t (it arrives there as
+        W_hh^T δ_{t+1}); the error term δ_t is written under each cell (chapter 04).
+    truncate : with ``backward`` and ``outputs="last"``, keep the gradient of the loss for
+        only this many steps back from the last; older steps are greyed and the cut is marked
+        (truncated BPTT).
+    """
+    if outputs not in ("all", "last", "none"):
+        raise ValueError("outputs must be 'all', 'last' or 'none'")
+    if truncate is not None and (not backward or outputs != "last"):
+        raise ValueError("truncate is drawn for the backward pass of a loss on the last step: "
+                         "use backward=True, outputs='last'")
+    dx = 2.2
+    has_loss = backward and outputs != "none"
+    top = 5.4 if has_loss else (4.2 if outputs != "none" else 2.6)
+    ax = canvas((-1.0, T * dx + 0.8), (-0.9, top), ax=ax, title=title)
+    labels = _step_labels(T, words)
+    h0 = value(ax, (0.0, 1.6), r"$\mathbf{h}_0$")
+    cut = T - truncate if truncate is not None else 0
+    grey = "#BBBBBB"
+    prev = h0
+    for t in range(1, T + 1):
+        x = t * dx
+        cell = layer(ax, (x, 1.6), cell_label, width=1.0, height=0.8)
+        x_in = value(ax, (x, 0.0), labels[t - 1],
+                     width=max(0.5, 0.13 * len(labels[t - 1])))
+        arrow(ax, x_in, cell, label=r"$W_{ih}$" if t == 1 else None, label_offset=-0.32)
+        arrow(ax, prev, cell, label=None if t == 1 else rf"$\mathbf{{h}}_{{{t - 1}}}$",
+              label_offset=0.22)
+        if t == 2:
+            ax.text(x - dx / 2, 2.12, r"$W_{hh}$", ha="center", va="bottom",
+                    fontsize=FONT_SIZE - 1, color="#555555")
+        if outputs == "all" or (outputs == "last" and t == T):
+            y_hat = value(ax, (x, 3.5), rf"$\hat{{\mathbf{{y}}}}_{{{t}}}$")
+            arrow(ax, cell, y_hat, label=r"$W_{hy}$" if (t == 1 or outputs == "last") else None,
+                  label_offset=0.35)
+            if has_loss:
+                loss = value(ax, (x, 4.75), rf"$E_{{{t}}}$", color=GRADIENT_COLOR)
+                arrow(ax, y_hat, loss, color="#999999")
+                arrow(ax, (x + 0.25, 4.5), (x + 0.25, 2.0), kind="gradient")
+        if backward:
+            kept = t > cut
+            ax.text(x + 0.3, 0.95, rf"$\boldsymbol{{\delta}}_{{{t}}}$", ha="left", va="center",
+                    fontsize=FONT_SIZE - 1, color=GRADIENT_COLOR if kept else grey)
+            if t > 1:
+                arrow(ax, (x - 0.5, 1.3), (x - dx + 0.5, 1.3), kind="gradient",
+                      color=None if t - 1 > cut else grey)
+            if t - 1 == cut and cut > 0:
+                xc = x - dx / 2
+                ax.plot([xc, xc], [0.85, 1.5], color=GRADIENT_COLOR, linewidth=2.5, zorder=5)
+                ax.text(xc, 0.7, "cut", color=GRADIENT_COLOR, ha="center", va="top",
+                        fontsize=FONT_SIZE - 1)
+        prev = cell
+    ax.text(T * dx / 2 + 0.5, -0.75, r"the same $W_{ih}, W_{hh}, W_{hy}$ at every step",
+            ha="center", fontsize=FONT_SIZE - 2, color="#555555")
+    return ax
+
+
+def draw_two_layer_net(ax=None, backward: bool = True,
+                       title: str | None = "a two-layer network: forward and backward"):
+    """x -> W1 -> net1 -> f -> a1 -> W2 -> net2 -> softmax -> ŷ -> E, with the error terms.
+
+    Forward values along the top row; with ``backward``, dashed arrows carry δ^(2) and δ^(1)
+    back along the bottom.
+    """
+    ax = canvas((-0.6, 11.6), (-1.1, 1.3), ax=ax, title=title)
+    x = value(ax, (0.0, 0.5), r"$\mathbf{x}$")
+    w1 = layer(ax, (1.5, 0.5), r"$W_1\mathbf{x} + \mathbf{b}_1$", width=1.7)
+    f = op(ax, (3.4, 0.5), r"$f$")
+    w2 = layer(ax, (5.5, 0.5), r"$W_2\mathbf{a}_1 + \mathbf{b}_2$", width=1.8, kind="output")
+    sm = op(ax, (7.7, 0.5), "softmax", width=1.1, kind="output", fontsize=FONT_SIZE - 1)
+    y = value(ax, (9.3, 0.5), r"$\hat{\mathbf{y}}$")
+    e = value(ax, (10.9, 0.5), r"$E$", color=GRADIENT_COLOR)
+    arrow(ax, x, w1)
+    arrow(ax, w1, f, label=r"$\mathbf{net}_1$", label_offset=0.3)
+    arrow(ax, f, w2, label=r"$\mathbf{a}_1$", label_offset=0.3)
+    arrow(ax, w2, sm, label=r"$\mathbf{net}_2$", label_offset=0.3)
+    arrow(ax, sm, y)
+    arrow(ax, y, e, label=r"vs. $\mathbf{y}$", label_offset=0.3)
+    if backward:
+        arrow(ax, (10.7, 0.0), (6.4, -0.35), kind="gradient", rad=-0.08,
+              label=r"$\boldsymbol{\delta}^{(2)} = \hat{\mathbf{y}} - \mathbf{y}$",
+              label_offset=0.42)
+        arrow(ax, (4.8, -0.35), (2.2, -0.35), kind="gradient",
+              label=r"$\boldsymbol{\delta}^{(1)} = f'(\mathbf{net}_1)\odot W_2^\top"
+                    r"\boldsymbol{\delta}^{(2)}$", label_offset=0.38)
+    return ax
