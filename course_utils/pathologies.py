@@ -1,0 +1,253 @@
+"""Gradient pathologies (chapter 05): Jacobian products, spectral radius, deep nets, clipping.
+
+The gradient that reaches an early state from a late one is a product of step Jacobians. For
+the RNN ``h_t = f(W_hh h_{t-1} + W_ih x_t + b)`` (PyTorch layout) one step contributes
+
+    dh_t / dh_{t-1} = diag(f'(net_t)) W_hh,
+
+so ``dh_T / dh_k = J_T J_{T-1} ... J_{k+1}`` with ``J_t = diag(f'(net_t)) W_hh``. This module
+measures the size of such products (:func:`jacobian_norms`, :func:`product_norms`), builds
+recurrent matrices of a chosen spectral radius (:func:`random_recurrent_matrix`), and holds the
+small models of the chapter's other experiments: a deep MLP with or without residual connections
+(:class:`DeepMLP`) and the one-unit RNN whose loss surface has a "cliff" (:func:`one_unit_rnn`).
+
+Shapes: states are time-major, ``h_all`` is ``(T, H)`` for one sequence or ``(T, B, H)`` for a
+batch (any number of batch axes between time and H works). A *norm array* returned here is
+indexed by ``k = 0 .. T`` (``norms[k] = ||dh_T / dh_k||``, ``h_0`` being the initial state and
+``norms[T] = 1``); :func:`by_lag` turns it around so that index ``n`` is the lag ``T - k``.
+
+Chapter 06 reuses :func:`product_norms` / :func:`diagonal_product_norms` for the LSTM's cell
+path ``dc_T / dc_k = diag(f_T) ... diag(f_{k+1})``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NONLINEARITIES = ("linear", "tanh", "relu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Spectral radius
+# ---------------------------------------------------------------------------------------------
+
+
+def spectral_radius(W) -> float:
+    """Largest absolute value of the eigenvalues of the square matrix ``W`` (H, H).
+
+    Eigenvalues of a real matrix may be complex; their modulus is what counts.
+    """
+    W = np.asarray(W)
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise ValueError(f"W must be a square (H, H) matrix, got shape {W.shape}")
+    return float(np.max(np.abs(np.linalg.eigvals(W.astype(np.float64)))))
+
+
+def scale_to_spectral_radius(W, rho: float):
+    """``W`` multiplied by the one scalar that makes its spectral radius ``rho``.
+
+    Multiplying a matrix by c multiplies every eigenvalue by c, so the result has exactly the
+    eigenvectors of ``W`` and eigenvalues ``rho / spectral_radius(W)`` times larger. Keeps the
+    dtype of ``W`` (float32 stays float32). ``W`` must not be nilpotent (radius 0).
+    """
+    W = np.asarray(W)
+    radius = spectral_radius(W)
+    if radius == 0:
+        raise ValueError("W has spectral radius 0 (it is nilpotent): no scaling can change that")
+    dtype = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    return (W * (float(rho) / radius)).astype(dtype)
+
+
+def random_recurrent_matrix(H: int, rho: float, *, seed: int, kind: str = "gaussian"):
+    """A random (H, H) float64 matrix with spectral radius exactly ``rho``.
+
+    kind="gaussian": iid normal entries (a typical, non-normal matrix: its eigenvectors are not
+    orthogonal, so its largest singular value exceeds its spectral radius).
+    kind="orthogonal": a random orthogonal matrix times rho (a normal matrix: every singular
+    value and every eigenvalue modulus equals rho).
+    """
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((H, H))
+    if kind == "gaussian":
+        return scale_to_spectral_radius(A, rho)
+    if kind == "orthogonal":
+        Q, R = np.linalg.qr(A)
+        return float(rho) * Q * np.sign(np.diag(R))
+    raise ValueError(f"kind must be 'gaussian' or 'orthogonal', got {kind!r}")
+
+
+def eigen_bounds(W, n_max: int):
+    """The eigen-decomposition bounds on ``||W^n||_2`` for n = 0 .. n_max.
+
+    With ``W = V diag(lambda) V^{-1}``: ``rho^n <= ||W^n||_2 <= cond(V) rho^n``. Returns
+    ``(lower, upper, cond_V)``, two (n_max + 1,) float64 arrays and the condition number of the
+    eigenvector matrix (1 for a normal matrix). Needs a diagonalisable ``W``.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    eigvals, V = np.linalg.eig(W)
+    rho = float(np.max(np.abs(eigvals)))
+    cond = float(np.linalg.cond(V))
+    lower = rho ** np.arange(n_max + 1, dtype=np.float64)
+    return lower, cond * lower, cond
+
+
+def matrix_power_norms(W, n_max: int, ord=2):
+    """``||W^n||`` for n = 0 .. n_max, (n_max + 1,) float64: the linear RNN's gradient sizes."""
+    W = np.asarray(W, dtype=np.float64)
+    P = np.eye(W.shape[0])
+    out = np.empty(n_max + 1)
+    for n in range(n_max + 1):
+        out[n] = np.linalg.norm(P, ord)
+        P = P @ W
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Jacobian products of an RNN
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_nonlinearity(nonlinearity: str) -> None:
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+
+
+def _float(a):
+    a = np.asarray(a)
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+
+
+def run_rnn(W_hh, x_proj, h0=None, nonlinearity: str = "tanh"):
+    """States of ``h_t = f(x_proj[t] + h_{t-1} @ W_hh.T)`` for t = 1 .. T.
+
+    x_proj: (T, ..., H), the input part ``W_ih x_t + b_ih + b_hh`` already computed (for a pure
+    study of the recurrence it can be any drive, e.g. random numbers of a chosen size).
+    h0: (..., H) initial state, zeros by default. W_hh: (H, H), PyTorch layout.
+    nonlinearity: "linear" (f = identity), "tanh" or "relu".
+    Returns h_all (T, ..., H) in the dtype of x_proj.
+    """
+    _check_nonlinearity(nonlinearity)
+    x_proj = _float(x_proj)
+    W = np.asarray(W_hh, dtype=x_proj.dtype)
+    h = np.zeros(x_proj.shape[1:], dtype=x_proj.dtype) if h0 is None else np.asarray(
+        h0, dtype=x_proj.dtype)
+    h_all = np.empty_like(x_proj)
+    for t in range(len(x_proj)):
+        a = x_proj[t] + h @ W.T
+        if nonlinearity == "tanh":
+            a = np.tanh(a)
+        elif nonlinearity == "relu":
+            a = np.maximum(a, 0)
+        h_all[t] = h = a
+    return h_all
+
+
+def derivative_from_output(h_all, nonlinearity: str = "tanh"):
+    """f'(net_t) written with the output h_t = f(net_t): tanh' = 1 - h^2, relu' = [h > 0],
+    linear' = 1. Same shape and dtype as h_all."""
+    _check_nonlinearity(nonlinearity)
+    h_all = _float(h_all)
+    if nonlinearity == "tanh":
+        return 1 - h_all * h_all
+    if nonlinearity == "relu":
+        return (h_all > 0).astype(h_all.dtype)
+    return np.ones_like(h_all)
+
+
+def step_jacobians(W_hh, h_all, nonlinearity: str = "tanh"):
+    """``J_t = dh_t / dh_{t-1} = diag(f'(net_t)) W_hh`` for t = 1 .. T: (T, ..., H, H).
+
+    ``J_t[..., i, j] = f'(net_t)[..., i] * W_hh[i, j]`` (row i of W_hh scaled by unit i's slope).
+    """
+    d = derivative_from_output(h_all, nonlinearity)
+    W = np.asarray(W_hh, dtype=d.dtype)
+    return d[..., :, None] * W
+
+
+def product_norms(jacobians, ord=2):
+    """Norms of the backward products of a sequence of Jacobians.
+
+    jacobians: (T, ..., H, H) with ``jacobians[t - 1] = J_t = dh_t / dh_{t-1}``.
+    Returns (T + 1, ...) with ``out[k] = ||J_T J_{T-1} ... J_{k+1}||`` (the norm of
+    ``dh_T / dh_k``) and ``out[T] = ||I|| = 1`` for the spectral norm. ``ord`` is passed to
+    ``np.linalg.matrix_norm``: 2 for the spectral norm (the default), "fro" for Frobenius.
+    Works for any square Jacobians, e.g. an LSTM's full state Jacobians.
+    """
+    J = _float(jacobians)
+    if J.ndim < 3 or J.shape[-1] != J.shape[-2]:
+        raise ValueError(f"jacobians must be (T, ..., H, H), got shape {J.shape}")
+    T, H = J.shape[0], J.shape[-1]
+    P = np.broadcast_to(np.eye(H, dtype=J.dtype), J.shape[1:]).copy()
+    out = np.empty((T + 1, *J.shape[1:-2]), dtype=J.dtype)
+    out[T] = np.linalg.matrix_norm(P, ord=ord)
+    for t in range(T, 0, -1):  # t = T .. 1: P = J_T ... J_t
+        P = P @ J[t - 1]
+        out[t - 1] = np.linalg.matrix_norm(P, ord=ord)
+    return out
+
+
+def diagonal_product_norms(diagonals):
+    """Like :func:`product_norms` for diagonal Jacobians given by their diagonals (T, ..., H).
+
+    The spectral norm of ``diag(d_T) ... diag(d_{k+1})`` is ``max_i |prod_t d_t[i]|``; this is
+    the LSTM's ``||dc_T / dc_k||`` when ``diagonals`` holds the forget gates f_t.
+    Returns (T + 1, ...), ``out[T] = 1``.
+    """
+    d = np.abs(_float(diagonals))
+    T = d.shape[0]
+    # reverse cumulative product: prods[k] = prod_{t > k} d_t
+    prods = np.ones((T + 1, *d.shape[1:]), dtype=d.dtype)
+    prods[:T] = np.cumprod(d[::-1], axis=0)[::-1]
+    return prods.max(axis=-1)
+
+
+def jacobian_norms(W_hh, h_all, nonlinearity: str = "tanh", ord=2):
+    """``||dh_T / dh_k||`` for k = 0 .. T of an RNN whose states h_1 .. h_T are ``h_all``.
+
+    W_hh: (H, H) PyTorch layout; h_all: (T, H) or (T, B, H), the states the RNN actually went
+    through (they fix f'(net_t)); nonlinearity: "linear", "tanh" or "relu".
+    Returns (T + 1,) or (T + 1, B) in the dtype of h_all; index k, so ``out[T] = 1`` and
+    ``out[0]`` is the size of the gradient that reaches the initial state. Reverse it with
+    :func:`by_lag` to index by the lag T - k.
+    """
+    return product_norms(step_jacobians(W_hh, h_all, nonlinearity), ord=ord)
+
+
+def rnn_jacobian_norms(W_hh, x_proj, h0=None, nonlinearity: str = "tanh", ord=2):
+    """Run the RNN (see :func:`run_rnn`) and measure its Jacobian products.
+
+    Returns ``(norms, h_all)``: norms (T + 1, ...) as in :func:`jacobian_norms`.
+    """
+    h_all = run_rnn(W_hh, x_proj, h0, nonlinearity)
+    return jacobian_norms(W_hh, h_all, nonlinearity, ord=ord), h_all
+
+
+def by_lag(norms):
+    """Reverse a k-indexed norm array (T + 1, ...) so that index n is the lag T - k."""
+    return np.asarray(norms)[::-1]
+
+
+def gradient_norm_curve(rho: float, *, nonlinearity: str = "tanh", T: int = 100, H: int = 32,
+                        input_scale: float = 1.0, batch: int = 1, seed: int = 0,
+                        kind: str = "gaussian"):
+    """The chapter's measurement: ``||dh_T / dh_{T-n}||`` against the lag n = 0 .. T.
+
+    A random recurrent matrix of spectral radius ``rho`` (:func:`random_recurrent_matrix`, seed
+    ``seed``) is driven from h_0 = 0 by iid normal inputs of standard deviation
+    ``input_scale`` (seed ``seed + 1``). With ``batch`` > 1 the norms are averaged over that
+    many input sequences in log space (a geometric mean). Returns a (T + 1,) float64 array
+    indexed by lag.
+    """
+    W = random_recurrent_matrix(H, rho, seed=seed, kind=kind)
+    drive = input_scale * np.random.default_rng(seed + 1).standard_normal((T, batch, H))
+    norms, _ = rnn_jacobian_norms(W, drive, nonlinearity=nonlinearity)
+    with np.errstate(divide="ignore"):
+        return np.exp(np.mean(np.log(by_lag(norms)), axis=1))
+
+
+def growth_rate(curve, start: int, stop: int) -> float:
+    """Average factor per step of a lag-indexed curve between lags ``start`` and ``stop``:
+    ``(curve[stop] / curve[start]) ** (1 / (stop - start))``. Below 1 means vanishing."""
+    curve = np.asarray(curve, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.exp((np.log(curve[stop]) - np.log(curve[start])) / (stop - start)))
