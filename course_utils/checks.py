@@ -216,6 +216,106 @@ def rnn_step(fn) -> CheckResult:
         ])
 
 
+# Chapter 03, exercise 2: softmax + cross-entropy on the classifier's scores
+
+
+def _cross_entropy_reference(z, y):
+    # The loss is computed in float64 whatever the dtype of z (float32 learners' losses are
+    # then compared with rtol 1e-5); the gradient keeps the dtype of z.
+    loss, dz = _sm.cross_entropy(np.asarray(z, dtype=np.float64), y)
+    return loss, dz.astype(z.dtype)
+
+
+def _cross_entropy_cases() -> list[Case]:
+    rng = _rng(31)
+    cases = []
+    for b, c, dtype in [(4, 3, np.float64), (5, 7, np.float32), (1, 2, np.float64),
+                        (8, 10, np.float64)]:
+        z = (2 * rng.standard_normal((b, c))).astype(dtype)
+        cases.append(Case((z, rng.integers(0, c, size=b)),
+                          f"{np.dtype(dtype).name} scores, B={b}, C={c}"))
+    huge = 1000 * rng.standard_normal((3, 4))
+    cases.append(Case((huge, np.array([0, 1, 2])), "huge scores (needs log-sum-exp with the max)"))
+    wrong = np.array([[0.0, 800.0, -5.0], [3.0, 2.0, 1.0]])
+    cases.append(Case((wrong, np.array([0, 0])),
+                      "a confidently wrong row: its true class has probability e^-800 "
+                      "(log of a softmax that underflowed to 0 gives inf)"))
+    cases.append(Case((rng.standard_normal((6, 4)), np.array([3, 3, 3, 3, 3, 3], dtype=np.int32)),
+                      "int32 labels, every example of the same class"))
+    return cases
+
+
+def _cross_entropy_wrong(variant: str):
+    """Known mistakes; each differs from the reference in one place."""
+    def wrong(z, y):
+        z64 = np.asarray(z, dtype=np.float64)
+        b = z64.shape[0]
+        rows = np.arange(b)
+        if variant == "naive":
+            with np.errstate(all="ignore"):
+                e = np.exp(z64)
+                probs = e / e.sum(axis=1, keepdims=True)
+                log_probs = np.log(probs)
+        else:
+            shifted = z64 - z64.max(axis=1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            probs = np.exp(log_probs)
+        picked = log_probs[rows, y]
+        loss = -float(np.mean(picked))
+        dz = probs.copy()
+        dz[rows, y] -= 1.0
+        dz /= b
+        if variant == "sum":
+            loss, dz = -float(np.sum(picked)), dz * b
+        elif variant == "grad_not_averaged":
+            dz = dz * b
+        elif variant == "no_onehot":
+            dz = probs / b
+        elif variant == "all_columns":
+            loss = -float(np.mean(log_probs[:, y]))
+        elif variant == "logits_not_log_probs":
+            loss = -float(np.mean(z64[rows, y]))
+        elif variant == "no_minus":
+            loss = float(np.mean(picked))
+        return loss, dz.astype(z.dtype)
+    return wrong
+
+
+def cross_entropy(fn) -> CheckResult:
+    """Check ``fn(z, y) -> (loss, dz)``: mean softmax cross-entropy and its gradient.
+
+    z : (B, C) scores (float32 or float64), y : (B,) integer class ids. ``loss`` is a number,
+    the mean over the batch of ``-log softmax(z)[y]``; ``dz`` (B, C) has the dtype of z and
+    equals ``(softmax(z) - onehot(y)) / B``. Reference: ``course_utils.softmax.cross_entropy``.
+    """
+    return run_check(
+        "cross_entropy", fn, _cross_entropy_cases(), _cross_entropy_reference,
+        arg_names=["z", "y"], output_name="(loss, dz)", rtol=1e-5,
+        diagnoses=[
+            Diagnosis(_cross_entropy_wrong("naive"),
+                      "exp of a huge score overflows, and log of a probability that underflowed "
+                      "to 0 is -inf: compute log-probabilities as (z - max) - log(sum(exp(z - "
+                      "max))) (log-sum-exp) instead of log(softmax(z))."),
+            Diagnosis(_cross_entropy_wrong("sum"),
+                      "the loss is the MEAN over the batch, not the sum; then each row of dz "
+                      "carries a factor 1/B."),
+            Diagnosis(_cross_entropy_wrong("grad_not_averaged"),
+                      "the loss is a mean over B examples, so its gradient must be divided by "
+                      "B as well: dz = (softmax(z) - onehot(y)) / B."),
+            Diagnosis(_cross_entropy_wrong("no_onehot"),
+                      "dz = (softmax(z) - onehot(y)) / B: subtract 1 at the true class of each "
+                      "row."),
+            Diagnosis(_cross_entropy_wrong("all_columns"),
+                      "pick ONE log-probability per row, the true class's: "
+                      "log_probs[np.arange(B), y]; log_probs[:, y] takes B columns of every row."),
+            Diagnosis(_cross_entropy_wrong("logits_not_log_probs"),
+                      "the loss uses the log-PROBABILITY of the true class (after softmax), not "
+                      "its raw score."),
+            Diagnosis(_cross_entropy_wrong("no_minus"),
+                      "cross-entropy is MINUS the mean log-probability, so it is >= 0."),
+        ])
+
+
 # ---------------------------------------------------------------------------------------------
 # Chapter 04: backpropagation through time
 
@@ -291,6 +391,119 @@ def bptt(fn) -> CheckResult:
                       "h_{t-1} (h0 at t = 0), not with h_t."),
             Diagnosis(_bptt_wrong("no_bias"),
                       "bias_hh gets the same gradient as bias_ih: the sum of the error terms."),
+        ])
+
+
+# Chapter 04, exercise 1: a numerical gradient by central differences
+
+
+def _numerical_gradient_reference(f, x, eps=1e-5):
+    """Central differences, one entry at a time (CS231n's eval_numerical_gradient)."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        f_plus = float(f(x))
+        x[idx] = old - eps
+        f_minus = float(f(x))
+        x[idx] = old
+        grad[idx] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def _rnn_loss_of_weight_hh():
+    """f(W_hh) = sum(c * h_all) of a small tanh RNN: the function chapter 04 checks BPTT on."""
+    rng = _rng(41)
+    p = _params(rng, 2, 3, 1, np.float64)
+    x = rng.standard_normal((4, 2, 2))
+    h0 = 0.5 * rng.standard_normal((2, 3))
+    c = rng.standard_normal((4, 2, 3))
+
+    def loss(w_hh):
+        h_all, _ = scratch.rnn_forward(x, h0, {**p, "weight_hh": w_hh})
+        return float(np.sum(c * h_all))
+    return loss, p["weight_hh"].copy()
+
+
+def _numerical_gradient_cases() -> list[Case]:
+    rng = _rng(40)
+    a = rng.standard_normal((5, 3))
+
+    def cubic(v):
+        return float(np.sum(v ** 3))
+
+    def sin_of_product(m):  # m (3, 2): a non-square matrix argument
+        return float(np.sum(np.sin(a @ m)))
+
+    def logsumexp(t):
+        return float(np.log(np.sum(np.exp(t))))
+
+    rnn_loss, w_hh = _rnn_loss_of_weight_hh()
+    return [
+        Case((cubic, rng.standard_normal(4), 1e-5), "f(x) = sum(x**3), x of shape (4,)"),
+        Case((sin_of_product, rng.standard_normal((3, 2)), 1e-4),
+             "f(M) = sum(sin(A @ M)), M of shape (3, 2), eps = 1e-4"),
+        Case((logsumexp, rng.standard_normal((2, 3, 2)), 1e-5),
+             "f(T) = log(sum(exp(T))), a 3-D array of shape (2, 3, 2)"),
+        Case((rnn_loss, w_hh, 1e-6), "the loss of a small tanh RNN as a function of W_hh (3, 3)"),
+        Case((cubic, 2 * rng.standard_normal((2, 3)), 1e-2),
+             "f(x) = sum(x**3) with a large step eps = 1e-2 (use the eps you are given)"),
+        Case((cubic, np.array([[0.7]]), 1e-3), "a single parameter, shape (1, 1)"),
+    ]
+
+
+def _numerical_gradient_wrong(variant: str):
+    def wrong(f, x, eps=1e-5):
+        x = np.array(x, dtype=np.float64)
+        grad = np.zeros_like(x)
+        if variant == "all_at_once":
+            return np.full_like(x, (float(f(x + eps)) - float(f(x - eps))) / (2 * eps))
+        step = 1e-5 if variant == "fixed_eps" else eps
+        for idx in np.ndindex(*x.shape):
+            old = x[idx]
+            x[idx] = old + step
+            f_plus = float(f(x))
+            if variant == "forward":
+                x[idx] = old
+                grad[idx] = (f_plus - float(f(x))) / step
+                continue
+            x[idx] = old - step
+            f_minus = float(f(x))
+            if variant != "no_restore":
+                x[idx] = old
+            grad[idx] = (f_plus - f_minus) / (step if variant == "no_two" else 2 * step)
+        return grad
+    return wrong
+
+
+def numerical_gradient(fn) -> CheckResult:
+    """Check ``fn(f, x, eps=1e-5) -> grad``: the gradient of ``f`` at ``x`` by central
+    differences, ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry i of x.
+
+    f : a function of one float64 array returning a number. x : float64 array of any shape.
+    grad : float64 array of the shape of x. x must be unchanged afterwards (if you perturb it in
+    place, put back the saved value, ``x[i] = old``; undoing with ``x[i] -= eps`` leaves
+    rounding errors behind).
+    """
+    return run_check(
+        "numerical_gradient", fn, _numerical_gradient_cases(), _numerical_gradient_reference,
+        arg_names=["f", "x", "eps"], output_name="grad",
+        diagnoses=[
+            Diagnosis(_numerical_gradient_wrong("forward"),
+                      "that is a forward difference (f(x+eps) - f(x)) / eps, whose error is of "
+                      "order eps; the central difference (f(x+eps) - f(x-eps)) / (2 eps) has "
+                      "error of order eps**2."),
+            Diagnosis(_numerical_gradient_wrong("no_two"),
+                      "the two points x+eps and x-eps are 2*eps apart: divide by 2*eps."),
+            Diagnosis(_numerical_gradient_wrong("all_at_once"),
+                      "perturb ONE entry at a time: moving every entry together measures the "
+                      "derivative along the all-ones direction, the same number everywhere."),
+            Diagnosis(_numerical_gradient_wrong("no_restore"),
+                      "after evaluating f at x[i] - eps, put the entry back (x[i] = old) before "
+                      "moving on to the next one."),
+            Diagnosis(_numerical_gradient_wrong("fixed_eps"),
+                      "use the step eps passed as an argument, not a constant of your own."),
         ])
 
 
