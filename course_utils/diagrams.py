@@ -397,7 +397,7 @@ def draw_unrolled_rnn(T: int = 4, ax=None, *, words=None, outputs: str = "all",
         cell = layer(ax, (x, 1.6), cell_label, width=1.0, height=0.8)
         x_in = value(ax, (x, 0.0), labels[t - 1],
                      width=max(0.5, 0.13 * len(labels[t - 1])))
-        arrow(ax, x_in, cell, label=r"$W_{ih}$" if t == 1 else None, label_offset=-0.32)
+        arrow(ax, x_in, cell, label=r"$W_{ih}$" if t == 1 else None, label_offset=0.32)
         arrow(ax, prev, cell, label=None if t == 1 else rf"$\mathbf{{h}}_{{{t - 1}}}$",
               label_offset=0.22)
         if t == 2:

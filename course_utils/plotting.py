@@ -48,3 +48,44 @@ def plot_history(history, ax=None, label: str | None = None, color=None):
     ax.set_ylabel("loss")
     ax.legend()
     return ax
+
+
+def plot_confusion_matrix(y_true, y_pred, labels, ax=None, normalize: bool = True,
+                          title: str | None = None):
+    """Confusion matrix of integer class ids as a heatmap; rows = true class, columns = predicted.
+
+    y_true, y_pred : (N,) ints in 0..len(labels)-1. With ``normalize`` each row is divided by its
+    count, so the diagonal shows per-class accuracy (recall) even when classes are imbalanced.
+    Returns the axes; the matrix itself is ``confusion_matrix(y_true, y_pred, len(labels))``.
+    """
+    import numpy as np
+
+    k = len(labels)
+    cm = confusion_matrix(y_true, y_pred, k).astype(float)
+    if normalize:
+        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    ax = ax or plt.gca()
+    ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.grid(False)
+    ax.set_xticks(range(k), labels, rotation=60, ha="right")
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(k):
+        for j in range(k):
+            if cm[i, j] >= 0.005 or not normalize:
+                text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                        color="white" if cm[i, j] > 0.6 * cm.max() else "black")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int):
+    """(n_classes, n_classes) int array; entry [i, j] counts examples of class i predicted j."""
+    import numpy as np
+
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
