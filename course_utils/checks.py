@@ -686,3 +686,284 @@ def gru_step(fn) -> CheckResult:
             Diagnosis(_gru_wrong("swap_rz"),
                       "the gate rows are ordered r, z, n: the first block is the reset gate."),
         ])
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 01 (more exercises): the bag-of-words count matrix, cosine similarity
+
+
+def _count_cases() -> list[Case]:
+    rng = _rng(11)
+    words = ["good", "bad", "movie", "plot", "not", "the", "acting", "dull", "fun", "a", "cast",
+             "story"]
+    cases = [Case(([["the", "cat", "sat", "on", "the", "mat"], ["the", "dog"]],
+                   {"cat": 0, "dog": 1, "mat": 2, "on": 3, "sat": 4, "the": 5}),
+                  "two short documents, alphabetical vocabulary")]
+    shuffled = {w: j for j, w in enumerate(rng.permutation(words[:8]).tolist())}
+    docs = [rng.choice(words[:8], size=int(rng.integers(1, 9))).tolist() for _ in range(5)]
+    cases.append(Case((docs, shuffled), "5 documents, a vocabulary in NON-alphabetical order"))
+    vocab = {w: j for j, w in enumerate(sorted(words[:6]))}
+    docs = [rng.choice(words, size=int(rng.integers(3, 10))).tolist() for _ in range(7)]
+    cases.append(Case((docs, vocab), "7 documents with words missing from the vocabulary "
+                                     "(ignore them)"))
+    cases.append(Case(([["good", "good", "good"], [], ["bad", "good"]], {"bad": 0, "good": 1,
+                                                                        "plot": 2}),
+                      "an empty document and a vocabulary term that never occurs"))
+    return cases
+
+
+def _count_reference(docs, vocab):
+    from course_utils import bow
+
+    return bow.count_matrix(docs, vocab)
+
+
+def _count_wrong(variant: str):
+    def wrong(docs, vocab):
+        if variant == "sorted":
+            vocab = {w: j for j, w in enumerate(sorted(vocab))}
+        out = np.zeros((len(docs), len(vocab)), dtype=np.int64)
+        for i, doc in enumerate(docs):
+            for tok in doc:
+                if tok in vocab:
+                    if variant == "binary":
+                        out[i, vocab[tok]] = 1
+                    else:
+                        out[i, vocab[tok]] += 1
+        return out
+    return wrong
+
+
+def count_matrix(fn) -> CheckResult:
+    """Check ``fn(docs, vocab) -> counts``: docs is a list of N token lists, vocab a dict
+    term -> column (V columns); counts (N, V) holds how often each term occurs in each document.
+    Tokens that are not in vocab are ignored. Any integer or float dtype is accepted."""
+    return run_check(
+        "count_matrix", fn, _count_cases(), _count_reference, arg_names=["docs", "vocab"],
+        output_name="counts", check_dtype=False,
+        diagnoses=[
+            Diagnosis(_count_wrong("binary"),
+                      "count every occurrence (a word used twice gives 2), not just whether the "
+                      "word occurs."),
+            Diagnosis(_count_wrong("sorted"),
+                      "put each term in the column vocab[term] gives; do not re-sort the "
+                      "vocabulary yourself."),
+        ])
+
+
+def _cosine_cases() -> list[Case]:
+    rng = _rng(12)
+    cases = [Case((rng.standard_normal((4, 6)),), "float64, 4 vectors of length 6"),
+             Case((rng.random((5, 3)).astype(np.float32),), "float32, 5 vectors of length 3"),
+             Case((rng.standard_normal((1, 7)),), "a single vector: the answer is [[1.0]]")]
+    zero = rng.random((4, 5))
+    zero[2] = 0
+    cases.append(Case((zero,), "an all-zero row (an empty document): its similarities are 0"))
+    cases.append(Case((np.abs(rng.standard_normal((3, 4))) * np.array([[1.0], [10.0], [1000.0]]),),
+                      "rows of very different lengths (length must not matter)"))
+    return cases
+
+
+def _cosine_reference(x):
+    from course_utils import bow
+
+    return bow.cosine_similarity(x)
+
+
+def _cosine_wrong(variant: str):
+    def wrong(x):
+        if variant == "dot":
+            return x @ x.T
+        if variant == "columns":
+            u = x / np.linalg.norm(x, axis=0, keepdims=True)
+            return u @ u.T
+        if variant == "one_side":
+            return (x / np.linalg.norm(x, axis=1, keepdims=True)) @ x.T
+        if variant == "distance":
+            return 1 - _cosine_reference(x)
+        return np.corrcoef(x).astype(x.dtype)  # "pearson": centred rows
+    return wrong
+
+
+def cosine_similarity(fn) -> CheckResult:
+    """Check ``fn(x) -> sim``: x (N, V) float, sim (N, N) of x's dtype, sim[i, j] the cosine of
+    the angle between rows i and j; a zero row has similarity 0 with every row (itself too)."""
+    return run_check(
+        "cosine_similarity", fn, _cosine_cases(), _cosine_reference, arg_names=["x"],
+        output_name="similarity",
+        diagnoses=[
+            Diagnosis(_cosine_wrong("dot"),
+                      "divide by the lengths: cos = <x_i, x_j> / (|x_i| |x_j|); a plain dot "
+                      "product grows with the length of the documents."),
+            Diagnosis(_cosine_wrong("one_side"),
+                      "normalise BOTH rows, not only the first one."),
+            Diagnosis(_cosine_wrong("columns"),
+                      "normalise each ROW (one document) to unit length: np.linalg.norm(x, "
+                      "axis=1, keepdims=True)."),
+            Diagnosis(_cosine_wrong("distance"),
+                      "that is the cosine distance 1 - cos; return the similarity itself."),
+            Diagnosis(_cosine_wrong("pearson"),
+                      "np.corrcoef subtracts each row's mean first (Pearson correlation); cosine "
+                      "similarity does not centre the vectors."),
+        ])
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 02: convolution + ReLU + max-over-time pooling; receptive fields
+
+# (T, B, D, C, k, dtype): T never equals B, D never equals k, so a transposed layout fails by
+# shape. The width-1 case is float64: with k = 1 flipping and padding change nothing, and the
+# first float32 case is where a right-valued, wrong-dtype answer fails (it must get no hint).
+_CONV_SHAPES = [(7, 3, 4, 5, 3, np.float64), (9, 2, 3, 4, 2, np.float32),
+                (6, 4, 5, 2, 4, np.float32), (5, 1, 2, 3, 1, np.float64)]
+
+
+def _conv_confusable(t: int, k: int) -> set[str]:
+    """Mistakes that give the right answer whatever the numbers, for this T and k."""
+    return ({"flipped", "same_padding"} if k == 1 else set()) | (
+        {"mean_pool"} if t == k else set())
+
+
+def _conv_cases() -> list[Case]:
+    """Random cases, redrawn until every known mistake gives a different answer (so a hint is
+    never shown for a mistake the case cannot tell apart from the right answer)."""
+    from course_utils.checking import Mismatch, compare
+
+    rng = _rng(21)
+    def telling(args) -> bool:
+        expected = _conv_reference(*args)
+        t, k = args[0].shape[0], args[1].shape[2]
+        for variant in set(_CONV_VARIANTS) - _conv_confusable(t, k):
+            try:
+                compare(_conv_wrong(variant)(*args), expected, "pooled", check_dtype=False)
+            except Mismatch:
+                continue
+            return False
+        return True
+
+    def draw(t, b, d, c, k, dtype, bias_scale=0.5):
+        while True:
+            bias = bias_scale * rng.standard_normal(c)
+            bias[0] = -4.0  # one filter mostly switched off, so the ReLU matters
+            args = (rng.standard_normal((t, b, d)).astype(dtype),
+                    rng.standard_normal((c, d, k)).astype(dtype), bias.astype(dtype))
+            if telling(args):
+                return args
+
+    cases = []
+    for t, b, d, c, k, dtype in _CONV_SHAPES:
+        cases.append(Case(draw(t, b, d, c, k, dtype),
+                          f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, C={c}, k={k}"))
+    cases.append(Case(draw(3, 2, 4, 5, 3, np.float64), "T = k: exactly one window"))
+    cases.append(Case(draw(8, 3, 2, 4, 3, np.float64, bias_scale=6.0),
+                      "large biases of both signs: ReLU turns some filters off (outputs 0)"))
+    return cases
+
+
+_CONV_VARIANTS = ("flipped", "no_relu", "mean_pool", "no_bias", "missing_last", "same_padding")
+
+
+def _conv_wrong(variant: str):
+    def wrong(x, weight, bias):
+        from course_utils import cnn
+
+        if variant == "flipped":
+            weight = weight[:, :, ::-1]
+        if variant == "no_bias":
+            bias = np.zeros_like(bias)
+        if variant == "same_padding":
+            k = weight.shape[2]
+            pad = np.zeros((k - 1,) + x.shape[1:], dtype=x.dtype)
+            x = np.concatenate([pad, x, pad])
+        h = cnn.conv1d(x, weight, bias)
+        if variant == "missing_last":
+            h = h[:-1] if len(h) > 1 else np.zeros_like(h)
+        if variant != "no_relu":
+            h = np.maximum(h, 0)
+        return h.mean(axis=0) if variant == "mean_pool" else h.max(axis=0)
+    return wrong
+
+
+def _conv_reference(x, weight, bias):
+    from course_utils import cnn
+
+    return cnn.conv_relu_maxpool(x, weight, bias)
+
+
+def conv_relu_maxpool(fn) -> CheckResult:
+    """Check ``fn(x, weight, bias) -> pooled``: x (T, B, D) time-major, weight (C, D, k) in
+    ``nn.Conv1d``'s layout, bias (C,); a 'valid' convolution (stride 1, no padding, filter not
+    flipped, as in PyTorch), ReLU, then the max over the T - k + 1 positions: pooled (B, C)."""
+    return run_check(
+        "conv_relu_maxpool", fn, _conv_cases(), _conv_reference,
+        arg_names=["x", "weight", "bias"], output_name="pooled",
+        diagnoses=[
+            Diagnosis(_conv_wrong("flipped"),
+                      "do not flip the filter: like nn.Conv1d, compute sum_j weight[:, :, j] @ "
+                      "x[t + j] (a cross-correlation)."),
+            Diagnosis(_conv_wrong("no_relu"),
+                      "apply the ReLU, max(0, .), to the feature maps (before or after the max "
+                      "gives the same result)."),
+            Diagnosis(_conv_wrong("mean_pool"),
+                      "pool with the MAXIMUM over time, not the mean."),
+            Diagnosis(_conv_wrong("no_bias"), "add each filter's bias."),
+            Diagnosis(_conv_wrong("missing_last"),
+                      "a sequence of T steps has T - k + 1 windows (t = 0 .. T-k); the last one "
+                      "is missing."),
+            Diagnosis(_conv_wrong("same_padding"),
+                      "no padding: only windows that lie fully inside the sequence count."),
+        ])
+
+
+def _rf_cases() -> list[Case]:
+    return [
+        Case(([(3, 1)],), "one conv layer of width 3"),
+        Case(([(3, 1), (3, 1)],), "two conv layers of width 3"),
+        Case(([(3, 1), (2, 2), (3, 1)],), "conv 3, pool 2 (stride 2), conv 3"),
+        Case(([(4, 2), (3, 1)],), "a strided first layer: conv 4 stride 2, then conv 3"),
+        Case(([(5, 1), (2, 2), (3, 1), (2, 2), (3, 1)],), "five layers, two poolings"),
+        Case(([(3, 1), (3, 2), (3, 1)],), "an overlapping pooling: width 3, stride 2"),
+        Case(([(1, 1), (2, 3), (1, 1)],), "width-1 layers add nothing"),
+        Case(([],), "an empty stack: a unit sees its own position only (1)"),
+    ]
+
+
+def _rf_reference(layers):
+    from course_utils import cnn
+
+    return cnn.receptive_field(layers)
+
+
+def _rf_wrong(variant: str):
+    def wrong(layers):
+        r, jump = 1, 1
+        for k, s in layers:
+            if variant == "sum_kernels":
+                r = (r - 1 if r == 1 else r) + k
+                continue
+            if variant == "own_stride":
+                jump *= s
+            r += (k - 1) * (1 if variant == "no_stride" else jump)
+            if variant != "own_stride":
+                jump *= s
+        return r
+    return wrong
+
+
+def receptive_field(fn) -> CheckResult:
+    """Check ``fn(layers) -> int``: layers is a list of (kernel, stride) pairs, bottom layer
+    first (a pooling of width p and stride p is (p, p)); return how many consecutive input
+    positions one unit of the top layer depends on."""
+    return run_check(
+        "receptive_field", fn, _rf_cases(), _rf_reference, arg_names=["layers"],
+        output_name="receptive field",
+        diagnoses=[
+            Diagnosis(_rf_wrong("no_stride"),
+                      "a stride makes every later layer's step cover several input positions: "
+                      "multiply (k - 1) by the product of the strides of the layers BELOW."),
+            Diagnosis(_rf_wrong("own_stride"),
+                      "a layer's own stride does not widen its own window; only the strides of "
+                      "the layers below it count."),
+            Diagnosis(_rf_wrong("sum_kernels"),
+                      "adjacent windows overlap: each layer adds k - 1 steps, not k."),
+        ])

@@ -1,0 +1,227 @@
+"""Convolutions over word windows, in NumPy, and their receptive fields (chapter 02).
+
+Layout: the NumPy code of the course is time-major, so a batch of embedded sentences is
+``x`` of shape ``(T, B, D)`` (T words, B sentences, D embedding dimensions). Filters use
+PyTorch's ``nn.Conv1d`` layout, ``weight`` of shape ``(C, D, k)`` (C filters of width k) and
+``bias`` of shape ``(C,)``, so a trained PyTorch layer can be copied in directly.
+
+Like PyTorch (and every deep-learning library), the "convolution" is a cross-correlation: the
+filter is *not* flipped, ``out[t] = sum_j weight[:, :, j] @ x[t + j] + bias``.
+
+Figures: :func:`draw_sliding_window` (a filter sliding over a sentence, then max-over-time
+pooling) and :func:`draw_receptive_field` (stacked layers and the input span of one unit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["conv1d", "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window",
+           "max_over_time", "receptive_field", "receptive_field_table"]
+
+
+def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """A 'valid' 1-D convolution (stride 1, no padding) sliding along time.
+
+    Args:
+        x: (T, B, D) inputs, T >= k.
+        weight: (C, D, k) filters, PyTorch's ``Conv1d.weight`` layout.
+        bias: (C,).
+
+    Returns:
+        (T - k + 1, B, C) array of the dtype of ``x``: one value per window and filter.
+    """
+    k = weight.shape[2]
+    n_windows = x.shape[0] - k + 1
+    if n_windows < 1:
+        raise ValueError(f"sequence of length {x.shape[0]} is shorter than the filter ({k})")
+    out = np.zeros((n_windows, x.shape[1], weight.shape[0]), dtype=np.result_type(x, weight))
+    for j in range(k):  # offset j inside the window meets filter column j
+        out += x[j:j + n_windows] @ weight[:, :, j].T
+    return (out + bias).astype(x.dtype, copy=False)
+
+
+def max_over_time(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Max-over-time pooling: the largest value of each filter over all positions.
+
+    Args:
+        h: (T', B, C) feature maps.
+
+    Returns:
+        pooled: (B, C), and where: (B, C) int64, the position t of each maximum.
+    """
+    return h.max(axis=0), h.argmax(axis=0)
+
+
+def conv_relu_maxpool(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Convolution, ReLU, max over time: one fixed-size vector per sentence.
+
+    Args:
+        x: (T, B, D); weight: (C, D, k); bias: (C,).
+
+    Returns:
+        (B, C) array of the dtype of ``x``, whatever T is.
+    """
+    return max_over_time(np.maximum(conv1d(x, weight, bias), 0))[0]
+
+
+def _layer(spec) -> tuple[int, int, int]:
+    k, s, *rest = spec
+    d = rest[0] if rest else 1
+    if min(k, s, d) < 1:
+        raise ValueError(f"kernel, stride and dilation must be >= 1, got {spec}")
+    return int(k), int(s), int(d)
+
+
+def receptive_field_table(layers: Sequence[Sequence[int]]) -> list[dict]:
+    """Receptive field r and jump j after each layer of a stack of 1-D convolutions/poolings.
+
+    A layer is ``(kernel, stride)`` or ``(kernel, stride, dilation)``; a pooling layer of width
+    p and stride p is ``(p, p)``. With r_0 = 1 and j_0 = 1 (one input position):
+
+        r_l = r_{l-1} + (k_l - 1) * d_l * j_{l-1},     j_l = j_{l-1} * s_l,
+
+    where j_{l-1} is how many input positions one step of layer l-1 moves (the product of the
+    earlier strides).
+
+    Returns:
+        one dict per layer with keys ``layer`` (1-based), ``kernel``, ``stride``, ``dilation``,
+        ``jump`` (j_l) and ``rf`` (r_l).
+    """
+    r, jump, rows = 1, 1, []
+    for number, spec in enumerate(layers, start=1):
+        k, s, d = _layer(spec)
+        r += (k - 1) * d * jump
+        jump *= s
+        rows.append({"layer": number, "kernel": k, "stride": s, "dilation": d,
+                     "jump": jump, "rf": r})
+    return rows
+
+
+def receptive_field(layers: Sequence[Sequence[int]]) -> int:
+    """Number of input positions one output unit of the stack sees (1 for an empty stack).
+
+    ``layers`` as in :func:`receptive_field_table`. A conv of width k alone sees k words; global
+    max pooling on top adds nothing to what one feature can combine, since it only picks the
+    best window.
+    """
+    rows = receptive_field_table(layers)
+    return rows[-1]["rf"] if rows else 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def draw_sliding_window(words: Sequence[str], k: int, scores: Sequence[float], ax=None,
+                        highlight: int | None = None):
+    """A filter of width k sliding over ``words``, its score per window, and the max.
+
+    Args:
+        words: the tokens of one sentence (T of them).
+        k: filter width.
+        scores: T - k + 1 numbers, the filter's output (after ReLU) at each window.
+        highlight: the window drawn as a bracket under the words; default the argmax.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    from course_utils.plotting import PALETTE
+
+    scores = np.asarray(scores, dtype=float)
+    T = len(words)
+    if len(scores) != T - k + 1:
+        raise ValueError(f"need {T - k + 1} scores for {T} words and width {k}")
+    ax = ax or plt.gca()
+    best = int(np.argmax(scores))
+    highlight = best if highlight is None else highlight
+    top = max(float(scores.max()), 1e-9)
+    for t, w in enumerate(words):
+        ax.add_patch(FancyBboxPatch((t + 0.06, 0.0), 0.88, 0.6, boxstyle="round,pad=0.02",
+                                    fc="#DCEAF7", ec=PALETTE[0], lw=1))
+        ax.text(t + 0.5, 0.3, w, ha="center", va="center", fontsize=9)
+    # the highlighted window: a bracket under its words
+    ax.plot([highlight + 0.05, highlight + 0.05, highlight + k - 0.05, highlight + k - 0.05],
+            [-0.1, -0.25, -0.25, -0.1], color=PALETTE[3], lw=2)
+    ax.text(highlight + k / 2, -0.45, f"window of k = {k} words", ha="center", va="top",
+            color=PALETTE[3], fontsize=9)
+    # one score per window, drawn above the window's centre
+    for t, s in enumerate(scores):
+        cx = t + k / 2
+        h = 1.1 * s / top
+        color = PALETTE[3] if t == best else PALETTE[1]
+        ax.add_patch(plt.Rectangle((cx - 0.3, 1.0), 0.6, h, fc=color, ec="none", alpha=0.85))
+        ax.text(cx, 1.0 + h + 0.05, f"{s:.2f}", ha="center", va="bottom", fontsize=8)
+        ax.plot([t + 0.5, cx, t + k - 0.5], [0.62, 0.95, 0.62], color="#999999", lw=0.6)
+    ax.annotate("max over time", xy=(best + k / 2, 2.35), xytext=(T + 0.2, 2.35),
+                ha="left", va="center", color=PALETTE[3], fontsize=9,
+                arrowprops={"arrowstyle": "<-", "color": PALETTE[3]})
+    ax.set_xlim(-0.2, T + 2.6)
+    ax.set_ylim(-0.8, 2.6)
+    ax.set_axis_off()
+    return ax
+
+
+def draw_receptive_field(layers: Sequence[Sequence[int]], n_inputs: int, ax=None,
+                         names: Sequence[str] | None = None, unit: int | None = None):
+    """Stacked 1-D layers as rows of units, with the input span of one top unit shaded.
+
+    Args:
+        layers: ``(kernel, stride[, dilation])`` per layer, as in :func:`receptive_field_table`.
+        n_inputs: number of input positions drawn (the bottom row).
+        names: a label per row, inputs first; default "input", "layer 1", ...
+        unit: index of the top-row unit whose cone is drawn; default the middle one.
+    """
+    import matplotlib.pyplot as plt
+
+    from course_utils.plotting import PALETTE
+
+    ax = ax or plt.gca()
+    specs = [_layer(s) for s in layers]
+    # positions (in input coordinates: the centre of the span each unit sees) per row
+    rows = [np.arange(n_inputs, dtype=float)]
+    spans = [[(i, i) for i in range(n_inputs)]]
+    first, r, jump = 0.0, 1, 1
+    for k, s, d in specs:
+        n_prev = len(rows[-1])
+        n_out = (n_prev - (k - 1) * d - 1) // s + 1
+        if n_out < 1:
+            raise ValueError("too few inputs for this stack; increase n_inputs")
+        r_new = r + (k - 1) * d * jump
+        starts = [int(first) + i * s * jump for i in range(n_out)]
+        spans.append([(a, a + r_new - 1) for a in starts])
+        rows.append(np.array([a + (r_new - 1) / 2 for a in starts]))
+        first, r, jump = starts[0], r_new, jump * s
+    names = list(names) if names is not None else ["input"] + [
+        f"layer {i}: k={k}, s={s}" + (f", d={d}" if d > 1 else "")
+        for i, (k, s, d) in enumerate(specs, start=1)]
+    top = len(rows) - 1
+    unit = len(rows[top]) // 2 if unit is None else unit
+    # walk down from the chosen unit: which units of each row feed it
+    active = [set() for _ in rows]
+    active[top] = {unit}
+    for level in range(top, 0, -1):
+        k, s, d = specs[level - 1]
+        active[level - 1] = {i * s + m * d for i in active[level] for m in range(k)}
+    lo, hi = spans[top][unit]
+    ax.axvspan(lo - 0.45, hi + 0.45, ymin=0, ymax=1, color=PALETTE[1], alpha=0.15, lw=0)
+    for level in range(1, len(rows)):
+        k, s, d = specs[level - 1]
+        for i in active[level]:
+            for m in range(k):
+                src = i * s + m * d
+                ax.plot([rows[level - 1][src], rows[level][i]], [level - 1, level],
+                        color=PALETTE[3], lw=1.2, zorder=1)
+    for level, xs in enumerate(rows):
+        on = np.array([i in active[level] for i in range(len(xs))])
+        ax.scatter(xs[~on], np.full((~on).sum(), level), s=40, color="#BBBBBB", zorder=2)
+        ax.scatter(xs[on], np.full(on.sum(), level), s=55, color=PALETTE[3], zorder=3)
+        ax.text(-1.0, level, names[level], ha="right", va="center", fontsize=9)
+    ax.text((lo + hi) / 2, -0.6, f"receptive field: {hi - lo + 1} inputs", ha="center",
+            va="top", color=PALETTE[1], fontsize=9, fontweight="bold")
+    ax.set_xlim(-7.5, n_inputs)
+    ax.set_ylim(-1.0, top + 0.5)
+    ax.set_axis_off()
+    return ax
