@@ -1,0 +1,279 @@
+"""Tests of the capstone harness (course_utils.capstone) and the benchmark (course_utils.bench).
+
+They use small slices of the tasks and a few epochs, so they check the plumbing and the
+contracts (shapes, seeds, timing fields, reporting), not the chapter's numbers, which chapter 08
+itself asserts.
+"""
+
+import json
+import math
+from dataclasses import replace
+
+import nbformat
+import numpy as np
+import pytest
+
+from course_utils import bench, capstone
+
+
+@pytest.fixture(scope="module")
+def order_task():
+    return capstone.load_task("order", n_train=600, n_test=200)
+
+
+@pytest.fixture(scope="module")
+def adding_task():
+    return capstone.load_task("adding", n_train=256, n_test=128)
+
+
+# ---- tasks ------------------------------------------------------------------------------------
+
+
+def test_order_task_layout(order_task):
+    t = order_task
+    assert t.x_train.shape == (600, capstone.ORDER_LENGTH) and t.x_train.dtype == np.int64
+    assert t.y_train.shape == (600,) and set(np.unique(t.y_train)) == {0, 1}
+    assert t.kind == "classification" and t.metric_name == "accuracy"
+    assert t.n_outputs == 2 and t.vocab_size == capstone.ORDER_VOCAB
+    assert len(t.docs_train) == 600 and len(t.docs_train[0]) == capstone.ORDER_LENGTH
+    assert t.trivial == pytest.approx(0.5, abs=0.05)
+
+
+def test_adding_task_is_batch_first_and_deterministic(adding_task):
+    t = adding_task
+    assert t.x_train.shape == (256, capstone.ADDING_LENGTH, 2) and t.x_train.dtype == np.float32
+    assert t.kind == "regression" and t.input_dim == 2 and t.vocab_size is None
+    # the target is the sum of the two marked values
+    marked = (t.x_train[..., 0] * t.x_train[..., 1]).sum(axis=1)
+    np.testing.assert_allclose(marked, t.y_train, rtol=1e-5)
+    again = capstone.load_task("adding", n_train=256, n_test=128)
+    assert np.array_equal(again.x_train, t.x_train) and np.array_equal(again.y_test, t.y_test)
+    assert not np.array_equal(t.x_train[:128], t.x_test)  # train and test differ
+    assert t.trivial == pytest.approx(1 / 6, abs=0.05)
+
+
+def test_surnames_task_is_character_level():
+    t = capstone.load_task("surnames")
+    assert t.n_outputs == 10 and len(t.labels) == 10
+    assert t.x_train.shape[1] == max(len(d) for d in t.docs_train)
+    # padding goes in front, so the last column is always a real character
+    assert (t.x_train[:, -1] != 0).all() and (t.x_test[:, -1] != 0).all()
+    assert all(isinstance(c, str) and len(c) == 1 for c in t.docs_train[0])
+
+
+def test_unknown_names_are_rejected(order_task):
+    with pytest.raises(ValueError, match="unknown task"):
+        capstone.load_task("imdb")
+    with pytest.raises(ValueError, match="unknown model"):
+        capstone.run(order_task, "transformer")
+
+
+def test_subset_cuts_every_array(order_task):
+    s = order_task.subset(10, 5)
+    assert len(s.x_train) == len(s.y_train) == len(s.docs_train) == 10
+    assert len(s.x_test) == len(s.y_test) == len(s.docs_test) == 5
+
+
+# ---- profiles -----------------------------------------------------------------------------
+
+
+def test_profiles_cover_every_pair_and_full_trains_longer():
+    for profile in (capstone.FAST, capstone.FULL):
+        for t in capstone.TASK_NAMES:
+            for m in capstone.MODEL_NAMES:
+                assert isinstance(profile.config(t, m), capstone.Config)
+    for t in capstone.TASK_NAMES:
+        for m in ("cnn", "rnn", "lstm", "gru"):
+            assert capstone.FULL.config(t, m).epochs > capstone.FAST.config(t, m).epochs
+    # recurrent models are clipped everywhere; the adding LSTM is the benchmark's LSTM
+    for t in capstone.TASK_NAMES:
+        for m in capstone.RECURRENT_KINDS:
+            assert capstone.FAST.config(t, m).clip is not None
+    assert capstone.ADDING_BENCH_CONFIG == capstone.FAST.config("adding", "lstm")
+
+
+def test_environment_variable_selects_the_full_profile(monkeypatch):
+    monkeypatch.delenv(capstone.FULL_ENV, raising=False)
+    assert capstone.default_profile() is capstone.FAST
+    monkeypatch.setenv(capstone.FULL_ENV, "1")
+    assert capstone.default_profile() is capstone.FULL
+    monkeypatch.setenv(capstone.FULL_ENV, "0")
+    assert capstone.default_profile() is capstone.FAST
+
+
+# ---- models and runs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["cnn", "rnn", "lstm", "gru"])
+def test_models_output_shapes(order_task, adding_task, model):
+    import torch
+
+    for task, want in ((order_task, (4, 2)), (adding_task, (4,))):
+        net = capstone.build_model(task, model, capstone.FAST.config(task.name, model))
+        out = net(torch.as_tensor(task.x_train[:4]))
+        assert tuple(out.shape) == want, (task.name, model, out.shape)
+
+
+def test_build_model_is_seeded(order_task):
+    import torch
+
+    cfg = capstone.FAST.config("order", "lstm")
+    a, b = (capstone.build_model(order_task, "lstm", cfg, seed=3) for _ in range(2))
+    c = capstone.build_model(order_task, "lstm", cfg, seed=4)
+    pa, pb, pc = (torch.cat([p.flatten() for p in m.parameters()]) for m in (a, b, c))
+    assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+
+
+def test_bag_of_words_baseline_is_at_chance_on_the_order_task(order_task):
+    r = capstone.run(order_task, "tfidf")
+    assert r.model == "tfidf" and r.metric_name == "accuracy" and r.history is None
+    assert 0.35 < r.metric < 0.65
+    assert r.params == capstone.ORDER_VOCAB - 2 + 1 or r.params > 0
+    assert r.cpu_seconds >= 0 and r.wall_seconds >= 0 and r.threads == 1
+
+
+def test_linear_baseline_on_the_adding_problem_stays_near_the_variance(adding_task):
+    r = capstone.run(adding_task, "tfidf")
+    assert r.metric_name == "mse" and r.params == capstone.ADDING_LENGTH * 2 + 1
+    assert r.metric > 0.1
+
+
+def test_run_trains_a_recurrent_model_and_is_reproducible(order_task):
+    cfg = replace(capstone.FAST.config("order", "gru"), epochs=1, hidden=8, embed_dim=4)
+    r1 = capstone.run(order_task, "gru", cfg, seed=0)
+    r2 = capstone.run(order_task, "gru", cfg, seed=0)
+    assert r1.metric == r2.metric and len(r1.history.test_metric) == 1
+    assert 0 <= r1.metric <= 1 and not r1.diverged
+    assert r1.params == 16 * 4 + 3 * 8 * (4 + 8 + 2) + 8 * 2 + 2
+    assert r1.cpu_seconds > 0 and r1.threads == 1
+
+
+def test_run_restores_the_thread_count(order_task):
+    import torch
+
+    before = torch.get_num_threads()
+    cfg = replace(capstone.FAST.config("order", "rnn"), epochs=1, hidden=4, embed_dim=4)
+    capstone.run(order_task.subset(64, 32), "rnn", cfg, threads=1)
+    assert torch.get_num_threads() == before
+
+
+def test_run_all_and_reporting(order_task, adding_task):
+    small = capstone.Profile("tiny", {
+        t: {m: replace(c, epochs=1, hidden=4, embed_dim=4) for m, c in grid.items()}
+        for t, grid in capstone.FAST.configs.items()})
+    tasks = {"order": order_task.subset(128, 64), "adding": adding_task.subset(64, 32)}
+    results = capstone.run_all(["order", "adding"], ["tfidf", "cnn", "lstm"], profile=small,
+                               tasks=tasks, show_progress=False)
+    assert [(r.task, r.model) for r in results] == [
+        ("order", "tfidf"), ("order", "cnn"), ("order", "lstm"),
+        ("adding", "tfidf"), ("adding", "cnn"), ("adding", "lstm")]
+    assert capstone.lookup(results, "adding", "cnn").metric_name == "mse"
+    with pytest.raises(KeyError):
+        capstone.lookup(results, "surnames", "cnn")
+    table = capstone.results_table(results, tasks)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(results)
+    assert "majority class" in lines[2] and "predict the mean" in lines[5]
+    assert "0.167: variance baseline" in table
+    for r in results:
+        shown = f"{100 * r.metric:.1f} %" if r.metric_name == "accuracy" else f"{r.metric:.4f}"
+        assert shown in table
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    axes = capstone.plot_results(results, tasks)
+    assert len(axes) == 2 and axes[0].get_title() == capstone.TASK_TITLES["order"]
+
+
+def test_table_shows_published_numbers_and_divergence():
+    rs = [capstone.Result("movie_reviews", "cnn", "accuracy", 0.7, 1000, 1.0, 1.0, 1),
+          capstone.Result("movie_reviews", "tfidf", "accuracy", float("nan"), 10, 1.0, 1.0, 1)]
+    table = capstone.results_table(rs)
+    assert "76.1 %: Kim (2014)" in table and "79.4 %: NBSVM" in table
+    assert "diverged" in table and rs[1].diverged and not rs[0].diverged
+
+
+def test_train_to_target_stops_early_and_gives_up(order_task):
+    cfg = replace(capstone.FAST.config("order", "gru"), hidden=8, embed_dim=4)
+    easy = capstone.train_to_target(order_task, "gru", cfg, target=0.0, eval_every=2,
+                                    n_eval=50)
+    assert easy.reached and easy.steps == 2 and easy.examples == 2 * cfg.batch_size
+    assert easy.curve == [(2, easy.metric)]
+    hopeless = capstone.train_to_target(order_task, "gru", cfg, target=1.01, eval_every=3,
+                                        n_eval=50, max_seconds=0.3)
+    assert not hopeless.reached and hopeless.cpu_seconds < 10 and hopeless.steps >= 1
+
+
+# ---- the benchmark ------------------------------------------------------------------------
+
+
+def test_flop_count():
+    assert bench.flops("rnn", 1, 1, 1, 1) == 3 * 2 * 1 * 1 * 2
+    assert bench.flops("lstm") == 3 * 2 * 100 * 64 * 4 * 128 * (64 + 128)
+    assert bench.flops("gru") / bench.flops("rnn") == 3
+
+
+def test_budgets_and_notebook_selection():
+    assert bench.budget_for(bench.ROOT / "notebooks" / "08_capstone.ipynb") == 180
+    assert bench.budget_for(bench.ROOT / "notebooks" / "00_start_here.ipynb") == 60
+    found = bench.find_notebooks(["00_start"])
+    assert [p.parent.name for p in found] == ["notebooks", "solutions"]
+    assert bench.find_notebooks(["no-such-notebook"]) == []
+
+
+def _write_nb(path, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_time_notebook_measures_and_never_modifies(tmp_path):
+    path = _write_nb(tmp_path / "01_tiny.ipynb", "x = sum(i * i for i in range(200_000))",
+                     "print(x)")
+    before = path.read_bytes()
+    r = bench.time_notebook(path)
+    assert r.status == "ok" and r.wall_seconds > 0 and r.budget == 60
+    assert r.cpu_seconds is not None and 0 < r.cpu_seconds < r.wall_seconds + 60
+    assert path.read_bytes() == before
+
+
+def test_time_notebook_reports_a_failing_notebook(tmp_path):
+    path = _write_nb(tmp_path / "02_broken.ipynb", "raise RuntimeError('boom')")
+    r = bench.time_notebook(path)
+    assert r.status.startswith("failed") and "boom" in r.status
+    lines = []
+    rows = bench.bench_notebooks([path], out=lines.append)
+    assert rows[0].status.startswith("failed") and lines[-1].startswith("total (1 notebooks)")
+
+
+def test_compare_speed_checks_correctness_and_reports_ratios():
+    r = bench.compare_speed("rnn", repeats=1, threads=1)
+    assert r.max_abs_diff < 1e-3 and r.threads == 1
+    assert r.numpy_seconds > 0 and r.torch_seconds > 0
+    assert r.ratio == pytest.approx(r.numpy_seconds / r.torch_seconds)
+    assert r.numpy_gflops == pytest.approx(bench.flops("rnn") / r.numpy_seconds / 1e9)
+
+
+def test_main_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    status = bench.main(["--no-notebooks", "--no-scratch", "--no-adding", "--json", str(out)])
+    assert status == 0
+    report = json.loads(out.read_text())
+    assert {"cpu", "torch", "load average at the end"} <= set(report["machine"])
+    assert "== machine ==" in capsys.readouterr().out
+
+
+def test_main_flags_an_empty_selection(capsys):
+    assert bench.main(["--only", "no-such-notebook", "--no-scratch", "--no-adding"]) == 1
+    assert "no notebook matched" in capsys.readouterr().out
+
+
+def test_result_metric_is_nan_when_training_diverges(order_task):
+    cfg = replace(capstone.FAST.config("order", "rnn"), epochs=1, hidden=4, embed_dim=4,
+                  lr=1e6, clip=None)
+    r = capstone.run(order_task.subset(256, 64), "rnn", cfg)
+    # a huge learning rate either blows up (nan, diverged) or stays a valid accuracy
+    assert r.diverged == (not math.isfinite(r.metric))
