@@ -22,6 +22,8 @@ path ``dc_T / dc_k = diag(f_T) ... diag(f_{k+1})``.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 NONLINEARITIES = ("linear", "tanh", "relu")
@@ -251,3 +253,245 @@ def growth_rate(curve, start: int, stop: int) -> float:
     curve = np.asarray(curve, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.exp((np.log(curve[stop]) - np.log(curve[start])) / (stop - start)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Deep feedforward nets: where does the gradient go?
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = 1):
+    """Run PyTorch with ``n`` intra-op threads, then restore the previous setting.
+
+    The models of this chapter are tiny (a few thousand weights); for them the cost of waking
+    and syncing worker threads dominates, and one thread is several times faster.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def disc_data(n: int, *, seed: int):
+    """A 2-D toy classification: points uniform in [-1, 1]^2, label 1 inside the circle of
+    radius sqrt(0.5) (about 39 % of them). Returns X float32 (n, 2), y int64 (n,) as tensors."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    y = (np.sum(X**2, axis=1) < 0.5).astype(np.int64)
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+
+
+def deep_mlp(depth: int, width: int = 32, *, residual: bool = False, in_dim: int = 2,
+             n_outputs: int = 2, seed: int = 0):
+    """A tanh MLP: an input layer, ``depth`` hidden layers of ``width`` units, a linear output.
+
+    Hidden layer l computes ``F_l(x) = tanh(W_l x + b_l)``; a plain net stacks
+    ``x <- F_l(x)``, a residual net ``x <- x + F_l(x)``. PyTorch's default initialisation,
+    seeded with ``seed``. ``model.hidden`` lists the hidden ``nn.Linear`` layers, input side first.
+    """
+    import torch
+    from torch import nn
+
+    class DeepMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = nn.Linear(in_dim, width)
+            self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+            self.out = nn.Linear(width, n_outputs)
+            self.residual = residual
+
+        def forward(self, x):
+            h = torch.tanh(self.inp(x))
+            for layer in self.hidden:
+                f = torch.tanh(layer(h))
+                h = h + f if self.residual else f
+            return self.out(h)
+
+    torch.manual_seed(seed)
+    return DeepMLP()
+
+
+def layer_gradient_norms(model, X, y):
+    """Frobenius norm of the cross-entropy gradient of every hidden layer's weight matrix,
+    input side first: a (depth,) float64 array. Leaves the gradients in ``model``."""
+    import torch.nn.functional as F
+
+    model.zero_grad()
+    F.cross_entropy(model(X), y).backward()
+    return np.array([layer.weight.grad.norm().item() for layer in model.hidden])
+
+
+def train_full_batch(model, X, y, *, steps: int = 200, lr: float = 0.1):
+    """Plain full-batch gradient descent on the cross-entropy (no momentum, no Adam: adaptive
+    optimisers rescale each weight's step and would hide how small a gradient is).
+
+    Returns ``(losses, relative_change)``: the loss before every step (steps,) and, per hidden
+    layer (input side first), ``||W_after - W_before|| / ||W_before||``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    before = [layer.weight.detach().clone() for layer in model.hidden]
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = np.empty(steps)
+    for step in range(steps):
+        loss = F.cross_entropy(model(X), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses[step] = loss.item()
+    change = np.array([((layer.weight.detach() - w0).norm() / w0.norm()).item()
+                       for layer, w0 in zip(model.hidden, before, strict=True)])
+    return losses, change
+
+
+# ---------------------------------------------------------------------------------------------
+# The one-unit RNN and its cliff
+# ---------------------------------------------------------------------------------------------
+
+
+def one_unit_rnn(w, b, *, T: int = 50, h0: float = 0.5, target: float = -0.7):
+    """Loss and gradient of the one-unit RNN ``h_t = tanh(w h_{t-1} + b)``, no input.
+
+    The loss is ``(h_T - target)^2``. ``w`` and ``b`` are scalars or arrays of one shape (e.g.
+    a grid); the derivatives are carried forward alongside the state (forward-mode), so a whole
+    grid is computed at once. Returns ``(loss, dloss_dw, dloss_db, h_T)``, arrays of that shape.
+
+    For |w| > 1 the map has two stable fixed points; which one h_T ends near depends on (w, b),
+    and along the boundary between the two basins h_T jumps: the loss has a cliff.
+    """
+    w, b = np.broadcast_arrays(np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    h = np.full(w.shape, float(h0))
+    dh_dw = np.zeros(w.shape)
+    dh_db = np.zeros(w.shape)
+    for _ in range(T):
+        h_new = np.tanh(w * h + b)
+        slope = 1 - h_new**2
+        dh_dw, dh_db = slope * (h + w * dh_dw), slope * (1 + w * dh_db)
+        h = h_new
+    err = h - target
+    return err**2, 2 * err * dh_dw, 2 * err * dh_db, h
+
+
+def descend_one_unit(start, *, lr: float = 0.2, steps: int = 200, max_norm: float | None = None,
+                     **kwargs):
+    """Gradient descent on :func:`one_unit_rnn` from ``start = (w, b)``, optionally clipping the
+    gradient to ``max_norm`` with ``course_utils.scratch.clip_grad_norm``.
+
+    Returns ``(path, losses, grad_norms)``: path (steps + 1, 2) of (w, b), the loss at every
+    point of the path (steps + 1,), and the gradient norm before clipping at each step (steps,).
+    """
+    from course_utils.scratch import clip_grad_norm
+
+    path = np.empty((steps + 1, 2))
+    path[0] = start
+    losses = np.empty(steps + 1)
+    norms = np.empty(steps)
+    for step in range(steps + 1):
+        loss, gw, gb, _ = one_unit_rnn(path[step, 0], path[step, 1], **kwargs)
+        losses[step] = loss
+        if step == steps:
+            break
+        grads = {"w": np.asarray(gw), "b": np.asarray(gb)}
+        if max_norm is not None:
+            grads, norms[step] = clip_grad_norm(grads, max_norm)
+        else:
+            norms[step] = float(np.hypot(gw, gb))
+        path[step + 1] = path[step] - lr * np.array([grads["w"], grads["b"]], dtype=np.float64)
+    return path, losses, norms
+
+
+# ---------------------------------------------------------------------------------------------
+# A training run with and without clipping
+# ---------------------------------------------------------------------------------------------
+
+
+def sign_memory_task(n: int, T: int = 30, *, noise: float = 0.1, seed: int):
+    """Remember the sign of the first input for T steps.
+
+    x: float32 (T, n, 1), time-major: x_1 = s * u with s = +-1 and u uniform in [0.5, 1.5],
+    later steps are noise of standard deviation ``noise``. y: float32 (n,) = 0.8 * s.
+    A tanh RNN solves it by making one unit bistable (recurrent weight above 1), which is where
+    a bifurcation, and with it a cliff in the loss, lies on the way.
+    """
+    rng = np.random.default_rng(seed)
+    s = rng.choice([-1.0, 1.0], size=n)
+    x = noise * rng.standard_normal((T, n, 1))
+    x[0, :, 0] = s * rng.uniform(0.5, 1.5, size=n)
+    return x.astype(np.float32), (0.8 * s).astype(np.float32)
+
+
+def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, hidden: int = 4,
+                     lr: float = 1.0, steps: int = 300, batch: int = 32, n: int = 512):
+    """Train a tanh RNN (input size 1, ``hidden`` units) by SGD on :func:`sign_memory_task`.
+
+    The prediction is the first unit of h_T (no output layer, so every gradient flows through
+    the recurrence). Everything is the course's NumPy code: ``scratch.rnn_forward`` /
+    ``scratch.rnn_backward`` (chapter 04's BPTT) and ``scratch.clip_grad_norm`` when
+    ``max_norm`` is given (None: no clipping). The initial weights are those of a seeded
+    ``torch.nn.RNN(1, hidden)``; ``seed`` fixes the data, the weights and the mini-batches.
+    Returns a dict: ``losses`` (steps,) mini-batch MSEs, ``grad_norms`` (steps,) global norms
+    before clipping, ``final_loss`` on all n sequences, ``max_abs_weight`` at the end.
+    """
+    import torch
+
+    from course_utils import scratch
+
+    x, y = sign_memory_task(n, T, seed=seed)
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    torch.manual_seed(seed)
+    p = scratch.params_from_torch(torch.nn.RNN(1, hidden))
+    rng = np.random.default_rng(seed)
+    losses, norms = np.empty(steps), np.empty(steps)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for step in range(steps):
+            idx = rng.integers(0, n, size=batch)
+            h_all, cache = scratch.rnn_forward(x[:, idx], np.zeros((batch, hidden)), p)
+            err = h_all[-1, :, 0] - y[idx]
+            dh_all = np.zeros_like(h_all)
+            dh_all[-1, :, 0] = 2 * err / batch          # d(mean squared error) / d(prediction)
+            _, _, grads = scratch.rnn_backward(dh_all, cache)
+            if max_norm is None:
+                norms[step] = np.sqrt(sum(np.sum(g**2) for g in grads.values()))
+            else:
+                grads, norms[step] = scratch.clip_grad_norm(grads, max_norm)
+            p = {k: p[k] - lr * grads[k] for k in p}
+            losses[step] = np.mean(err**2)
+        h_all, _ = scratch.rnn_forward(x, np.zeros((n, hidden)), p)
+    final = float(np.mean((h_all[-1, :, 0] - y) ** 2))
+    biggest = float(max(np.max(np.abs(v)) for v in p.values()))
+    return {"losses": losses, "grad_norms": norms, "final_loss": final,
+            "max_abs_weight": biggest}
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_gradient_curves(rho: float, *, input_scale: float = 1.0, seed: int = 0, T: int = 100,
+                         H: int = 32, ax=None):
+    """One panel: ``||dh_T/dh_{T-n}||`` against the lag n for a linear and a tanh RNN sharing
+    one recurrent matrix of spectral radius ``rho``, with the prediction ``rho**n`` dashed.
+    Used by the chapter's slider and its static twin. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    lags = np.arange(T + 1)
+    for nonlinearity, color in (("linear", "#0072B2"), ("tanh", "#D55E00")):
+        curve = gradient_norm_curve(rho, nonlinearity=nonlinearity, T=T, H=H,
+                                    input_scale=input_scale, seed=seed)
+        ax.semilogy(lags, curve, color=color, label=f"{nonlinearity} RNN")
+    ax.semilogy(lags, float(rho) ** lags, "k--", lw=1, label=r"$\rho^n$ (prediction)")
+    ax.set_xlabel("lag $n = T - k$")
+    ax.set_ylabel(r"$\|\partial h_T / \partial h_k\|_2$")
+    ax.set_title(rf"spectral radius $\rho$ = {rho:.2f}, input scale {input_scale:g}")
+    ax.legend(loc="lower left")
+    return ax

@@ -1,0 +1,115 @@
+"""Unit tests of course_utils.pathologies (chapter 05; chapter 06 reuses the Jacobian tools)."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import pathologies as P
+from course_utils import scratch
+
+
+@pytest.mark.parametrize("nonlinearity", ["linear", "tanh", "relu"])
+def test_jacobian_norms_match_autograd(nonlinearity):
+    rng = np.random.default_rng(0)
+    T, H = 6, 4
+    W = P.random_recurrent_matrix(H, 1.1, seed=3)
+    x = rng.standard_normal((T, H))
+    norms, h_all = P.rnn_jacobian_norms(W, x, nonlinearity=nonlinearity)
+    f = {"linear": lambda a: a, "tanh": torch.tanh, "relu": torch.relu}[nonlinearity]
+    Wt, xt = torch.tensor(W), torch.tensor(x)
+    for k in range(T + 1):
+        def roll(hk, k=k):
+            for t in range(k, T):
+                hk = f(xt[t] + Wt @ hk)
+            return hk
+        hk = torch.zeros(H, dtype=torch.float64) if k == 0 else torch.tensor(h_all[k - 1])
+        J = torch.autograd.functional.jacobian(roll, hk).numpy()
+        assert np.isclose(np.linalg.norm(J, 2), norms[k])
+    assert norms[T] == 1.0
+
+
+def test_batched_and_dtype():
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((5, 5)).astype(np.float32)
+    x = rng.standard_normal((7, 3, 5)).astype(np.float32)
+    norms, h_all = P.rnn_jacobian_norms(W, x)
+    assert norms.shape == (8, 3) and norms.dtype == np.float32 and h_all.shape == (7, 3, 5)
+    for b in range(3):
+        np.testing.assert_allclose(norms[:, b], P.jacobian_norms(W, h_all[:, b]), rtol=1e-5)
+    np.testing.assert_allclose(P.by_lag(norms)[0], 1.0)
+
+
+def test_run_rnn_matches_scratch():
+    rng = np.random.default_rng(2)
+    T, B, H = 5, 2, 3
+    p = {"weight_ih": np.eye(H), "weight_hh": rng.standard_normal((H, H)),
+         "bias_ih": np.zeros(H), "bias_hh": np.zeros(H)}
+    x = rng.standard_normal((T, B, H))
+    h0 = rng.standard_normal((B, H))
+    h_ref, _ = scratch.rnn_forward(x, h0, p)
+    np.testing.assert_allclose(P.run_rnn(p["weight_hh"], x, h0), h_ref, rtol=1e-12)
+
+
+def test_diagonal_products_equal_full_products():
+    d = np.random.default_rng(3).random((6, 2, 4))
+    full = np.zeros((6, 2, 4, 4))
+    idx = np.arange(4)
+    full[..., idx, idx] = d
+    np.testing.assert_allclose(P.diagonal_product_norms(d), P.product_norms(full))
+
+
+def test_spectral_radius_scaling_and_bounds():
+    for kind in ("gaussian", "orthogonal"):
+        W = P.random_recurrent_matrix(12, 0.9, seed=4, kind=kind)
+        assert np.isclose(P.spectral_radius(W), 0.9)
+        lower, upper, cond = P.eigen_bounds(W, 60)
+        norms = P.matrix_power_norms(W, 60)
+        assert np.all(lower <= norms * (1 + 1e-9)) and np.all(norms <= upper * (1 + 1e-9))
+        if kind == "orthogonal":
+            np.testing.assert_allclose(norms, lower, rtol=1e-9)
+            assert np.isclose(cond, 1.0)
+    W32 = np.random.default_rng(5).standard_normal((4, 4)).astype(np.float32)
+    assert P.scale_to_spectral_radius(W32, 2.0).dtype == np.float32
+    with pytest.raises(ValueError):
+        P.scale_to_spectral_radius(np.array([[0.0, 1.0], [0.0, 0.0]]), 1.0)
+
+
+def test_growth_rate_of_linear_rnn_is_the_radius():
+    for rho in (0.8, 1.0, 1.2):
+        curve = P.gradient_norm_curve(rho, nonlinearity="linear", seed=7)
+        assert abs(P.growth_rate(curve, 50, 100) - rho) < 0.02 * rho
+
+
+def test_one_unit_gradient_matches_finite_differences():
+    w, b, eps = np.array([0.7, 1.8, 2.5]), np.array([-0.3, -0.8, 0.4]), 1e-6
+    loss, gw, gb, _ = P.one_unit_rnn(w, b)
+    num_w = (P.one_unit_rnn(w + eps, b)[0] - P.one_unit_rnn(w - eps, b)[0]) / (2 * eps)
+    num_b = (P.one_unit_rnn(w, b + eps)[0] - P.one_unit_rnn(w, b - eps)[0]) / (2 * eps)
+    np.testing.assert_allclose(gw, num_w, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(gb, num_b, rtol=1e-5, atol=1e-8)
+
+
+def test_clipped_descent_bounds_the_step():
+    path, losses, norms = P.descend_one_unit((2.0, -0.9), lr=0.2, steps=200, max_norm=1.0)
+    steps = np.hypot(*np.diff(path, axis=0).T)
+    assert np.all(steps <= 0.2 + 1e-9) and np.isfinite(losses).all()
+    assert norms.max() > 1.0  # there was something to clip
+
+
+def test_deep_mlp_shapes_and_gradients():
+    X, y = P.disc_data(64, seed=0)
+    for residual in (False, True):
+        model = P.deep_mlp(5, 8, residual=residual, seed=0)
+        g = P.layer_gradient_norms(model, X, y)
+        assert g.shape == (5,) and np.all(g > 0)
+        losses, change = P.train_full_batch(model, X, y, steps=3, lr=0.1)
+        assert losses.shape == (3,) and change.shape == (5,)
+
+
+def test_memory_task_and_training_run_shapes():
+    x, y = P.sign_memory_task(10, 6, seed=0)
+    assert x.shape == (6, 10, 1) and y.shape == (10,)
+    np.testing.assert_allclose(np.abs(y), 0.8)
+    assert np.all(np.sign(x[0, :, 0]) == np.sign(y))
+    run = P.train_memory_rnn(seed=0, steps=5, T=6, max_norm=1.0)
+    assert run["losses"].shape == (5,) and np.isfinite(run["final_loss"])
