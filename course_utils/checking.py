@@ -173,7 +173,7 @@ def compare(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
         raise Mismatch(f"{name}: {int(bad_nan.sum())} non-finite value(s), first at {list(idx)}: "
                        f"got {_fmt(gotf[idx])}, expected {_fmt(expf[idx])}")
     r, a = _tolerance(expected, rtol, atol)
-    close = np.isclose(gotf, expf, rtol=r, atol=a)
+    close = np.isclose(gotf, expf, rtol=r, atol=a, equal_nan=True)
     if not close.all():
         err = np.where(close, 0.0, np.abs(gotf - expf))
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
