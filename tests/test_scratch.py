@@ -134,8 +134,11 @@ def test_float32_in_float32_out(case):
 def test_backward_matches_autograd(case):
     kind, module, p, x, states, dh_all = case
     ref = torch_run(module, x, states, dh_all)
+    before = [a.copy() for a in (x, *states, dh_all, *p.values())]
     _, _, cache = scratch_forward(kind, x, states, p)
     dx, dstates, grads = scratch_backward(kind, dh_all, cache)
+    for a, b in zip(before, (x, *states, dh_all, *p.values()), strict=True):
+        np.testing.assert_array_equal(a, b)  # inputs are never modified
     assert dx.shape == x.shape and set(grads) == set(p)
     assert rel_err(dx, ref["dx"]) < 1e-8
     for ds, ds_ref in zip(dstates, ref["dstates"], strict=True):
@@ -170,6 +173,20 @@ def test_backward_matches_finite_differences(kind):
             arr[idx] = old
             numeric[idx] = (up - down) / (2 * eps)
         assert rel_err(grad, numeric) < 1e-7
+
+
+def test_busy_machine_mode_gives_identical_results(case, monkeypatch):
+    """On an oversubscribed machine the passes run with one BLAS thread: same numbers."""
+    kind, _, p, x, states, dh_all = case
+    x32, states32 = x.astype(np.float32), [s.astype(np.float32) for s in states]
+    results = []
+    for busy in (False, True):
+        monkeypatch.setattr(scratch, "_machine_is_busy", lambda busy=busy: busy)
+        cache = scratch_forward(kind, x32, states32, p)[2]
+        dx, dstates, grads = scratch_backward(kind, dh_all, cache)
+        results.append([dx, *dstates, *(grads[k] for k in scratch.PARAM_KEYS)])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 # --- gate access --------------------------------------------------------------------------------
@@ -229,9 +246,12 @@ def test_params_from_torch_returns_float64_copies(kind):
 
 
 @pytest.mark.parametrize("cls", [torch.nn.RNNCell, torch.nn.LSTMCell, torch.nn.GRUCell])
-def test_params_from_torch_cells_and_no_bias(cls):
+def test_params_from_torch_accepts_cells(cls):
     p = scratch.params_from_torch(cls(D, H))
     assert p["weight_ih"].shape[1] == D and p["weight_hh"].shape[1] == H
+
+
+def test_params_from_torch_without_bias_gives_zero_biases():
     p = scratch.params_from_torch(torch.nn.LSTM(D, H, bias=False))
     np.testing.assert_array_equal(p["bias_ih"], np.zeros(4 * H))
     np.testing.assert_array_equal(p["bias_hh"], np.zeros(4 * H))
