@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
+# Notebooks run two at a time (one per core) with one thread each: no oversubscription, and
+# the same arithmetic on every machine whatever its core count.
+NB_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: setup lab test data lint unit notebooks exercises-check grade-solutions \
         build-exercises refresh-outputs bench clean
@@ -40,15 +43,15 @@ unit: setup
 	$(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider tests
 
 notebooks: data
-	$(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval \
+	$(NB_ENV) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval \
 		--nbval-sanitize-with .nbval_sanitize.cfg notebooks solutions
-	$(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval-lax exercises
+	$(NB_ENV) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval-lax exercises
 
 exercises-check: setup
 	$(BIN)/python -m course_utils.exercises check
 
 grade-solutions: data
-	$(BIN)/python -m course_utils.grade solutions
+	$(NB_ENV) $(BIN)/python -m course_utils.grade solutions
 
 test: setup data lint exercises-check unit notebooks grade-solutions
 	@echo "make test: all checks passed"
