@@ -10,6 +10,8 @@ import os
 import platform
 import random
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -84,3 +86,19 @@ def environment_report() -> dict:
         "device used": str(device()),
         "executable in a venv": str(sys.prefix != sys.base_prefix),
     }
+
+
+@contextmanager
+def temporary_environ(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of a ``with`` block (kernels started inside
+    inherit them), then restore the previous values exactly."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

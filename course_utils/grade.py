@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED, RESULTS_ENV
+from course_utils.env import temporary_environ
 from course_utils.exercises import MarkerError, read_notebook
 
 CHECK_CALL = re.compile(r"\bchecks\.(\w+)\s*\(")
@@ -69,27 +69,21 @@ def grade_notebook(path: Path, timeout: float) -> tuple[list[Row], str | None]:
     failure = None
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         results_file = Path(tmp) / "results.jsonl"
-        saved = {k: os.environ.get(k) for k in (RESULTS_ENV, "COURSE_PROGRESS", "MPLBACKEND")}
-        os.environ.update({RESULTS_ENV: str(results_file), "COURSE_PROGRESS": "0",
-                           "MPLBACKEND": "Agg"})
+        kernel_env = {RESULTS_ENV: str(results_file), "COURSE_PROGRESS": "0",
+                      "MPLBACKEND": "Agg"}
         try:
-            client = NotebookClient(
-                nb, kernel_name="python3", allow_errors=True,
-                timeout_func=lambda _cell: max(1, int(deadline - time.monotonic())),
-                resources={"metadata": {"path": tmp}})
-            client.execute()
+            with temporary_environ(**kernel_env):
+                client = NotebookClient(
+                    nb, kernel_name="python3", allow_errors=True,
+                    timeout_func=lambda _cell: max(1, int(deadline - time.monotonic())),
+                    resources={"metadata": {"path": tmp}})
+                client.execute()
         except CellTimeoutError:
             failure = f"{path}: timed out after {timeout:.0f} s"
         except DeadKernelError as exc:
             failure = f"{path}: the kernel died ({exc})"
         except Exception as exc:  # noqa: BLE001 - kernel start-up problems and the like
             failure = f"{path}: could not be run ({type(exc).__name__}: {exc})"
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         results = {}
         if results_file.exists():
             for line in results_file.read_text(encoding="utf-8").splitlines():

@@ -38,3 +38,13 @@ def test_device_choice(monkeypatch):
 def test_environment_report_lists_versions():
     report = env.environment_report()
     assert report["python"].startswith("3.11") and report["torch"].startswith("2.13.0")
+
+
+def test_temporary_environ_restores_everything(monkeypatch):
+    monkeypatch.setenv("COURSE_A", "old")
+    monkeypatch.delenv("COURSE_B", raising=False)
+    with env.temporary_environ(COURSE_A="new", COURSE_B="set"):
+        import os
+        assert os.environ["COURSE_A"] == "new" and os.environ["COURSE_B"] == "set"
+    import os
+    assert os.environ["COURSE_A"] == "old" and "COURSE_B" not in os.environ
