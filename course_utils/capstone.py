@@ -261,8 +261,9 @@ _RNN_CLIP = 1.0
 _CLIPPED = {"clip": _RNN_CLIP}
 
 # The fast profile: each model trains for as many epochs as it needs to settle on the task
-# (the CNN and GRU learn the adding problem in 2-3 epochs, the LSTM needs about 5), within a
-# budget that keeps chapter 08 to a few minutes. The plain RNN gets as many epochs as the LSTM.
+# (the CNN and GRU learn the adding problem in 2-3 epochs, the LSTM in 4 to 6 in the seeds we
+# tried, so it gets 8), within a budget that keeps chapter 08 to a few minutes. The plain RNN
+# gets as many epochs as the LSTM.
 FAST = Profile("fast", {
     "movie_reviews": _grid(
         dict(embed_dim=64, hidden=64, epochs=3, lr=5e-3, batch_size=128, C=4.0),
@@ -276,7 +277,7 @@ FAST = Profile("fast", {
         dict(embed_dim=16, hidden=32, epochs=3, lr=3e-3),
         {"rnn": _CLIPPED, "lstm": _CLIPPED, "gru": _CLIPPED}),
     "adding": _grid(
-        dict(embed_dim=16, hidden=32, epochs=6, lr=2e-2, clip=_RNN_CLIP),
+        dict(embed_dim=16, hidden=32, epochs=8, lr=2e-2, clip=_RNN_CLIP),
         {"cnn": dict(epochs=2, lr=3e-3, clip=None), "gru": dict(epochs=3)}),
 })
 
@@ -370,7 +371,8 @@ class Result:
 
     metric is the test accuracy (classification) or test MSE (regression) after the last
     epoch; params the number of trained scalars; cpu_seconds the process CPU time of training
-    and evaluation; history the ``training.History`` (None for the linear baselines).
+    and evaluation; history the ``training.History`` and model_object the trained network
+    (both None for the linear baselines).
     """
 
     task: str
@@ -382,6 +384,7 @@ class Result:
     wall_seconds: float
     threads: int
     history: object = field(default=None, repr=False)
+    model_object: object = field(default=None, repr=False)  # the trained network (None: baseline)
 
     @property
     def diverged(self) -> bool:
@@ -482,7 +485,7 @@ def train_model(task: Task, net, config: Config, *, name: str = "custom", seed: 
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     metric = hist.final_metric if not hist.diverged else float("nan")
     return Result(task.name, name, task.metric_name, float(metric), count_parameters(net), cpu,
-                  wall, n_threads, hist)
+                  wall, n_threads, hist, net)
 
 
 def run_all(task_names: Iterable[str] = TASK_NAMES, model_names: Iterable[str] = MODEL_NAMES,
@@ -599,6 +602,59 @@ def plot_results(results: Sequence[Result], tasks: dict | None = None, axes=None
     return axes
 
 
+def plot_curves(results: Sequence[Result], tasks: dict | None = None, axes=None):
+    """One panel per task: the test metric after every epoch of each neural model, with the
+    linear baseline as a horizontal line. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    from course_utils.plotting import MODEL_COLORS
+
+    task_names = list(dict.fromkeys(r.task for r in results))
+    if axes is None:
+        _, axes = plt.subplots(1, len(task_names), figsize=(3.2 * len(task_names), 3.2),
+                               squeeze=False)
+        axes = axes[0]
+    for ax, t in zip(axes, task_names, strict=False):
+        rs = [r for r in results if r.task == t]
+        regression = rs[0].metric_name == "mse"
+        scale = 1 if regression else 100
+        for r in rs:
+            color = MODEL_COLORS.get(r.model, "grey")
+            if r.history is None:
+                ax.axhline(scale * r.metric, color=color, ls="--", lw=1, label="linear")
+            elif r.history.test_metric:
+                ys = [scale * v for v in r.history.test_metric]
+                ax.plot(range(1, len(ys) + 1), ys, "o-", ms=3, color=color,
+                        label=MODEL_TITLES[r.model])
+        if regression:
+            ax.set_yscale("log")
+            ax.set_ylabel("test MSE (log scale)")
+        else:
+            ax.set_ylabel("test accuracy %")
+        ax.set_xlabel("epoch")
+        ax.set_title(TASK_TITLES[t], fontsize=9)
+    axes[0].legend(fontsize=7)
+    return axes
+
+
+def shuffle_tokens(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A copy of the token array x (N, L), padded at the front, with the real tokens of every
+    row put in a random order (padding stays in front). The bag of words does not change."""
+    rng = np.random.default_rng(seed)
+    out = x.copy()
+    for row in out:
+        start = int(np.count_nonzero(row == _text.PAD_ID))
+        row[start:] = rng.permutation(row[start:])
+    return out
+
+
+def accuracy_on(result: Result, x: np.ndarray, y: np.ndarray) -> float:
+    """Test accuracy of a trained classifier (a Result of a neural model) on other inputs."""
+    from course_utils.training import evaluate
+
+    return evaluate(result.model_object, (x, y), task="classification")[1]
+
+
 # ---------------------------------------------------------------------------------------------
 # Time to a target (the benchmark's "how long until the LSTM solves the adding problem")
 # ---------------------------------------------------------------------------------------------
@@ -680,8 +736,8 @@ def train_to_target(task: Task, model: str, config: Config, target: float, *,
 # The chapter's exercise: the learner's GRU on the surnames, trained by the same recipe
 # ---------------------------------------------------------------------------------------------
 
-SURNAME_TARGET = 0.74       # test accuracy to reach (the fast-profile GRU gets about 0.71)
-SURNAME_BUDGET = 30.0       # CPU seconds allowed for training, one thread
+SURNAME_TARGET = 0.725      # test accuracy to reach: above the linear baseline's 0.720
+SURNAME_BUDGET = 45.0       # CPU seconds allowed for training, one thread
 TRAINING_KEYS = ("epochs", "lr", "batch_size", "clip", "weight_decay")
 MAX_EPOCHS = 40
 
