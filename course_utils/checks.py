@@ -1201,3 +1201,175 @@ def surname_gru(fn, target: float | None = None, budget_seconds: float | None = 
         status, message = "failed", f"the checker could not run your model: {exc!r}"
     return _emit(CheckResult("surname_gru", status, message))
 
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 06 (more exercises): the gradient along the LSTM's cell path
+
+
+def _cell_path_reference(f, dc_last):
+    """out[k] = dc_last * f[k] * f[k+1] * ... * f[T-1]  (f[t] is the gate f_{t+1})."""
+    f, dc_last = np.asarray(f), np.asarray(dc_last)
+    T = f.shape[0]
+    out = np.empty((T + 1, *dc_last.shape), dtype=f.dtype)
+    out[T] = dc_last
+    for k in range(T - 1, -1, -1):
+        out[k] = out[k + 1] * f[k]
+    return out
+
+
+def _cell_path_cases() -> list[Case]:
+    rng = _rng(60)
+
+    def gates(shape, dtype, scale=2.0, shift=0.0):
+        return _sig(shift + scale * rng.standard_normal(shape)).astype(dtype)
+
+    cases = []
+    for t, b, h, dtype in [(5, 3, 4, np.float64), (7, 2, 3, np.float32), (1, 2, 5, np.float64),
+                           (6, 1, 1, np.float64), (4, 3, 2, np.float32)]:
+        cases.append(Case((gates((t, b, h), dtype), rng.standard_normal((b, h)).astype(dtype)),
+                          f"{np.dtype(dtype).name}, T={t}, B={b}, H={h}"))
+    cases.append(Case((np.ones((5, 2, 3)), rng.standard_normal((2, 3))),
+                      "every forget gate exactly 1: the gradient must arrive unchanged"))
+    blocked = gates((6, 2, 3), np.float64)
+    blocked[2, 0, 1] = 0.0
+    cases.append(Case((blocked, rng.standard_normal((2, 3))),
+                      "one forget gate exactly 0: nothing may pass that step"))
+    cases.append(Case((gates((60, 2, 3), np.float64, scale=0.5, shift=5.0),
+                       rng.standard_normal((2, 3))),
+                      "60 steps with forget gates near 1 (a long memory)"))
+    return cases
+
+
+def _cell_path_wrong(variant: str):
+    def wrong(f, dc_last):
+        f, dc_last = np.asarray(f), np.asarray(dc_last)
+        T = f.shape[0]
+        out = np.empty((T + 1, *dc_last.shape), dtype=f.dtype)
+        out[T] = dc_last
+        for k in range(T - 1, -1, -1):
+            if variant == "one_minus":
+                out[k] = out[k + 1] * (1 - f[k])
+            elif variant == "shifted":  # skips the gate of step k+1
+                out[k] = out[k + 1] * (f[k + 1] if k + 1 < T else 1.0)
+            elif variant == "sum":
+                out[k] = dc_last * f[k:].sum(axis=0)
+            else:
+                out[k] = out[k + 1] * f[k]
+        if variant == "forward":  # products of the EARLY gates f_1 ... f_k
+            prods = np.cumprod(np.concatenate([np.ones((1, *f.shape[1:])), f]), axis=0)
+            out = (dc_last * prods).astype(f.dtype)
+        if variant == "reversed":
+            out = out[::-1]
+        if variant == "no_last":
+            out = out[:T]
+        return out
+    return wrong
+
+
+def cell_path_gradient(fn) -> CheckResult:
+    """Check ``fn(f, dc_last) -> dc``: the gradient along the LSTM's cell path.
+
+    f : (T, B, H) forget gates, ``f[t-1]`` being f_t; dc_last : (B, H) = dE/dc_T.
+    Returns (T + 1, B, H): ``dc[k] = dE/dc_k`` along the cell path only,
+    ``dc_last * f_{k+1} * ... * f_T`` (elementwise), so ``dc[T] = dc_last``. Same dtype as f.
+    """
+    return run_check(
+        "cell_path_gradient", fn, _cell_path_cases(), _cell_path_reference,
+        arg_names=["f", "dc_last"], output_name="dc",
+        diagnoses=[
+            Diagnosis(_cell_path_wrong("one_minus"),
+                      "c_t = f_t * c_{t-1} + ...: the factor per step is f_t itself (f near 1 "
+                      "keeps the gradient), not 1 - f_t."),
+            Diagnosis(_cell_path_wrong("shifted"),
+                      "dc[k] needs the gates of steps k+1 .. T, i.e. f[k], f[k+1], ..., f[T-1] "
+                      "(f[t-1] is f_t); you skipped one factor."),
+            Diagnosis(_cell_path_wrong("forward"),
+                      "the gradient flows BACKWARD: dc[k] multiplies the gates of the steps "
+                      "after k (f_{k+1} .. f_T), not the early ones."),
+            Diagnosis(_cell_path_wrong("reversed"),
+                      "index k is the step the gradient arrives at: dc[T] = dc_last (nothing "
+                      "multiplied yet) and dc[0] carries the product of all T gates."),
+            Diagnosis(_cell_path_wrong("no_last"),
+                      "return T + 1 arrays, k = 0 .. T, including dc[T] = dc_last."),
+            Diagnosis(_cell_path_wrong("sum"),
+                      "the cell update is additive, but the chain rule MULTIPLIES the step "
+                      "derivatives: dc_{t-1} = dc_t * f_t."),
+        ])
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 07 (more exercises): converting between the two update-gate conventions
+
+
+def _flip_z_reference(p):
+    """Negate the update-gate block (rows H..2H) of all four arrays; copies, dtypes kept."""
+    out = {k: np.array(v, copy=True) for k, v in p.items()}
+    H = out["weight_hh"].shape[1]
+    for v in out.values():
+        v[H:2 * H] *= -1
+    return out
+
+
+def _flip_z_cases() -> list[Case]:
+    rng = _rng(70)
+    cases = []
+    for d, h, dtype in [(4, 3, np.float64), (2, 5, np.float32), (6, 2, np.float64),
+                        (1, 1, np.float64), (3, 4, np.float32)]:
+        cases.append(Case((_params(rng, d, h, 3, dtype),),
+                          f"{np.dtype(dtype).name}, D={d}, H={h}"))
+    return cases
+
+
+def _flip_z_wrong(variant: str):
+    def wrong(p):
+        out = {k: np.array(v, copy=True) for k, v in p.items()}
+        H = out["weight_hh"].shape[1]
+        block = {"r_block": slice(0, H), "n_block": slice(2 * H, 3 * H)}.get(variant,
+                                                                              slice(H, 2 * H))
+        for k, v in out.items():
+            if variant == "weights_only" and k.startswith("bias"):
+                continue
+            if variant == "ih_only" and k.endswith("hh"):
+                continue
+            if variant == "all_blocks":
+                v *= -1
+            elif variant == "one_minus":
+                v[block] = 1 - v[block]
+            else:
+                v[block] *= -1
+        return out
+    return wrong
+
+
+def flip_update_gate(fn) -> CheckResult:
+    """Check ``fn(p) -> p_flipped`` for a GRU parameter dict in PyTorch's layout (rows r, z, n).
+
+    The same GRU written with the opposite update-gate convention (z' = 1 - z) has the update
+    gate's pre-activation negated, since 1 - sigmoid(a) = sigmoid(-a): rows H..2H of
+    ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh`` change sign, everything else stays.
+    Expected: a NEW dict with the same keys and dtypes; the input must not be modified.
+    """
+    return run_check(
+        "flip_update_gate", fn, _flip_z_cases(), _flip_z_reference, arg_names=["p"],
+        output_name="p_flipped",
+        diagnoses=[
+            Diagnosis(_flip_z_wrong("one_minus"),
+                      "1 - z is a statement about the gate's VALUE; for its pre-activation it "
+                      "means a sign change: 1 - sigmoid(a) = sigmoid(-a). Negate the rows, do "
+                      "not subtract them from 1."),
+            Diagnosis(_flip_z_wrong("weights_only"),
+                      "the biases of the update gate change sign too (sigmoid(-(Wx + b)) needs "
+                      "-b as well as -W)."),
+            Diagnosis(_flip_z_wrong("ih_only"),
+                      "the update gate reads h_{t-1} as well: negate its rows in weight_hh and "
+                      "bias_hh too."),
+            Diagnosis(_flip_z_wrong("all_blocks"),
+                      "only the update gate flips; the reset gate and the candidate rows stay "
+                      "as they are."),
+            Diagnosis(_flip_z_wrong("r_block"),
+                      "PyTorch stacks the rows as r, z, n: the update gate is the SECOND block, "
+                      "rows H..2H."),
+            Diagnosis(_flip_z_wrong("n_block"),
+                      "PyTorch stacks the rows as r, z, n: the update gate is the SECOND block, "
+                      "rows H..2H."),
+        ])

@@ -24,7 +24,8 @@ The building blocks are public so that later chapters can draw their own cells:
 
 Arrows attach to the *boundary* of a ``Node``, so callers only place the centres.
 Ready-made diagrams (each takes an optional ``ax`` and returns it):
-``draw_rnn_cell``, ``draw_rnn_folded``, ``draw_unrolled_rnn``, ``draw_two_layer_net``.
+``draw_rnn_cell``, ``draw_rnn_folded``, ``draw_unrolled_rnn``, ``draw_two_layer_net``;
+``draw_lstm_cell`` and ``draw_gru_cell`` (chapters 06 and 07).
 
 Example: a cell of your own::
 
@@ -457,4 +458,126 @@ def draw_two_layer_net(ax=None, backward: bool = True,
         arrow(ax, (4.8, -0.35), (2.2, -0.35), kind="gradient",
               label=r"$\boldsymbol{\delta}^{(1)} = f'(\mathbf{net}_1)\odot W_2^\top"
                     r"\boldsymbol{\delta}^{(2)}$", label_offset=0.38)
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# Gated cells (chapters 06 and 07)
+# ---------------------------------------------------------------------------------------------
+
+
+def draw_lstm_cell(ax=None, title="one LSTM step, in detail"):
+    """The LSTM cell of the course's notation (PyTorch's gate order i, f, g, o).
+
+    Boxes are the four learned layers, each reading [h_{t-1}, x_t]: three sigmoid gates
+    (input i, forget f, output o) and the tanh candidate g. Circles are element-wise
+    operations. The top line is the memory cell: c_t = f * c_{t-1} + i * g (one multiply and
+    one add, no weight matrix on the way), and h_t = o * tanh(c_t) leaves at the bottom right.
+    """
+    ax = canvas((-0.7, 10.7), (-0.9, 6.3), ax=ax, title=title)
+    c_prev = value(ax, (0.0, 5.2), r"$\mathbf{c}_{t-1}$", width=0.7)
+    c_next = value(ax, (10.1, 5.2), r"$\mathbf{c}_t$")
+    h_prev = value(ax, (0.0, 0.9), r"$\mathbf{h}_{t-1}$", width=0.7)
+    h_next = value(ax, (10.1, 0.9), r"$\mathbf{h}_t$")
+    x_in = value(ax, (1.3, -0.55), r"$\mathbf{x}_t$")
+    gx = {"f": 2.6, "i": 4.1, "g": 5.6, "o": 7.1}
+    boxes = {
+        "f": layer(ax, (gx["f"], 2.5), "forget\n" r"$\sigma$", width=1.1, height=0.8,
+                   kind="gate", fontsize=FONT_SIZE - 1),
+        "i": layer(ax, (gx["i"], 2.5), "input\n" r"$\sigma$", width=1.1, height=0.8,
+                   kind="gate", fontsize=FONT_SIZE - 1),
+        "g": layer(ax, (gx["g"], 2.5), "candidate\n" r"$\tanh$", width=1.2, height=0.8,
+                   kind="candidate", fontsize=FONT_SIZE - 1),
+        "o": layer(ax, (gx["o"], 2.5), "output\n" r"$\sigma$", width=1.1, height=0.8,
+                   kind="gate", fontsize=FONT_SIZE - 1),
+    }
+    # the shared input: [h_{t-1}, x_t] runs along a bus under the four layers
+    wire(ax, [h_prev, (gx["o"], 0.9)], head=False)
+    wire(ax, [x_in, (1.3, 0.9)], head=False)
+    ax.text(3.4, 0.62, r"$[\mathbf{h}_{t-1}, \mathbf{x}_t]$", ha="center", va="top",
+            fontsize=FONT_SIZE - 1, color="#555555")
+    for k in boxes:
+        arrow(ax, (gx[k], 0.9), boxes[k])
+    # the cell line
+    mul_f = op(ax, (gx["f"], 5.2), r"$\times$")
+    add = op(ax, (4.85, 5.2), "+")
+    mul_i = op(ax, (4.85, 4.0), r"$\times$")
+    arrow(ax, c_prev, mul_f)
+    arrow(ax, mul_f, add)
+    arrow(ax, boxes["f"], mul_f, label=r"$\mathbf{f}_t$", label_offset=0.3)
+    wire(ax, [boxes["i"], (gx["i"], 4.0), mul_i], label=r"$\mathbf{i}_t$", label_offset=0.3)
+    wire(ax, [boxes["g"], (gx["g"], 4.0), mul_i], label=r"$\mathbf{g}_t$", label_offset=-0.3)
+    arrow(ax, mul_i, add)
+    arrow(ax, add, c_next)
+    # the exposed state h_t = o * tanh(c_t)
+    tanh_c = op(ax, (8.6, 4.0), r"$\tanh$", radius=0.3, fontsize=FONT_SIZE - 1)
+    mul_o = op(ax, (8.6, 2.5), r"$\times$")
+    arrow(ax, (8.6, 5.2), tanh_c)
+    ax.plot([8.6], [5.2], "o", color="#333333", ms=4, zorder=3)
+    arrow(ax, tanh_c, mul_o)
+    arrow(ax, boxes["o"], mul_o, label=r"$\mathbf{o}_t$", label_offset=0.3)
+    wire(ax, [mul_o, (8.6, 0.9), h_next])
+    ax.text(5.3, 5.55, "memory cell: no weight matrix on this line", ha="center",
+            va="bottom", fontsize=FONT_SIZE - 2, color="#555555")
+    legend(ax, kinds=("gate", "candidate", "op"), loc="lower right")
+    return ax
+
+
+def draw_gru_cell(ax=None, title="one GRU step, in detail (PyTorch's convention)"):
+    """The GRU cell in PyTorch's convention: gates r (reset) and z (update: the share of the
+    OLD state kept), the reset applied AFTER the recurrent matrix product:
+
+    n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn)),
+    h_t = (1 - z_t) * n_t + z_t * h_{t-1}.
+
+    Boxes are learned layers (the two sigmoid gates read [h_{t-1}, x_t]; the candidate's two
+    affine maps read h_{t-1} and x_t separately), circles are element-wise operations.
+    """
+    ax = canvas((-0.7, 11.4), (-0.9, 7.2), ax=ax, title=title)
+    h_prev = value(ax, (0.0, 6.4), r"$\mathbf{h}_{t-1}$", width=0.7)
+    h_next = value(ax, (10.9, 6.4), r"$\mathbf{h}_t$")
+    x_in = value(ax, (1.0, -0.55), r"$\mathbf{x}_t$")
+    z_box = layer(ax, (2.2, 2.6), "update\n" r"$\sigma$", width=1.1, height=0.8, kind="gate",
+                  fontsize=FONT_SIZE - 1)
+    r_box = layer(ax, (3.8, 2.6), "reset\n" r"$\sigma$", width=1.1, height=0.8, kind="gate",
+                  fontsize=FONT_SIZE - 1)
+    hn_box = layer(ax, (6.0, 2.6), r"$W_{hn}\mathbf{h}_{t-1} + \mathbf{b}_{hn}$", width=2.2,
+                   fontsize=FONT_SIZE - 2)
+    xn_box = layer(ax, (9.4, 2.6), r"$W_{in}\mathbf{x}_t + \mathbf{b}_{in}$", width=2.0,
+                   fontsize=FONT_SIZE - 2)
+    # inputs: h_{t-1} comes down the left side onto a bus; x_t runs along the bottom
+    wire(ax, [(0.45, 6.4), (0.45, 1.3), (6.0, 1.3)], head=False)
+    wire(ax, [x_in, (1.0, 0.6), (9.4, 0.6)], head=False)
+    for bx in (2.2, 3.8):
+        arrow(ax, (bx - 0.2, 1.3), (bx - 0.2, 2.2))
+        arrow(ax, (bx + 0.2, 0.6), (bx + 0.2, 2.2))
+    arrow(ax, (6.0, 1.3), hn_box)
+    arrow(ax, (9.4, 0.6), xn_box)
+    ax.text(0.6, 1.0, r"$\mathbf{h}_{t-1}$", fontsize=FONT_SIZE - 2, color="#555555")
+    # candidate: reset AFTER the product, add the input part, squash
+    mul_r = op(ax, (6.0, 3.8), r"$\times$")
+    add_n = op(ax, (9.4, 3.8), "+")
+    tanh_n = op(ax, (9.4, 4.7), r"$\tanh$", radius=0.3, fontsize=FONT_SIZE - 1)
+    wire(ax, [r_box, (3.8, 3.8), mul_r], label=r"$\mathbf{r}_t$", label_offset=0.3)
+    arrow(ax, hn_box, mul_r)
+    arrow(ax, mul_r, add_n)
+    arrow(ax, xn_box, add_n)
+    arrow(ax, add_n, tanh_n)
+    # the blend: h_t = (1 - z) * n + z * h_{t-1}
+    mul_z = op(ax, (4.6, 6.4), r"$\times$")
+    add_h = op(ax, (9.4, 6.4), "+")
+    one_minus = op(ax, (7.4, 5.5), r"$1-$", fontsize=FONT_SIZE - 1)
+    mul_n = op(ax, (9.4, 5.5), r"$\times$")
+    arrow(ax, h_prev, mul_z)
+    arrow(ax, mul_z, add_h)
+    wire(ax, [z_box, (2.2, 5.5), (4.6, 5.5), mul_z], label=r"$\mathbf{z}_t$",
+         label_offset=0.3)
+    ax.plot([4.6], [5.5], "o", color="#333333", ms=4, zorder=3)
+    arrow(ax, (4.6, 5.5), one_minus)
+    arrow(ax, one_minus, mul_n)
+    arrow(ax, tanh_n, mul_n, label=r"$\mathbf{n}_t$", label_offset=-0.3)
+    arrow(ax, mul_n, add_h)
+    arrow(ax, add_h, h_next)
+    legend(ax, kinds=("gate", "layer", "op"), loc="lower right",
+           labels={"layer": "learned affine map"})
     return ax

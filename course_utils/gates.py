@@ -1,0 +1,450 @@
+"""Looking inside trained gated networks (chapters 06 and 07).
+
+A gate is a *design intention*: nothing forces a trained network to use its input gate as an
+input gate. This module holds what the chapters need to measure what trained LSTMs and GRUs
+actually do, rather than assert it from theory:
+
+- :func:`marked_memory_task`: a memory task whose irrelevant steps look exactly like the
+  important ones except for a marker bit, so irrelevant input can only be kept out by gating;
+- :func:`lstm_trace` / :func:`gru_trace`: every state and gate of a trained PyTorch model,
+  recomputed with the course's NumPy code (:mod:`course_utils.scratch`);
+- :func:`erasure_scores` / :func:`memory_units`: a causal test of which units *store* the
+  memory (erase one unit in the middle of a stretch of irrelevant input; does the answer die?);
+- :func:`gate_means`: mean gate values per kind of step, for chosen units;
+- :func:`lstm_step_jacobians` / :func:`lstm_state_gradient_norms`: the full Jacobian of an LSTM
+  step and the size of ``dc_T / dc_k`` along all paths, next to the cell path ``diag(f)``;
+- :func:`train_until`: the shared :func:`course_utils.training.fit`, one epoch at a time, until
+  a target metric is reached (the long-range showdown);
+- figures: :func:`plot_gate_trace`, :func:`plot_gate_histograms`.
+
+Shapes follow the course: sequences are time-major ``(T, B, D)`` in NumPy, states ``(B, H)``,
+traces ``(T, B, H)``. PyTorch models (``course_utils.models.RecurrentModel``) are batch-first.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from course_utils import scratch
+
+# Kinds of step in a marked memory task (the ``kind`` array).
+IRRELEVANT, FIRST_WRITE, REPLACING_WRITE = 0, 1, 2
+STEP_KINDS = {IRRELEVANT: "irrelevant", FIRST_WRITE: "first write",
+              REPLACING_WRITE: "replacing write"}
+
+
+# ---------------------------------------------------------------------------------------------
+# A memory task with loud irrelevant input
+# ---------------------------------------------------------------------------------------------
+
+
+class MarkedMemoryTask(NamedTuple):
+    """Output of :func:`marked_memory_task`; unpacks as ``x, labels, kind = ...``.
+
+    Attributes:
+        x: float32 (T, n, n_values + 1), time-major: a one-hot value and a marker bit per step.
+        labels: int64 (n,), the value shown at the last marked step.
+        kind: int8 (T, n): ``IRRELEVANT`` (0), ``FIRST_WRITE`` (1) or ``REPLACING_WRITE`` (2).
+    """
+
+    x: np.ndarray
+    labels: np.ndarray
+    kind: np.ndarray
+
+    @property
+    def batch_first(self) -> np.ndarray:
+        """``x`` as a contiguous (n, T, D) array, the layout ``training.fit`` feeds models."""
+        return np.ascontiguousarray(self.x.transpose(1, 0, 2))
+
+    @property
+    def values(self) -> np.ndarray:
+        """int64 (T, n): the value shown at every step."""
+        return self.x[..., :-1].argmax(-1)
+
+    @property
+    def marks(self) -> np.ndarray:
+        """bool (T, n): True at the marked (important) steps."""
+        return self.x[..., -1] > 0.5
+
+
+def marked_memory_task(n: int, length: int = 40, n_values: int = 4,
+                       n_marks: int | tuple[int, int] = (1, 3), min_gap: int | None = None, *,
+                       seed: int) -> MarkedMemoryTask:
+    """Remember the value shown at the last *marked* step; every other step is a distractor.
+
+    At every step the input shows one of ``n_values`` values (one-hot, uniform at random) and a
+    marker bit. Between 1 and 3 steps (``n_marks``, inclusive range) carry the marker; the label
+    is the value at the last marked step. Each marked value differs from the previous marked
+    one, so every marked step after the first makes the stored memory obsolete. Marks are
+    placed uniformly in the first ``length - min_gap`` steps (default ``min_gap = length // 4``),
+    so the answer must be held over at least ``min_gap`` irrelevant steps at the end.
+
+    Why not ``course_utils.tasks.memory_task``: there, irrelevant steps are *filler tokens*
+    with their own embeddings, and a network can learn embeddings that leave its cell alone;
+    then it never needs to close its input gate. Here an unmarked step shows a value just like
+    a marked one, and only the marker bit tells them apart: keeping distractors out of the memory
+    needs a multiplicative gate.
+
+    Returns:
+        MarkedMemoryTask(x, labels, kind): see :class:`MarkedMemoryTask`.
+    """
+    low, high = (n_marks, n_marks) if np.isscalar(n_marks) else n_marks
+    gap = length // 4 if min_gap is None else min_gap
+    span = length - gap
+    if not 1 <= low <= high <= span or gap < 0 or n_values < 2:
+        raise ValueError(f"need 1 <= n_marks <= length - min_gap = {span} and n_values >= 2")
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, n_values, size=(length, n))
+    counts = rng.integers(low, high + 1, size=n)
+    # the first `high` entries of a random permutation of 0..span-1: distinct positions
+    slots = np.argsort(rng.random((n, span)), axis=1)[:, :high]
+    used = np.arange(high) < counts[:, None]
+    positions = np.sort(np.where(used, slots, span), axis=1)  # unused slots sort last
+    kind = np.zeros((length, n), dtype=np.int8)
+    for j in range(high):
+        rows = np.nonzero(used[:, j])[0]
+        kind[positions[rows, j], rows] = FIRST_WRITE if j == 0 else REPLACING_WRITE
+        if j > 0:  # a nonzero shift modulo n_values: uniform over the other values
+            before = values[positions[rows, j - 1], rows]
+            shift = rng.integers(1, n_values, size=len(rows))
+            values[positions[rows, j], rows] = (before + shift) % n_values
+    cols = np.arange(n)
+    labels = values[positions[cols, counts - 1], cols].astype(np.int64)
+    x = np.concatenate([np.eye(n_values, dtype=np.float32)[values],
+                        (kind > 0)[..., None].astype(np.float32)], axis=-1)
+    return MarkedMemoryTask(x, labels, kind)
+
+
+# ---------------------------------------------------------------------------------------------
+# Traces: a trained model's states and gates, recomputed with the scratch code
+# ---------------------------------------------------------------------------------------------
+
+
+def _recurrent_input(model, x):
+    """The time-major float64 input (T, B, D) that ``model.rnn`` sees.
+
+    x: time-major float input (T, B, D) for a real-valued model, or int tokens (B, T) for a
+    model with an embedding (then the embedding is applied).
+    """
+    import torch
+
+    if getattr(model, "embed", None) is not None:
+        with torch.no_grad():
+            emb = model.embed(torch.as_tensor(np.asarray(x)))
+        return emb.transpose(0, 1).double().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def lstm_trace(model, x) -> dict:
+    """States and gates of a trained LSTM ``RecurrentModel`` on ``x``, from the scratch code.
+
+    x: time-major (T, B, D) floats, or (B, T) tokens for a model with an embedding.
+    Returns a dict of float64 (T, B, H) arrays: ``h``, ``c`` and the gates ``i``, ``f``, ``g``,
+    ``o`` (post-activation), plus ``x`` (the recurrent input, (T, B, D)).
+    """
+    xs = _recurrent_input(model, x)
+    p = scratch.params_from_torch(model.rnn)
+    B, H = xs.shape[1], p["weight_hh"].shape[1]
+    zero = np.zeros((B, H))
+    h_all, c_all, cache = scratch.lstm_forward(xs, zero, zero, p)
+    out = {"h": h_all, "c": c_all, "x": xs}
+    out.update({k: np.array(v) for k, v in scratch.gate_activations(cache).items()})
+    return out
+
+
+def gru_trace(model, x) -> dict:
+    """States and gates of a trained GRU ``RecurrentModel``: float64 (T, B, H) arrays ``h``,
+    ``r``, ``z`` (PyTorch's convention: the share of the OLD state kept), ``n``, plus ``x``."""
+    xs = _recurrent_input(model, x)
+    p = scratch.params_from_torch(model.rnn)
+    B, H = xs.shape[1], p["weight_hh"].shape[1]
+    h_all, cache = scratch.gru_forward(xs, np.zeros((B, H)), p)
+    out = {"h": h_all, "x": xs}
+    out.update({k: np.array(v) for k, v in scratch.gate_activations(cache).items()})
+    return out
+
+
+def head_outputs(model, h_last) -> np.ndarray:
+    """The model's linear head applied in NumPy to final states (B, H): logits (B, C) or, for
+    one output, predictions (B,)."""
+    W = model.head.weight.detach().double().cpu().numpy()
+    b = model.head.bias.detach().double().cpu().numpy()
+    out = h_last @ W.T + b
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+def _score(model, h_last, target, task):
+    out = head_outputs(model, h_last)
+    if task == "classification":
+        return float(np.mean(out.argmax(-1) == target))
+    return float(np.mean((out - target) ** 2))
+
+
+def erasure_scores(model, x, target, t0: int, *, task: str = "classification"):
+    """Which units store the memory? Erase one unit at step ``t0`` and score the answer.
+
+    The model reads ``x[:t0]``; then the memory of unit j is set to 0 (the cell ``c[:, j]`` of
+    an LSTM, the state ``h[:, j]`` of a GRU) and the model reads the rest, ``x[t0:]``. A unit
+    that merely *recomputes* the answer from the other units at every step recovers; a unit
+    that *stores* it cannot, and the answer is lost. Choose ``t0`` inside a stretch of
+    irrelevant input (after the last important step).
+
+    x: time-major (T, B, D) floats (or (B, T) tokens for an embedding model); target: (B,)
+    labels (classification, scored by accuracy) or values (regression, scored by MSE).
+    Returns ``(base, erased)``: the score without erasure and a (H,) array, one score per unit.
+    """
+    if task not in ("classification", "regression"):
+        raise ValueError("task must be 'classification' or 'regression'")
+    xs = _recurrent_input(model, x)
+    p = scratch.params_from_torch(model.rnn)
+    B, H = xs.shape[1], p["weight_hh"].shape[1]
+    if not 0 < t0 < xs.shape[0]:
+        raise ValueError(f"t0 must lie inside the sequence, 0 < t0 < {xs.shape[0]}")
+    zero = np.zeros((B, H))
+    target = np.asarray(target)
+    erased = np.empty(H)
+    if model.kind == "lstm":
+        h_a, c_a, _ = scratch.lstm_forward(xs[:t0], zero, zero, p)
+        h_full, _, _ = scratch.lstm_forward(xs[t0:], h_a[-1], c_a[-1], p)
+        for j in range(H):
+            c0 = c_a[-1].copy()
+            c0[:, j] = 0.0
+            h_b, _, _ = scratch.lstm_forward(xs[t0:], h_a[-1], c0, p)
+            erased[j] = _score(model, h_b[-1], target, task)
+    elif model.kind == "gru":
+        h_a, _ = scratch.gru_forward(xs[:t0], zero, p)
+        h_full, _ = scratch.gru_forward(xs[t0:], h_a[-1], p)
+        for j in range(H):
+            h0 = h_a[-1].copy()
+            h0[:, j] = 0.0
+            h_b, _ = scratch.gru_forward(xs[t0:], h0, p)
+            erased[j] = _score(model, h_b[-1], target, task)
+    else:
+        raise ValueError("erasure_scores needs an LSTM or GRU RecurrentModel")
+    return _score(model, h_full[-1], target, task), erased
+
+
+def memory_units(base: float, erased, min_effect: float, *,
+                 higher_is_better: bool = True) -> np.ndarray:
+    """Units whose erasure worsens the score by at least ``min_effect``, worst damage first.
+
+    For accuracy (``higher_is_better``) the damage is ``base - erased``; for an error such as
+    the MSE it is ``erased - base``.
+    """
+    damage = (base - np.asarray(erased)) if higher_is_better else (np.asarray(erased) - base)
+    units = np.nonzero(damage >= min_effect)[0]
+    return units[np.argsort(-damage[units], kind="stable")]
+
+
+def after_first_write(kind) -> np.ndarray:
+    """bool (T, B): steps at or after the first important step (a memory exists to keep)."""
+    return np.cumsum(np.asarray(kind) > 0, axis=0) >= 1
+
+
+def _kind_masks(kind, names) -> dict:
+    kind = np.asarray(kind)
+    return {name: ((kind == code) & after_first_write(kind)) if code == IRRELEVANT
+            else kind == code for code, name in names.items()}
+
+
+def gate_means(trace: dict, kind, units, gates=("i", "f"), names=None) -> dict:
+    """Mean activation of each gate in ``gates``, over ``units``, per kind of step.
+
+    kind: (T, B) integer codes, by default those of :class:`MarkedMemoryTask` (``IRRELEVANT``,
+    ``FIRST_WRITE``, ``REPLACING_WRITE``); ``names`` maps codes to names (default
+    ``STEP_KINDS``). Irrelevant steps (code 0) count only *after* the first important step:
+    before it there is no memory that a gate could keep or lose. Returns ``{gate: {name: mean}}``
+    of Python floats (NaN if a kind never occurs).
+    """
+    units = np.atleast_1d(np.asarray(units, dtype=int))
+    masks = _kind_masks(kind, STEP_KINDS if names is None else names)
+    out = {}
+    for g in gates:
+        vals = trace[g][..., units]  # (T, B, k)
+        out[g] = {name: float(vals[m].mean()) if m.any() else float("nan")
+                  for name, m in masks.items()}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients through the LSTM: the cell path and all paths
+# ---------------------------------------------------------------------------------------------
+
+
+def lstm_step_jacobians(p: dict, x, h0=None, c0=None):
+    """Full Jacobians of every LSTM step with respect to the previous state (h, c).
+
+    p: parameters (PyTorch layout); x: (T, D) one sequence. Returns ``(J, f)``: J float64
+    (T, 2H, 2H) with ``J[t-1] = d(h_t, c_t) / d(h_{t-1}, c_{t-1})`` (state ordered h then c),
+    and the forget gates f (T, H). The block ``J[:, H:, H:]`` is ``diag(f_t)``: the cell path.
+
+    Derivation (a = the stacked pre-activations, ``da/dh_{t-1} = W_hh``):
+    ``dc_t/dc_{t-1} = diag(f)``,
+    ``dc_t/dh_{t-1} = diag(c_{t-1} f(1-f)) W_hf + diag(g i(1-i)) W_hi + diag(i (1-g^2)) W_hg``,
+    ``dh_t/d(.) = diag(tanh(c_t) o(1-o)) da_o/d(.) + diag(o (1-tanh^2 c_t)) dc_t/d(.)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    W_hh = np.asarray(p["weight_hh"], dtype=np.float64)
+    H = W_hh.shape[1]
+    h = np.zeros(H) if h0 is None else np.asarray(h0, dtype=np.float64)
+    c = np.zeros(H) if c0 is None else np.asarray(c0, dtype=np.float64)
+    W_hi, W_hf, W_hg, W_ho = (W_hh[k * H:(k + 1) * H] for k in range(4))
+    T = x.shape[0]
+    J = np.zeros((T, 2 * H, 2 * H))
+    fs = np.empty((T, H))
+    for t in range(T):
+        gates = scratch.lstm_gates(x[t][None], h[None], p)
+        i, f, g, o = (gates[k][0] for k in scratch.LSTM_GATE_NAMES)
+        c_new = f * c + i * g
+        tc = np.tanh(c_new)
+        dc_dh = ((c * f * (1 - f))[:, None] * W_hf + (g * i * (1 - i))[:, None] * W_hi
+                 + (i * (1 - g * g))[:, None] * W_hg)
+        dc_dc = np.diag(f)
+        through_c = (o * (1 - tc * tc))[:, None]
+        J[t, :H, :H] = (tc * o * (1 - o))[:, None] * W_ho + through_c * dc_dh
+        J[t, :H, H:] = through_c * dc_dc
+        J[t, H:, :H] = dc_dh
+        J[t, H:, H:] = dc_dc
+        fs[t] = f
+        h, c = o * tc, c_new
+    return J, fs
+
+
+def lstm_state_gradient_norms(J):
+    """``||dc_T / dc_k||_2`` along ALL paths, for k = 0 .. T, from :func:`lstm_step_jacobians`.
+
+    Multiplies the full step Jacobians (T, 2H, 2H) from the last step backwards and takes the
+    spectral norm of the (c, c) block of every partial product. Returns (T + 1,) float64
+    indexed by k (``out[T] = 1``); reverse it to index by the lag T - k.
+    """
+    J = np.asarray(J, dtype=np.float64)
+    T, H2 = J.shape[0], J.shape[1]
+    H = H2 // 2
+    P = np.eye(H2)
+    out = np.empty(T + 1)
+    out[T] = 1.0
+    for t in range(T, 0, -1):
+        P = P @ J[t - 1]
+        out[t - 1] = np.linalg.norm(P[H:, H:], 2)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Training until a target is reached
+# ---------------------------------------------------------------------------------------------
+
+
+def train_until(model, train, test, *, target: float, max_epochs: int, task: str = "regression",
+                seed: int = 0, **fit_kwargs):
+    """``training.fit`` one epoch at a time until the test metric reaches ``target``.
+
+    For regression (MSE) training stops once the test MSE is at most ``target``; for
+    classification once the accuracy is at least ``target``; in any case after ``max_epochs``.
+    Each epoch is a fresh ``fit`` call (so a fresh optimiser: Adam restarts its running averages
+    every epoch) shuffled with seed ``seed * 1000 + epoch``. A progress bar counts the epochs.
+    Returns one ``History`` covering all epochs (``len(history.test_metric)`` is the number of
+    epochs run).
+    """
+    from course_utils.training import History, fit, progress
+
+    fit_kwargs["show_progress"] = False
+    total = History(metric_name="accuracy" if task == "classification" else "mse")
+    name = getattr(model, "kind", type(model).__name__)
+    for epoch in progress(range(max_epochs), desc=f"{name} epochs"):
+        h = fit(model, train, test, task=task, epochs=1, seed=seed * 1000 + epoch, **fit_kwargs)
+        total.train_loss += h.train_loss
+        total.test_loss += h.test_loss
+        total.test_metric += h.test_metric
+        total.seconds += h.seconds
+        if h.diverged:
+            total.diverged = True
+            break
+        metric = h.final_metric
+        if (metric <= target) if task == "regression" else (metric >= target):
+            break
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_gate_trace(trace: dict, seq: int, unit: int, values, marks, axes=None, *,
+                    gates=("i", "f"), state: str = "c", title: str | None = None,
+                    value_label: str = "value shown"):
+    """Three aligned panels for one sequence and one unit.
+
+    Top: the input value at every step (``values`` (T, B), numbers), marked steps (``marks``
+    (T, B), bool) drawn large and outlined. Middle: the unit's gates (``gates``; input gate i and
+    forget gate f by default; "z", "r" for a GRU). Bottom: the unit's memory (``state``: "c" for
+    the LSTM's cell, "h" for a GRU). Marked steps are shaded in every panel. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    from course_utils.plotting import PALETTE
+
+    if axes is None:
+        _, axes = plt.subplots(3, 1, figsize=(9, 5.6), sharex=True,
+                               gridspec_kw={"height_ratios": [1, 1.5, 1.3]})
+    values, marks = np.asarray(values)[:, seq], np.asarray(marks)[:, seq].astype(bool)
+    T = len(values)
+    t = np.arange(1, T + 1)
+    for ax in axes:
+        for tm in t[marks]:
+            ax.axvspan(tm - 0.5, tm + 0.5, color="#F0E442", alpha=0.35, lw=0)
+    ax0, ax1, ax2 = axes
+    integer = np.issubdtype(values.dtype, np.integer)
+    colors = ([PALETTE[int(v) % len(PALETTE)] for v in values] if integer
+              else [PALETTE[0]] * T)
+    ax0.scatter(t[~marks], values[~marks], s=12, c=[colors[k] for k in np.nonzero(~marks)[0]],
+                alpha=0.6)
+    ax0.scatter(t[marks], values[marks], s=90, c=[colors[k] for k in np.nonzero(marks)[0]],
+                edgecolors="black", linewidths=1.2, zorder=3)
+    if integer:
+        ax0.set_yticks(range(int(values.max()) + 1))
+    ax0.set_ylabel(value_label)
+    ax0.set_title(title or f"sequence {seq}, unit {unit}; marked (important) steps shaded")
+    names = {"i": "input gate $i_t$", "f": "forget gate $f_t$", "o": "output gate $o_t$",
+             "r": "reset gate $r_t$", "z": "update gate $z_t$ (share kept)"}
+    styles = {"i": PALETTE[0], "f": PALETTE[3], "o": PALETTE[4], "r": PALETTE[2],
+              "z": PALETTE[3]}
+    for g in gates:
+        ax1.plot(t, trace[g][:, seq, unit], marker=".", color=styles.get(g), label=names.get(g, g))
+    ax1.set_ylim(-0.05, 1.05)
+    ax1.set_ylabel("gate value")
+    ax1.legend(loc="center right", ncol=len(gates))
+    ax2.plot(t, trace[state][:, seq, unit], marker=".", color=PALETTE[7])
+    ax2.axhline(0, color="#999999", lw=0.8)
+    ax2.set_ylabel(f"${state}_t$ of unit {unit}")
+    ax2.set_xlabel("step t")
+    return axes
+
+
+def plot_gate_histograms(trace: dict, kind, units, axes=None, gates=("i", "f")):
+    """One histogram panel per gate: its values in ``units`` on irrelevant steps (after the
+    first write) and on first / replacing writes, as densities on a shared [0, 1] axis."""
+    import matplotlib.pyplot as plt
+
+    from course_utils.plotting import PALETTE
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(gates), figsize=(5 * len(gates), 3.4))
+    axes = np.atleast_1d(axes)
+    units = np.atleast_1d(np.asarray(units, dtype=int))
+    masks = _kind_masks(kind, STEP_KINDS)
+    bins = np.linspace(0, 1, 26)
+    for ax, g in zip(axes, gates, strict=False):
+        vals = trace[g][..., units]
+        for (name, m), color in zip(masks.items(), (PALETTE[7], PALETTE[0], PALETTE[3]),
+                                    strict=True):
+            if m.any():
+                ax.hist(vals[m].ravel(), bins=bins, density=True, histtype="step", lw=2,
+                        color=color, label=name)
+        ax.set_xlabel(f"gate value ${g}_t$")
+        ax.set_ylabel("density")
+        ax.set_yscale("log")
+        ax.legend(loc="upper center")
+    return axes
