@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from course_utils.env import temporary_environ
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIRS = ("notebooks", "solutions")
 CHAPTER_BUDGET, CAPSTONE_BUDGET = 60.0, 180.0
@@ -159,24 +161,17 @@ def time_notebook(path: Path, timeout: float = 900.0) -> NotebookTime:
         return NotebookTime(rel, 0.0, None, budget, f"unreadable: {exc}")
     nb = copy.deepcopy(nb)
     nb.cells.append(nbformat.v4.new_code_cell(_CPU_CELL))
-    saved = {k: os.environ.get(k) for k in ("COURSE_PROGRESS", "MPLBACKEND")}
-    os.environ.update({"COURSE_PROGRESS": "0", "MPLBACKEND": "Agg"})
     status = "ok"
     start = time.perf_counter()
     try:
         # Run in the notebook's own folder, as Jupyter and nbval do, so relative paths work.
-        client = NotebookClient(nb, kernel_name="python3", timeout=timeout,
-                                resources={"metadata": {"path": str(path.parent)}})
-        client.execute()
+        with temporary_environ(COURSE_PROGRESS="0", MPLBACKEND="Agg"):
+            client = NotebookClient(nb, kernel_name="python3", timeout=timeout,
+                                    resources={"metadata": {"path": str(path.parent)}})
+            client.execute()
     except Exception as exc:  # noqa: BLE001 - report, continue with the next notebook
         first = str(exc).strip().splitlines()
         status = f"failed: {type(exc).__name__}" + (f": {first[-1][:120]}" if first else "")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     wall = time.perf_counter() - start
     return NotebookTime(rel, wall, _read_cpu(nb), budget, status)
 
