@@ -317,3 +317,26 @@ def test_flipped_gru_is_the_same_model():
     with torch.no_grad():
         torch_h = gru(torch.tensor(x)[None], torch.tensor(h)[None])[0][0].numpy()
     np.testing.assert_allclose(article, torch_h, atol=1e-12)
+
+
+# ---------------------------------------------------------------- wine figure (ch07)
+def test_wine_blend_and_drawing():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_utils import wine
+
+    assert wine.blend(["#000000", "#ffffff"], [1, 1]) == "#808080"
+    assert wine.blend([wine.WINE, wine.INGREDIENTS], [0, 1]) == wine.INGREDIENTS.lower()
+    ax = wine.draw_wine_mixing(0.3, 0.7)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "70% old wine + 30% fresh mix" in texts and "$r$ = 0.30" in texts
+    ax = wine.draw_wine_mixing(0.3, 0.7, convention="article")  # z' = 0.7 is the fresh share
+    assert "30% old wine + 70% fresh mix" in " ".join(t.get_text() for t in ax.texts)
+    with pytest.raises(ValueError):
+        wine.draw_wine_mixing(1.5, 0.2)
+    fig = wine.draw_wine_grid(rs=(0.0, 1.0), zs=(0.5,))
+    assert len(fig.axes) == 2
+    plt.close("all")
