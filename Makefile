@@ -38,14 +38,16 @@ lab: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# Unit tests + strict nbval on the textbook and the solutions (stored outputs are compared).
 unit: setup
 	$(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider tests
 
+# Strict nbval on the textbook and the solutions (stored outputs are compared), lax on the
+# exercises (they must run unsolved). A cell that hangs fails after 10 minutes.
 notebooks: data
-	$(NB_ENV) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval \
+	$(NB_ENV) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval --nbval-cell-timeout=600 \
 		--nbval-sanitize-with .nbval_sanitize.cfg notebooks solutions
-	$(NB_ENV) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval-lax exercises
+	$(NB_ENV) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval-cell-timeout=600 \
+		--nbval-lax exercises
 
 exercises-check: setup
 	$(BIN)/python -m course_utils.exercises check
