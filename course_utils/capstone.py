@@ -582,7 +582,8 @@ def plot_results(results: Sequence[Result], tasks: dict | None = None, axes=None
                            for r in rs], rotation=30)
         top = max(vals + [1e-9])
         for x, r, v in zip(xs, rs, vals, strict=True):
-            ax.text(x, v + 0.02 * top, f"{r.cpu_seconds:.0f}s", ha="center", fontsize=7)
+            y_text = v * 1.15 if regression else v + 0.02 * top
+            ax.text(x, y_text, f"{r.cpu_seconds:.0f}s", ha="center", fontsize=7)
         if tasks and t in tasks:
             level = tasks[t].trivial if regression else 100 * tasks[t].trivial
             ax.axhline(level, color="grey", ls=":", lw=1,
@@ -592,13 +593,15 @@ def plot_results(results: Sequence[Result], tasks: dict | None = None, axes=None
                 ax.axhline(100 * ref.value, color=MODEL_COLORS.get(rm, "grey"), ls="--", lw=1,
                            label=f"published {MODEL_TITLES[rm] if rm != 'tfidf' else 'NBSVM'}")
         if regression:
-            ax.set_ylabel("test MSE (lower is better)")
+            ax.set_yscale("log")
+            ax.set_ylim(min(min(v for v in vals if v > 0) / 3, 1e-3), 1.0)
+            ax.set_ylabel("test MSE, log scale (lower is better)")
         else:
             ax.set_ylabel("test accuracy % (higher is better)")
             ax.set_ylim(0, 105)
         ax.set_title(TASK_TITLES[t], fontsize=9)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower right" if not regression else "upper right")
+            ax.legend(fontsize=7, loc="lower right" if not regression else "upper left")
     return axes
 
 
