@@ -276,7 +276,7 @@ def compare_speed(kind: str, repeats: int = 15, threads: int | None = None) -> S
 
     threads: None leaves PyTorch and BLAS at their defaults; an int limits both to it.
     """
-    from course_utils.capstone import limit_threads
+    from course_utils.env import limit_threads
 
     module, p, x, h0, dh = _problem(kind)
     with limit_threads(threads):

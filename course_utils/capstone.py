@@ -36,7 +36,6 @@ the time an idle machine would take, even when the machine is shared.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -47,6 +46,7 @@ import numpy as np
 
 from course_utils import tasks as _tasks
 from course_utils import text as _text
+from course_utils.env import limit_threads
 
 TASK_NAMES = ("movie_reviews", "surnames", "order", "adding")
 MODEL_NAMES = ("tfidf", "cnn", "rnn", "lstm", "gru")
@@ -389,24 +389,6 @@ class Result:
     @property
     def diverged(self) -> bool:
         return bool(getattr(self.history, "diverged", False)) or not math.isfinite(self.metric)
-
-
-@contextlib.contextmanager
-def limit_threads(n: int | None):
-    """Run the block with at most ``n`` PyTorch and BLAS threads (no limit for None)."""
-    if n is None:
-        yield
-        return
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _run_baseline(task: Task, config: Config):

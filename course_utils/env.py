@@ -102,3 +102,25 @@ def temporary_environ(**values: str) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextmanager
+def limit_threads(n: int | None = 1) -> Iterator[None]:
+    """Run the block with at most ``n`` PyTorch and BLAS threads, then restore the old settings.
+
+    The course's models are tiny; for them waking and syncing worker threads costs more than it
+    saves, so one thread is often several times faster. ``None`` means no limit.
+    """
+    if n is None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(old)

@@ -22,8 +22,6 @@ path ``dc_T / dc_k = diag(f_T) ... diag(f_{k+1})``.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 NONLINEARITIES = ("linear", "tanh", "relu")
@@ -258,23 +256,6 @@ def growth_rate(curve, start: int, stop: int) -> float:
 # ---------------------------------------------------------------------------------------------
 # Deep feedforward nets: where does the gradient go?
 # ---------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def torch_threads(n: int = 1):
-    """Run PyTorch with ``n`` intra-op threads, then restore the previous setting.
-
-    The models of this chapter are tiny (a few thousand weights); for them the cost of waking
-    and syncing worker threads dominates, and one thread is several times faster.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def disc_data(n: int, *, seed: int):
