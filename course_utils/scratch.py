@@ -290,12 +290,9 @@ def rnn_backward(dh_all, cache):
 
 
 def _lstm_gate_values(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
-    """(B, 4H) gate values, rows i, f, g, o: sigmoid of the pre-activations, tanh for g."""
-    a = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh
-    H = h_prev.shape[-1]
-    s = sigmoid(a)
-    s[:, 2 * H : 3 * H] = np.tanh(a[:, 2 * H : 3 * H])
-    return s
+    """The gates i_t, f_t, g_t, o_t of one step, stacked along the last axis: (B, 4H)."""
+    a_i, a_f, a_g, a_o = _split(x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh, h_prev.shape[-1])
+    return np.concatenate([sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)], axis=-1)
 
 
 def lstm_gates(x_t, h_prev, p):
