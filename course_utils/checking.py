@@ -150,6 +150,8 @@ def compare(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
             g = None
         if g is None:
             raise Mismatch(f"{name}: expected a number, got {type(got).__name__}")
+        if math.isnan(g) and math.isnan(expected):  # NaN where NaN is expected, as for arrays
+            return
         if math.isnan(g):
             raise Mismatch(f"{name}: got NaN, expected {_fmt(expected)}")
         r, a = _tolerance(np.asarray(float(expected)), rtol, atol)
@@ -206,6 +208,25 @@ def _changed_inputs(before: Sequence, after: Sequence, names: Sequence[str]) -> 
     return None
 
 
+def diagnose(got: Any, diagnoses: Sequence[Diagnosis], args: tuple, kwargs: dict,
+             output_name: str, *, rtol=None, atol=None) -> str | None:
+    """The hint of the first known mistake whose output matches ``got`` on ``args``, or None.
+
+    Only a :class:`Mismatch` means "not this mistake"; any other exception is a bug in the
+    diagnosis and is raised (the tests run every wrong variant on every case).
+    """
+    for diag in diagnoses:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            wrong = diag.wrong(*copy.deepcopy(args), **kwargs)
+        try:
+            compare(got, wrong, output_name, rtol=rtol, atol=atol, check_dtype=False)
+        except Mismatch:
+            continue
+        return diag.hint
+    return None
+
+
 def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable, *,
               arg_names: Sequence[str], output_name: str = "output",
               diagnoses: Sequence[Diagnosis] = (), rtol: float | None = None,
@@ -241,16 +262,10 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
             compare(got, expected, output_name, rtol=rtol, atol=atol, check_dtype=check_dtype)
         except Mismatch as mis:
             message = f"{where}: {mis}"
-            for diag in diagnoses:
-                with warnings.catch_warnings(), np.errstate(all="ignore"):
-                    warnings.simplefilter("ignore")
-                    try:
-                        compare(got, diag.wrong(*copy.deepcopy(pristine), **case.kwargs),
-                                output_name, rtol=rtol, atol=atol, check_dtype=False)
-                    except Exception:  # noqa: BLE001 - any difference means "not this mistake"
-                        continue
-                message += f"\n   hint: {diag.hint}"
-                break
+            hint = diagnose(got, diagnoses, pristine, case.kwargs, output_name, rtol=rtol,
+                            atol=atol)
+            if hint is not None:
+                message += f"\n   hint: {hint}"
             return report(CheckResult(exercise, FAILED, message, number - 1, total))
         changed = _changed_inputs(pristine, learner_args, arg_names)
         if changed is not None:

@@ -193,7 +193,7 @@ COUNT_WRONG = {"presence only": count_presence, "re-sorted vocabulary": count_ow
                "own vocabulary": count_first_doc_vocab}
 
 
-@pytest.mark.parametrize("fn", [count_ok_loops, count_ok_counter, bow.count_matrix])
+@pytest.mark.parametrize("fn", [count_ok_loops, count_ok_counter])
 def test_count_matrix_accepts_correct(fn, capsys):
     assert checks.count_matrix(fn)
 
@@ -252,7 +252,7 @@ COS_WRONG = {
 }
 
 
-@pytest.mark.parametrize("fn", [cos_ok_loops, cos_ok_outer, bow.cosine_similarity])
+@pytest.mark.parametrize("fn", [cos_ok_loops, cos_ok_outer])
 def test_cosine_accepts_correct(fn, capsys):
     assert checks.cosine_similarity(fn)
 
@@ -340,8 +340,7 @@ CONV_WRONG = {"true convolution (flipped filter)": conv_true_convolution,
               "always float64": conv_float64, "changes x in place": conv_mutates}
 
 
-@pytest.mark.parametrize("fn", [conv_ok_loops, conv_ok_torch, conv_ok_max_then_relu,
-                                cnn.conv_relu_maxpool])
+@pytest.mark.parametrize("fn", [conv_ok_loops, conv_ok_torch, conv_ok_max_then_relu])
 def test_conv_accepts_correct(fn, capsys):
     assert checks.conv_relu_maxpool(fn)
 
@@ -375,8 +374,12 @@ def rf_ok_recursive(layers):
     return span
 
 
-def rf_ok_table(layers):
-    return cnn.receptive_field_table(layers)[-1]["rf"] if layers else 1
+def rf_ok_positions(layers):
+    """Brute force: the input positions one top unit reads, followed down the stack."""
+    positions = {0}
+    for k, s in reversed(layers):
+        positions = {q * s + j for q in positions for j in range(k)}
+    return max(positions) - min(positions) + 1
 
 
 def rf_sum_minus(layers):
@@ -424,7 +427,7 @@ RF_WRONG = {"ignores strides": rf_sum_minus, "sum of kernels": rf_sum, "product"
             "returns None": lambda layers: None}
 
 
-@pytest.mark.parametrize("fn", [rf_ok_recursive, rf_ok_table, cnn.receptive_field])
+@pytest.mark.parametrize("fn", [rf_ok_recursive, rf_ok_positions])
 def test_rf_accepts_correct(fn, capsys):
     assert checks.receptive_field(fn)
 
