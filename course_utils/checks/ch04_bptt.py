@@ -65,8 +65,9 @@ def bptt_wrong(variant: str):
 def bptt(fn) -> CheckResult:
     """Check ``fn(x, h0, p, dh_all) -> (dx, dh0, grads)`` for the tanh RNN.
 
-    x (T, B, D), h0 (B, H), dh_all (T, B, H) = dLoss/dh_t coming from the outputs.
-    grads has the keys of ``p``. The checker runs its own forward pass.
+    x (T, B, D) with ``x[t-1]`` = x_t; h0 (B, H) = h_0; dh_all (T, B, H) with ``dh_all[t-1]`` =
+    dLoss/dh_t coming from the outputs. dx (T, B, D), dh0 (B, H) = dLoss/dh_0; grads has the
+    keys of ``p``. The checker runs its own forward pass.
     """
     return run_check(
         "bptt", fn, bptt_cases(), bptt_reference, arg_names=["x", "h0", "p", "dh_all"],
