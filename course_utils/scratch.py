@@ -231,11 +231,7 @@ def rnn_step(x_t, h_prev, p, nonlinearity="tanh"):
     x_t: (B, D), h_prev: (B, H) = h_{t-1} -> h_t: (B, H).
     """
     _check_nonlinearity(nonlinearity)
-    x_t, (h_prev,), weights, _ = _setup_step(x_t, {"h_prev": h_prev}, p, 1)
-    return _rnn_cell(x_t, h_prev, *weights, nonlinearity)
-
-
-def _rnn_cell(x_t, h_prev, W_ih, W_hh, b_ih, b_hh, nonlinearity):
+    x_t, (h_prev,), (W_ih, W_hh, b_ih, b_hh), _ = _setup_step(x_t, {"h_prev": h_prev}, p, 1)
     a = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh
     return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
 
@@ -248,10 +244,11 @@ def rnn_forward(x, h0, p, nonlinearity="tanh"):
     """
     _check_nonlinearity(nonlinearity)
     x, (h0,), weights, _ = _setup(x, {"h0": h0}, p, 1)
+    p = dict(zip(PARAM_KEYS, weights, strict=True))  # cast to x's dtype once, not at every step
     T = len(x)
     hs = _states(h0, T)  # hs[t] = h_t
     for t in range(1, T + 1):
-        hs[t] = _rnn_cell(x[t - 1], hs[t - 1], *weights, nonlinearity)
+        hs[t] = rnn_step(x[t - 1], hs[t - 1], p, nonlinearity)
     h_all = hs[1:]
     cache = {"kind": "rnn", "x": x, "hs": hs, "h_all": h_all, "params": weights[:2],
              "nonlinearity": nonlinearity}
