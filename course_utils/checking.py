@@ -219,10 +219,10 @@ def diagnose(got: Any, diagnoses: Sequence[Diagnosis], args: tuple, kwargs: dict
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             wrong = diag.wrong(*copy.deepcopy(args), **kwargs)
-        try:
-            compare(got, wrong, output_name, rtol=rtol, atol=atol, check_dtype=False)
-        except Mismatch:
-            continue
+            try:
+                compare(got, wrong, output_name, rtol=rtol, atol=atol, check_dtype=False)
+            except Mismatch:
+                continue
         return diag.hint
     return None
 
@@ -239,7 +239,7 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
     total = len(cases)
     if not callable(fn):
         return report(CheckResult(exercise, FAILED, f"expected a function, got "
-                                 f"{type(fn).__name__}", 0, total))
+                                  f"{type(fn).__name__}", 0, total))
     for number, case in enumerate(cases, start=1):
         pristine = copy.deepcopy(case.args)
         learner_args = copy.deepcopy(case.args)
@@ -250,13 +250,13 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
                 got = fn(*learner_args, **case.kwargs)
         except NotImplementedError:
             return report(CheckResult(exercise, NOT_ATTEMPTED,
-                                     "not attempted yet: replace the `raise NotImplementedError` "
-                                     "line with your code, then run this cell again.",
-                                     number - 1, total))
+                                      "not attempted yet: replace the `raise NotImplementedError` "
+                                      "line with your code, then run this cell again.",
+                                      number - 1, total))
         except Exception as exc:  # the learner's bug, reported rather than raised
             return report(CheckResult(exercise, FAILED,
-                                     f"{where}: your function raised {type(exc).__name__}: "
-                                     f"{exc}{learner_frame(exc)}", number - 1, total))
+                                      f"{where}: your function raised {type(exc).__name__}: "
+                                      f"{exc}{learner_frame(exc)}", number - 1, total))
         expected = reference(*copy.deepcopy(pristine), **case.kwargs)
         try:
             compare(got, expected, output_name, rtol=rtol, atol=atol, check_dtype=check_dtype)
@@ -270,9 +270,9 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
         changed = _changed_inputs(pristine, learner_args, arg_names)
         if changed is not None:
             return report(CheckResult(exercise, FAILED,
-                                     f"{where}: the output is right, but your function changed "
-                                     f"its input `{changed}` in place; work on a copy instead.",
-                                     number - 1, total))
+                                      f"{where}: the output is right, but your function changed "
+                                      f"its input `{changed}` in place; work on a copy instead.",
+                                      number - 1, total))
     note = f" {success_note}" if success_note else ""
     return report(CheckResult(exercise, PASSED, f"all {total} cases passed.{note}", total, total))
 
