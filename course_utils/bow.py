@@ -6,7 +6,10 @@ the hand-written version and ``sklearn.feature_extraction.text.TfidfVectorizer``
 - the vocabulary is sorted alphabetically and column ``j`` holds term ``vocab[j]``;
 - term frequency is the raw count;
 - ``idf(t) = ln((1 + n) / (1 + df(t))) + 1`` ("smooth_idf": as if one extra document held every
-  term once, so no division by zero and no negative weight);
+  term once; with a vocabulary learned from the documents every df is >= 1 anyway, so the
+  smoothing only prevents a division by zero when the vocabulary is fixed in advance and a term
+  has df = 0; otherwise it pulls every idf a little towards 1; the outer + 1 keeps a term found in
+  every document at weight 1 instead of 0);
 - every document vector is scaled to unit L2 norm (an empty document stays all zeros).
 
 Documents are lists of tokens (strings), e.g. ``[tokenize(s) for s in sentences]``.

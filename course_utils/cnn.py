@@ -6,7 +6,9 @@ PyTorch's ``nn.Conv1d`` layout, ``weight`` of shape ``(C, D, k)`` (C filters of 
 ``bias`` of shape ``(C,)``, so a trained PyTorch layer can be copied in directly.
 
 Like PyTorch (and every deep-learning library), the "convolution" is a cross-correlation: the
-filter is *not* flipped, ``out[t] = sum_j weight[:, :, j] @ x[t + j] + bias``.
+filter is *not* flipped, ``out[s] = sum_o weight[:, :, o] @ x[s + o] + bias``. These are 0-based
+array indices; in the course's 1-based maths, ``out[s]`` is window t = s + 1, which covers the
+words x_t, ..., x_{t+k-1} (``x[t - 1]`` holds x_t, as everywhere in the course).
 
 Figures: :func:`draw_sliding_window` (a filter sliding over a sentence, then max-over-time
 pooling) and :func:`draw_receptive_field` (stacked layers and the input span of one unit).
@@ -38,8 +40,8 @@ def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     if n_windows < 1:
         raise ValueError(f"sequence of length {x.shape[0]} is shorter than the filter ({k})")
     out = np.zeros((n_windows, x.shape[1], weight.shape[0]), dtype=np.result_type(x, weight))
-    for j in range(k):  # offset j inside the window meets filter column j
-        out += x[j:j + n_windows] @ weight[:, :, j].T
+    for o in range(k):  # offset o inside the window meets filter column o (0-based)
+        out += x[o:o + n_windows] @ weight[:, :, o].T
     return (out + bias).astype(x.dtype, copy=False)
 
 
@@ -50,7 +52,8 @@ def max_over_time(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h: (T', B, C) feature maps.
 
     Returns:
-        pooled: (B, C), and where: (B, C) int64, the position t of each maximum.
+        pooled: (B, C), and where: (B, C) int64, the 0-based index of each maximum's window
+        (window t = where + 1 in the 1-based maths).
     """
     return h.max(axis=0), h.argmax(axis=0)
 

@@ -190,7 +190,7 @@ def batches(*arrays: np.ndarray | list, batch_size: int, shuffle: bool = False,
 def to_time_major(x: np.ndarray) -> np.ndarray:
     """Swap the first two axes, (N, L, ...) -> (L, N, ...), as a contiguous copy.
 
-    Our hand-written RNNs loop over time, and ``x[t]`` of a time-major array is the batch at
-    step t.
+    Our hand-written RNNs loop over time, and row ``x[t - 1]`` of a time-major array is the batch
+    at step t (x_t in the 1-based maths).
     """
     return np.ascontiguousarray(np.swapaxes(x, 0, 1))
