@@ -429,7 +429,8 @@ def sign_memory_task(n: int, T: int = 30, *, noise: float = 0.1, seed: int):
     """Remember the sign of the first input for T steps.
 
     x: float32 (T, n, 1), time-major (``x[t - 1]`` holds x_t): x_1 = s * u, stored in ``x[0]``,
-    with s = +-1 and u uniform in [0.5, 1.5]; x_2 .. x_T are noise of standard deviation ``noise``. y: float32 (n,) = 0.8 * s.
+    with s = +-1 and u uniform in [0.5, 1.5]; x_2 .. x_T are noise of standard deviation
+    ``noise``. y: float32 (n,) = 0.8 * s.
     A tanh RNN solves it by making one unit bistable (recurrent weight above 1), which is where
     a bifurcation, and with it a cliff in the loss, lies on the way.
     """
@@ -445,8 +446,8 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
     """Train a tanh RNN (input size 1, ``hidden`` units) by SGD on :func:`sign_memory_task`.
 
     The prediction is the first unit of h_T, i.e. ``h_all[-1, :, 0]`` (no output layer, so every
-    gradient flows through the recurrence). Everything is the course's NumPy code: ``scratch.rnn_forward`` /
-    ``scratch.rnn_backward`` (chapter 04's BPTT) and ``scratch.clip_grad_norm`` when
+    gradient flows through the recurrence). Everything is the course's NumPy code:
+    ``scratch.rnn_forward`` / ``scratch.rnn_backward`` (chapter 04's BPTT) and ``scratch.clip_grad_norm`` when
     ``max_norm`` is given (None: no clipping). The initial weights are those of a seeded
     ``torch.nn.RNN(1, hidden)``; ``seed`` fixes the data, the weights and the mini-batches.
     Returns a dict: ``losses`` (steps,) mini-batch MSEs, ``grad_norms`` (steps,) global norms
