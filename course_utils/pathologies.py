@@ -447,9 +447,10 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
 
     The prediction is the first unit of h_T, i.e. ``h_all[-1, :, 0]`` (no output layer, so every
     gradient flows through the recurrence). Everything is the course's NumPy code:
-    ``scratch.rnn_forward`` / ``scratch.rnn_backward`` (chapter 04's BPTT) and ``scratch.clip_grad_norm`` when
-    ``max_norm`` is given (None: no clipping). The initial weights are those of a seeded
-    ``torch.nn.RNN(1, hidden)``; ``seed`` fixes the data, the weights and the mini-batches.
+    ``scratch.rnn_forward`` / ``scratch.rnn_backward`` (chapter 04's BPTT) and
+    ``scratch.clip_grad_norm`` when ``max_norm`` is given (None: no clipping). The initial
+    weights are those of a seeded ``torch.nn.RNN(1, hidden)``; ``seed`` fixes the data, the
+    weights and the mini-batches.
     Returns a dict: ``losses`` (steps,) mini-batch MSEs, ``grad_norms`` (steps,) global norms
     before clipping, ``final_loss`` on all n sequences, ``max_abs_weight`` at the end.
     """
