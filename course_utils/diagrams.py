@@ -53,7 +53,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "gate": ("#D9F2E9", PALETTE[2]),     # a learned gate (sigmoid layer) of the LSTM/GRU (green)
     "candidate": ("#FBE3D6", PALETTE[3]),  # a learned candidate (tanh layer) (vermilion)
     "op": ("#FDF0D5", PALETTE[1]),       # an element-wise operation (orange)
-    "output": ("#F3E1EC", PALETTE[4]),   # output layer / softmax (purple)
+    "output": ("#F3E1EC", PALETTE[4]),   # optional highlight (purple); the course's own
+                                         # diagrams draw output layers as "layer"
     "loss": ("#F9DCD2", PALETTE[3]),     # a loss node
     "state": ("#E8F4FB", PALETTE[5]),    # a memory / delay element
 }
@@ -308,7 +309,9 @@ def draw_rnn_cell(ax=None, nonlinearity: str = r"\tanh", output: bool = True,
     """The vanilla RNN cell of the course's notation, every matrix and operation drawn.
 
     h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),  ŷ_t = softmax(W_hy h_t + b_y).
-    The loop on the right carries h_t to the next step, where it enters as h_{t-1}.
+    The loop on the right carries h_t to the next step, where it enters as h_{t-1}. All three
+    affine maps (W_ih, W_hh, W_hy) are learned layers and drawn alike (blue boxes); the softmax
+    has no weights and is drawn as an operation.
     """
     top = 7.0 if output else 4.6
     ax = canvas((-0.6, 6.6), (-0.5, top), ax=ax, title=title)
@@ -330,16 +333,13 @@ def draw_rnn_cell(ax=None, nonlinearity: str = r"\tanh", output: bool = True,
     wire(ax, [memory, (5.7, 0.2), (4.0, 0.2), w_hh], label=r"$\mathbf{h}_{t-1}$",
          label_segment=1, label_offset=-0.22)
     if output:
-        w_hy = layer(ax, (2.5, 5.1), r"$W_{hy}\mathbf{h}_t + \mathbf{b}_y$", width=1.9,
-                     kind="output")
-        soft = op(ax, (2.5, 6.0), "softmax", radius=0.25, width=1.1, kind="output",
-                  fontsize=FONT_SIZE - 1)
+        w_hy = layer(ax, (2.5, 5.1), r"$W_{hy}\mathbf{h}_t + \mathbf{b}_y$", width=1.9)
+        soft = op(ax, (2.5, 6.0), "softmax", radius=0.25, width=1.1, fontsize=FONT_SIZE - 1)
         y_hat = value(ax, (2.5, 6.75), r"$\hat{\mathbf{y}}_t$")
         arrow(ax, h_out, w_hy)
         arrow(ax, w_hy, soft)
         arrow(ax, soft, y_hat)
-    legend(ax, kinds=("layer", "op", "state") + (("output",) if output else ()),
-           loc="upper left")
+    legend(ax, kinds=("layer", "op", "state"), loc="upper left")
     return ax
 
 
@@ -435,14 +435,16 @@ def draw_two_layer_net(ax=None, backward: bool = True,
     """x -> W1 -> net1 -> f -> a1 -> W2 -> net2 -> softmax -> ŷ -> E, with the error terms.
 
     Forward values along the top row; with ``backward``, dashed arrows carry δ^(2) and δ^(1)
-    back along the bottom.
+    back along the bottom. The true class y enters as its one-hot vector e_y, so the output
+    error is δ^(2) = ŷ - e_y (chapter 04's notation). Both affine maps are learned layers
+    (blue boxes); the softmax is an element-wise-style operation without weights.
     """
     ax = canvas((-0.6, 11.6), (-1.1, 1.3), ax=ax, title=title)
     x = value(ax, (0.0, 0.5), r"$\mathbf{x}$")
     w1 = layer(ax, (1.5, 0.5), r"$W_1\mathbf{x} + \mathbf{b}_1$", width=1.7)
     f = op(ax, (3.4, 0.5), r"$f$")
-    w2 = layer(ax, (5.5, 0.5), r"$W_2\mathbf{a}_1 + \mathbf{b}_2$", width=1.8, kind="output")
-    sm = op(ax, (7.7, 0.5), "softmax", width=1.1, kind="output", fontsize=FONT_SIZE - 1)
+    w2 = layer(ax, (5.5, 0.5), r"$W_2\mathbf{a}_1 + \mathbf{b}_2$", width=1.8)
+    sm = op(ax, (7.7, 0.5), "softmax", width=1.1, fontsize=FONT_SIZE - 1)
     y = value(ax, (9.3, 0.5), r"$\hat{\mathbf{y}}$")
     e = value(ax, (10.9, 0.5), r"$E$", color=GRADIENT_COLOR)
     arrow(ax, x, w1)
@@ -450,10 +452,10 @@ def draw_two_layer_net(ax=None, backward: bool = True,
     arrow(ax, f, w2, label=r"$\mathbf{a}_1$", label_offset=0.3)
     arrow(ax, w2, sm, label=r"$\mathbf{net}_2$", label_offset=0.3)
     arrow(ax, sm, y)
-    arrow(ax, y, e, label=r"vs. $\mathbf{y}$", label_offset=0.3)
+    arrow(ax, y, e, label=r"vs. $\mathbf{e}_y$", label_offset=0.3)
     if backward:
         arrow(ax, (10.7, 0.0), (6.4, -0.35), kind="gradient", rad=-0.08,
-              label=r"$\boldsymbol{\delta}^{(2)} = \hat{\mathbf{y}} - \mathbf{y}$",
+              label=r"$\boldsymbol{\delta}^{(2)} = \hat{\mathbf{y}} - \mathbf{e}_y$",
               label_offset=0.42)
         arrow(ax, (4.8, -0.35), (2.2, -0.35), kind="gradient",
               label=r"$\boldsymbol{\delta}^{(1)} = f'(\mathbf{net}_1)\odot W_2^\top"

@@ -86,3 +86,32 @@ class RecurrentModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.head(self.states(x)[-1])
         return y.squeeze(-1) if self.n_outputs == 1 else y
+
+
+class DeepMLP(nn.Module):
+    """A deep tanh MLP for the vanishing-gradient experiments of chapter 05.
+
+    An input layer, ``depth`` hidden layers of ``width`` units and a linear output. Hidden layer
+    l computes ``F_l(a) = tanh(W_l a + b_l)``; a plain net stacks ``a <- F_l(a)``, a residual net
+    ``a <- a + F_l(a)`` (so each block's Jacobian is ``I + dF_l/da``). PyTorch's default
+    initialisation; seed with ``torch.manual_seed`` first, or use
+    :func:`course_utils.pathologies.deep_mlp`. ``hidden`` lists the hidden ``nn.Linear`` layers,
+    input side first.
+
+    x : float32 (B, in_dim). Returns logits (B, n_outputs).
+    """
+
+    def __init__(self, depth: int, width: int = 32, *, residual: bool = False, in_dim: int = 2,
+                 n_outputs: int = 2):
+        super().__init__()
+        self.inp = nn.Linear(in_dim, width)
+        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.out = nn.Linear(width, n_outputs)
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.inp(x))
+        for layer in self.hidden:
+            f = torch.tanh(layer(h))
+            h = h + f if self.residual else f
+        return self.out(h)

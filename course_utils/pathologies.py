@@ -9,15 +9,23 @@ so ``dh_T / dh_k = J_T J_{T-1} ... J_{k+1}`` with ``J_t = diag(f'(net_t)) W_hh``
 measures the size of such products (:func:`jacobian_norms`, :func:`product_norms`), builds
 recurrent matrices of a chosen spectral radius (:func:`random_recurrent_matrix`), and holds the
 small models of the chapter's other experiments: a deep MLP with or without residual connections
-(:class:`DeepMLP`) and the one-unit RNN whose loss surface has a "cliff" (:func:`one_unit_rnn`).
+(:func:`deep_mlp`, a seeded ``course_utils.models.DeepMLP``) and the one-unit RNN whose loss
+surface has a "cliff" (:func:`one_unit_rnn`, :func:`bistability_threshold`).
 
 Shapes: states are time-major, ``h_all`` is ``(T, H)`` for one sequence or ``(T, B, H)`` for a
 batch (any number of batch axes between time and H works). A *norm array* returned here is
 indexed by ``k = 0 .. T`` (``norms[k] = ||dh_T / dh_k||``, ``h_0`` being the initial state and
 ``norms[T] = 1``); :func:`by_lag` turns it around so that index ``n`` is the lag ``T - k``.
 
-Chapter 06 reuses :func:`product_norms` / :func:`diagonal_product_norms` for the LSTM's cell
-path ``dc_T / dc_k = diag(f_T) ... diag(f_{k+1})``.
+Time index: maths is 1-based, arrays are 0-based. A sequence is x_1 .. x_T with initial state
+h_0; ``x_proj[t - 1]`` holds the drive of step t and ``h_all[t - 1]`` holds h_t (``h_all`` has T
+rows, h_1 .. h_T). Norm arrays are the one exception, indexed by the state index k itself
+(``norms[k]`` for h_k, k = 0 .. T, so they have T + 1 rows).
+
+Chapter 06 reuses :func:`jacobian_norms` for the RNN and :func:`diagonal_product_norms` for the
+LSTM's *direct* cell path ``dc_T / dc_k = diag(f_T) ... diag(f_{k+1})`` (the product along
+c_{k} -> c_{k+1} -> ... only; the gates also depend on c_{t-1} through h_{t-1}, which adds
+further terms to the full Jacobian).
 """
 
 from __future__ import annotations
@@ -120,13 +128,14 @@ def _float(a):
 
 
 def run_rnn(W_hh, x_proj, h0=None, nonlinearity: str = "tanh"):
-    """States of ``h_t = f(x_proj[t] + h_{t-1} @ W_hh.T)`` for t = 1 .. T.
+    """States of ``h_t = f(x_proj[t - 1] + h_{t-1} @ W_hh.T)`` for t = 1 .. T.
 
-    x_proj: (T, ..., H), the input part ``W_ih x_t + b_ih + b_hh`` already computed (for a pure
+    x_proj: (T, ..., H); ``x_proj[t - 1]`` is the input part ``W_ih x_t + b_ih + b_hh`` of step t,
+    already computed (for a pure
     study of the recurrence it can be any drive, e.g. random numbers of a chosen size).
     h0: (..., H) initial state, zeros by default. W_hh: (H, H), PyTorch layout.
     nonlinearity: "linear" (f = identity), "tanh" or "relu".
-    Returns h_all (T, ..., H) in the dtype of x_proj.
+    Returns h_all (T, ..., H) in the dtype of x_proj, ``h_all[t - 1]`` = h_t.
     """
     _check_nonlinearity(nonlinearity)
     x_proj = _float(x_proj)
@@ -134,13 +143,13 @@ def run_rnn(W_hh, x_proj, h0=None, nonlinearity: str = "tanh"):
     h = np.zeros(x_proj.shape[1:], dtype=x_proj.dtype) if h0 is None else np.asarray(
         h0, dtype=x_proj.dtype)
     h_all = np.empty_like(x_proj)
-    for t in range(len(x_proj)):
-        a = x_proj[t] + h @ W.T
+    for t in range(1, len(x_proj) + 1):
+        a = x_proj[t - 1] + h @ W.T
         if nonlinearity == "tanh":
             a = np.tanh(a)
         elif nonlinearity == "relu":
             a = np.maximum(a, 0)
-        h_all[t] = h = a
+        h_all[t - 1] = h = a
     return h_all
 
 
@@ -157,7 +166,8 @@ def derivative_from_output(h_all, nonlinearity: str = "tanh"):
 
 
 def step_jacobians(W_hh, h_all, nonlinearity: str = "tanh"):
-    """``J_t = dh_t / dh_{t-1} = diag(f'(net_t)) W_hh`` for t = 1 .. T: (T, ..., H, H).
+    """``J_t = dh_t / dh_{t-1} = diag(f'(net_t)) W_hh`` for t = 1 .. T: (T, ..., H, H), with
+    ``h_all[t - 1]`` = h_t and the result's row ``t - 1`` = J_t.
 
     ``J_t[..., i, j] = f'(net_t)[..., i] * W_hh[i, j]`` (row i of W_hh scaled by unit i's slope).
     """
@@ -207,7 +217,7 @@ def jacobian_norms(W_hh, h_all, nonlinearity: str = "tanh", ord=2):
     """``||dh_T / dh_k||`` for k = 0 .. T of an RNN whose states h_1 .. h_T are ``h_all``.
 
     W_hh: (H, H) PyTorch layout; h_all: (T, H) or (T, B, H), the states the RNN actually went
-    through (they fix f'(net_t)); nonlinearity: "linear", "tanh" or "relu".
+    through (``h_all[t - 1]`` = h_t; they fix f'(net_t)); nonlinearity: "linear", "tanh" or "relu".
     Returns (T + 1,) or (T + 1, B) in the dtype of h_all; index k, so ``out[T] = 1`` and
     ``out[0]`` is the size of the gradient that reaches the initial state. Reverse it with
     :func:`by_lag` to index by the lag T - k.
@@ -273,32 +283,17 @@ def disc_data(n: int, *, seed: int):
 
 def deep_mlp(depth: int, width: int = 32, *, residual: bool = False, in_dim: int = 2,
              n_outputs: int = 2, seed: int = 0):
-    """A tanh MLP: an input layer, ``depth`` hidden layers of ``width`` units, a linear output.
-
-    Hidden layer l computes ``F_l(x) = tanh(W_l x + b_l)``; a plain net stacks
-    ``x <- F_l(x)``, a residual net ``x <- x + F_l(x)``. PyTorch's default initialisation,
-    seeded with ``seed``. ``model.hidden`` lists the hidden ``nn.Linear`` layers, input side first.
+    """A seeded :class:`course_utils.models.DeepMLP`: an input layer, ``depth`` tanh hidden
+    layers of ``width`` units (plain ``x <- F_l(x)`` or residual ``x <- x + F_l(x)``), a linear
+    output. PyTorch's default initialisation, seeded with ``seed``. ``model.hidden`` lists the
+    hidden ``nn.Linear`` layers, input side first.
     """
     import torch
-    from torch import nn
 
-    class DeepMLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inp = nn.Linear(in_dim, width)
-            self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
-            self.out = nn.Linear(width, n_outputs)
-            self.residual = residual
-
-        def forward(self, x):
-            h = torch.tanh(self.inp(x))
-            for layer in self.hidden:
-                f = torch.tanh(layer(h))
-                h = h + f if self.residual else f
-            return self.out(h)
+    from course_utils.models import DeepMLP
 
     torch.manual_seed(seed)
-    return DeepMLP()
+    return DeepMLP(depth, width, residual=residual, in_dim=in_dim, n_outputs=n_outputs)
 
 
 def layer_gradient_norms(model, X, y):
@@ -347,8 +342,10 @@ def one_unit_rnn(w, b, *, T: int = 50, h0: float = 0.5, target: float = -0.7):
     a grid); the derivatives are carried forward alongside the state (forward-mode), so a whole
     grid is computed at once. Returns ``(loss, dloss_dw, dloss_db, h_T)``, arrays of that shape.
 
-    For |w| > 1 the map has two stable fixed points; which one h_T ends near depends on (w, b),
-    and along the boundary between the two basins h_T jumps: the loss has a cliff.
+    For w > 1 the map h -> tanh(w h + b) has two stable fixed points only while |b| is below
+    :func:`bistability_threshold` (w) (about 0.53 at w = 2); outside that region it has a single
+    one. Where (w, b) crosses into the two-fixed-point region, a second stable point appears and
+    h_T can jump to it: the edge of that region is where the loss has its cliff.
     """
     w, b = np.broadcast_arrays(np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64))
     h = np.full(w.shape, float(h0))
@@ -361,6 +358,40 @@ def one_unit_rnn(w, b, *, T: int = 50, h0: float = 0.5, target: float = -0.7):
         h = h_new
     err = h - target
     return err**2, 2 * err * dh_dw, 2 * err * dh_db, h
+
+
+def bistability_threshold(w):
+    """The largest |b| for which ``h = tanh(w h + b)`` has two stable fixed points, for w > 1.
+
+    A fixed point solves ``b = artanh(h) - w h``. For w > 1 the right-hand side has a local
+    maximum and minimum where its slope ``1 / (1 - h^2) - w`` is zero, at ``h = -+sqrt(1 - 1/w)``;
+    b between the two extreme values gives three fixed points (two stable, one unstable
+    between them), beyond them one. Returns ``w sqrt(1 - 1/w) - artanh(sqrt(1 - 1/w))``
+    (float or array; 0 for w <= 1, where there is always exactly one fixed point).
+    """
+    w = np.asarray(w, dtype=np.float64)
+    h = np.sqrt(np.clip(1 - 1 / np.maximum(w, 1.0), 0.0, None))
+    out = np.where(w > 1, w * h - np.arctanh(h), 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def one_unit_fixed_points(w: float, b: float, n: int = 200_001):
+    """All fixed points of ``h = tanh(w h + b)`` (sorted (k,) float64 array), found as sign
+    changes of ``tanh(w h + b) - h`` on a grid of ``n`` points in (-1, 1) and refined by
+    bisection. A fixed point h* is stable when ``|w (1 - h*^2)| < 1``."""
+    g = np.linspace(-1 + 1e-12, 1 - 1e-12, n)
+    F = np.tanh(w * g + b) - g
+    roots = []
+    for i in np.flatnonzero(np.sign(F[:-1]) != np.sign(F[1:])):
+        lo, hi = g[i], g[i + 1]
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if np.sign(np.tanh(w * mid + b) - mid) == np.sign(F[i]):
+                lo = mid
+            else:
+                hi = mid
+        roots.append(0.5 * (lo + hi))
+    return np.array(roots)
 
 
 def descend_one_unit(start, *, lr: float = 0.2, steps: int = 200, max_norm: float | None = None,
@@ -399,8 +430,9 @@ def descend_one_unit(start, *, lr: float = 0.2, steps: int = 200, max_norm: floa
 def sign_memory_task(n: int, T: int = 30, *, noise: float = 0.1, seed: int):
     """Remember the sign of the first input for T steps.
 
-    x: float32 (T, n, 1), time-major: x_1 = s * u with s = +-1 and u uniform in [0.5, 1.5],
-    later steps are noise of standard deviation ``noise``. y: float32 (n,) = 0.8 * s.
+    x: float32 (T, n, 1), time-major (``x[t - 1]`` holds x_t): x_1 = s * u, stored in ``x[0]``,
+    with s = +-1 and u uniform in [0.5, 1.5]; x_2 .. x_T are noise of standard deviation
+    ``noise``. y: float32 (n,) = 0.8 * s.
     A tanh RNN solves it by making one unit bistable (recurrent weight above 1), which is where
     a bifurcation, and with it a cliff in the loss, lies on the way.
     """
@@ -415,11 +447,12 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
                      lr: float = 1.0, steps: int = 300, batch: int = 32, n: int = 512):
     """Train a tanh RNN (input size 1, ``hidden`` units) by SGD on :func:`sign_memory_task`.
 
-    The prediction is the first unit of h_T (no output layer, so every gradient flows through
-    the recurrence). Everything is the course's NumPy code: ``scratch.rnn_forward`` /
-    ``scratch.rnn_backward`` (chapter 04's BPTT) and ``scratch.clip_grad_norm`` when
-    ``max_norm`` is given (None: no clipping). The initial weights are those of a seeded
-    ``torch.nn.RNN(1, hidden)``; ``seed`` fixes the data, the weights and the mini-batches.
+    The prediction is the first unit of h_T, i.e. ``h_all[-1, :, 0]`` (no output layer, so every
+    gradient flows through the recurrence). Everything is the course's NumPy code:
+    ``scratch.rnn_forward`` / ``scratch.rnn_backward`` (chapter 04's BPTT) and
+    ``scratch.clip_grad_norm`` when ``max_norm`` is given (None: no clipping). The initial
+    weights are those of a seeded ``torch.nn.RNN(1, hidden)``; ``seed`` fixes the data, the
+    weights and the mini-batches.
     Returns a dict: ``losses`` (steps,) mini-batch MSEs, ``grad_norms`` (steps,) global norms
     before clipping, ``final_loss`` on all n sequences, ``max_abs_weight`` at the end.
     """

@@ -41,7 +41,8 @@ def order_task(n: int, length: int, distance: int | tuple[int, int], vocab_size:
 
     Token ids: 0 padding (never generated here), ``ORDER_A`` = 2, ``ORDER_B`` = 3, fillers
     ``ORDER_FIRST_FILLER`` = 4 .. vocab_size-1, drawn independently and uniformly. Each sequence
-    holds exactly one A and one B, at positions p and p + d, with d = ``distance`` (or drawn
+    holds exactly one A and one B, at 0-based columns p and p + d of ``tokens`` (time steps
+    p + 1 and p + d + 1 in the course's 1-based maths), with d = ``distance`` (or drawn
     uniformly from the inclusive range ``distance = (low, high)`` per sequence) and p uniform
     among the positions where the pair fits. Label 1 if A comes first, 0 if B comes first;
     exactly n // 2 sequences have label 1 and the others label 0, in random order.
@@ -84,8 +85,9 @@ def adding_problem(n: int, length: int, *, seed: int) -> tuple[np.ndarray, np.nd
     """The adding problem (Hochreiter & Schmidhuber 1997), time-major.
 
     Each sequence has two channels: channel 0 holds values uniform in [0, 1]; channel 1 is 0
-    except for exactly two 1s, one at a uniform position in the first half (t < length // 2)
-    and one in the second half. The target is the sum of the two marked values.
+    except for exactly two 1s, one at a uniform array index i < length // 2 in the first half
+    (time step t = i + 1 <= length // 2; ``x[t - 1]`` holds x_t) and one in the second half. The
+    target is the sum of the two marked values.
 
     Baseline: the target has mean 1 and variance 2 * 1/12 = 1/6, so always predicting 1.0 gives
     MSE = 1/6 ≈ 0.167. A model must get well below that to show it found and kept the marked

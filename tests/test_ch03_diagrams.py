@@ -99,3 +99,17 @@ def test_ready_made_diagrams_draw(draw):
     ax = draw()
     ax.figure.canvas.draw()  # renders every label, so a broken LaTeX string fails here
     assert ax.patches
+
+
+def test_learned_layers_share_one_colour_and_the_output_error_uses_e_y():
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import FancyBboxPatch
+
+    layer_face = to_rgba(diagrams.KINDS["layer"][0])
+    for ax in (diagrams.draw_rnn_cell(), diagrams.draw_two_layer_net()):
+        faces = [p.get_facecolor() for p in ax.patches if isinstance(p, FancyBboxPatch)]
+        boxes_with_weights = [f for f in faces if f != to_rgba(diagrams.KINDS["state"][0])]
+        assert len(boxes_with_weights) >= 2
+        assert all(f == pytest.approx(layer_face) for f in boxes_with_weights)
+    texts = " ".join(t.get_text() for t in diagrams.draw_two_layer_net().texts)
+    assert r"\mathbf{e}_y" in texts and r"- \mathbf{y}" not in texts

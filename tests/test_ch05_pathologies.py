@@ -113,3 +113,27 @@ def test_memory_task_and_training_run_shapes():
     assert np.all(np.sign(x[0, :, 0]) == np.sign(y))
     run = P.train_memory_rnn(seed=0, steps=5, T=6, max_norm=1.0)
     assert run["losses"].shape == (5,) and np.isfinite(run["final_loss"])
+
+
+def test_bistability_threshold_counts_fixed_points():
+    w = 2.0
+    b_c = P.bistability_threshold(w)
+    assert abs(b_c - 0.5328) < 1e-3
+    assert len(P.one_unit_fixed_points(w, b_c - 0.01)) == 3
+    assert len(P.one_unit_fixed_points(w, -(b_c - 0.01))) == 3
+    assert len(P.one_unit_fixed_points(w, b_c + 0.01)) == 1
+    (h_star,) = P.one_unit_fixed_points(w, -0.9)
+    assert h_star < 0 and np.isclose(h_star, np.tanh(w * h_star - 0.9), atol=1e-12)
+    assert P.bistability_threshold(0.8) == 0.0 and len(P.one_unit_fixed_points(0.8, 0.3)) == 1
+    np.testing.assert_allclose(P.bistability_threshold(np.array([1.5, 2.0])),
+                               [P.bistability_threshold(1.5), b_c])
+
+
+def test_deep_mlp_is_the_models_class():
+    from course_utils.models import DeepMLP
+
+    model = P.deep_mlp(3, 4, residual=True, seed=0)
+    assert isinstance(model, DeepMLP) and len(model.hidden) == 3 and model.residual
+    again = P.deep_mlp(3, 4, residual=True, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(),
+                                                 strict=True))
