@@ -13,8 +13,8 @@ actually do, rather than assert it from theory:
 - :func:`gate_means`: mean gate values per kind of step, for chosen units;
 - :func:`lstm_step_jacobians` / :func:`lstm_state_gradient_norms`: the full Jacobian of an LSTM
   step and the size of ``dc_T / dc_k`` along all paths, next to the cell path ``diag(f)``;
-- :func:`train_until`: the shared :func:`course_utils.training.fit`, one epoch at a time, until
-  a target metric is reached (the long-range showdown);
+- :func:`train_until`: the shared :func:`course_utils.training.fit` with a stop rule: train until
+  a validation metric reaches a target (the long-range showdown);
 - figures: :func:`plot_gate_trace`, :func:`plot_gate_histograms`.
 
 Shapes follow the course: sequences are time-major ``(T, B, D)`` in NumPy, states ``(B, H)``,
@@ -182,8 +182,9 @@ def _score(model, h_last, target, task):
     return float(np.mean((out - target) ** 2))
 
 
-def erasure_scores(model, x, target, t0: int, *, task: str = "classification"):
-    """Which units store the memory? Erase one unit at step ``t0`` and score the answer.
+def erasure_scores(model, x, target, t0: int, *, task: str = "classification", groups=None,
+                   also_hidden: bool = False):
+    """Which units store the memory? Erase units at step ``t0`` and score the answer.
 
     The model reads ``x[:t0]``; then the memory of unit j is set to 0 (the cell ``c[:, j]`` of
     an LSTM, the state ``h[:, j]`` of a GRU) and the model reads the rest, ``x[t0:]``. A unit
@@ -193,7 +194,13 @@ def erasure_scores(model, x, target, t0: int, *, task: str = "classification"):
 
     x: time-major (T, B, D) floats (or (B, T) tokens for an embedding model); target: (B,)
     labels (classification, scored by accuracy) or values (regression, scored by MSE).
-    Returns ``(base, erased)``: the score without erasure and a (H,) array, one score per unit.
+    groups: None erases one unit at a time; a list of unit-index sequences erases each group's
+    units *jointly* (an empty group erases nothing), which tells redundant storage (every unit
+    alone is dispensable, the group is not) from units that carry nothing.
+    also_hidden: for an LSTM, erase the units' hidden state ``h[:, j]`` as well as their cell (by
+    default only the cell is erased, and the unchanged ``h_{t0}`` can write part of it back).
+    Returns ``(base, erased)``: the score without erasure and an array with one score per unit
+    (shape (H,)) or per group (shape (len(groups),)).
     """
     if task not in ("classification", "regression"):
         raise ValueError("task must be 'classification' or 'regression'")
@@ -202,25 +209,32 @@ def erasure_scores(model, x, target, t0: int, *, task: str = "classification"):
     B, H = xs.shape[1], p["weight_hh"].shape[1]
     if not 0 < t0 < xs.shape[0]:
         raise ValueError(f"t0 must lie inside the sequence, 0 < t0 < {xs.shape[0]}")
+    if groups is None:
+        groups = [[j] for j in range(H)]
+    groups = [np.asarray(g, dtype=int).reshape(-1) for g in groups]
+    if any(((g < 0) | (g >= H)).any() for g in groups):
+        raise ValueError(f"unit indices must lie in 0 .. {H - 1}")
     zero = np.zeros((B, H))
     target = np.asarray(target)
-    erased = np.empty(H)
+    erased = np.empty(len(groups))
     if model.kind == "lstm":
         h_a, c_a, _ = scratch.lstm_forward(xs[:t0], zero, zero, p)
         h_full, _, _ = scratch.lstm_forward(xs[t0:], h_a[-1], c_a[-1], p)
-        for j in range(H):
-            c0 = c_a[-1].copy()
-            c0[:, j] = 0.0
-            h_b, _, _ = scratch.lstm_forward(xs[t0:], h_a[-1], c0, p)
-            erased[j] = _score(model, h_b[-1], target, task)
+        for k, units in enumerate(groups):
+            c0, h0 = c_a[-1].copy(), h_a[-1].copy()
+            c0[:, units] = 0.0
+            if also_hidden:
+                h0[:, units] = 0.0
+            h_b, _, _ = scratch.lstm_forward(xs[t0:], h0, c0, p)
+            erased[k] = _score(model, h_b[-1], target, task)
     elif model.kind == "gru":
         h_a, _ = scratch.gru_forward(xs[:t0], zero, p)
         h_full, _ = scratch.gru_forward(xs[t0:], h_a[-1], p)
-        for j in range(H):
+        for k, units in enumerate(groups):
             h0 = h_a[-1].copy()
-            h0[:, j] = 0.0
+            h0[:, units] = 0.0
             h_b, _ = scratch.gru_forward(xs[t0:], h0, p)
-            erased[j] = _score(model, h_b[-1], target, task)
+            erased[k] = _score(model, h_b[-1], target, task)
     else:
         raise ValueError("erasure_scores needs an LSTM or GRU RecurrentModel")
     return _score(model, h_full[-1], target, task), erased
@@ -336,35 +350,21 @@ def lstm_state_gradient_norms(J):
 # ---------------------------------------------------------------------------------------------
 
 
-def train_until(model, train, test, *, target: float, max_epochs: int, task: str = "regression",
-                seed: int = 0, **fit_kwargs):
-    """``training.fit`` one epoch at a time until the test metric reaches ``target``.
+def train_until(model, train, valid, *, target: float, max_epochs: int,
+                task: str = "regression", seed: int = 0, **fit_kwargs):
+    """``training.fit`` with a stop rule: train until the metric on ``valid`` reaches ``target``.
 
-    For regression (MSE) training stops once the test MSE is at most ``target``; for
-    classification once the accuracy is at least ``target``; in any case after ``max_epochs``.
-    Each epoch is a fresh ``fit`` call (so a fresh optimiser: Adam restarts its running averages
-    every epoch) shuffled with seed ``seed * 1000 + epoch``. A progress bar counts the epochs.
-    Returns one ``History`` covering all epochs (``len(history.test_metric)`` is the number of
-    epochs run).
+    A thin wrapper: one ``fit`` call (one optimiser, whose state carries over from epoch to
+    epoch) for at most ``max_epochs`` epochs, stopped by ``training.reach(target)`` after the
+    first epoch whose validation MSE is at most ``target`` (accuracy at least ``target`` for
+    classification). ``valid`` is a validation split: keep the test set for one final
+    evaluation. Returns fit's ``History``; ``history.test_metric`` holds the validation metric
+    per epoch, ``history.epochs`` the epochs run and ``history.stopped`` why it stopped.
     """
-    from course_utils.training import History, fit, progress
+    from course_utils.training import fit, reach
 
-    fit_kwargs["show_progress"] = False
-    total = History(metric_name="accuracy" if task == "classification" else "mse")
-    name = getattr(model, "kind", type(model).__name__)
-    for epoch in progress(range(max_epochs), desc=f"{name} epochs"):
-        h = fit(model, train, test, task=task, epochs=1, seed=seed * 1000 + epoch, **fit_kwargs)
-        total.train_loss += h.train_loss
-        total.test_loss += h.test_loss
-        total.test_metric += h.test_metric
-        total.seconds += h.seconds
-        if h.diverged:
-            total.diverged = True
-            break
-        metric = h.final_metric
-        if (metric <= target) if task == "regression" else (metric >= target):
-            break
-    return total
+    return fit(model, train, valid, task=task, epochs=max_epochs, seed=seed,
+               stop_when=reach(target), **fit_kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

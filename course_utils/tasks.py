@@ -5,7 +5,8 @@ Token ids follow :mod:`course_utils.text`: 0 is padding and 1 (unknown) is never
 token arrays can be fed to the same embedding layers as real text.
 
 - :func:`order_task`: the label is the order of two markers, which bag-of-words cannot see.
-- :func:`adding_problem`: the classic long-range regression test of Hochreiter & Schmidhuber.
+- :func:`adding_problem`: the long-range regression test of Hochreiter & Schmidhuber (1997), in
+  the variant of Le, Jaitly & Hinton (2015).
 - :func:`memory_task`: store a value, ignore fillers, overwrite on a new value (LSTM gates).
 """
 
@@ -82,12 +83,16 @@ def order_task(n: int, length: int, distance: int | tuple[int, int], vocab_size:
 
 
 def adding_problem(n: int, length: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The adding problem (Hochreiter & Schmidhuber 1997), time-major.
+    """The adding problem, time-major, in the variant of Le, Jaitly & Hinton (2015).
 
     Each sequence has two channels: channel 0 holds values uniform in [0, 1]; channel 1 is 0
     except for exactly two 1s, one at a uniform array index i < length // 2 in the first half
     (time step t = i + 1 <= length // 2; ``x[t - 1]`` holds x_t) and one in the second half. The
     target is the sum of the two marked values.
+
+    This is the common modern form, used by Le, Jaitly & Hinton (2015) and much later work. The
+    task comes from Hochreiter & Schmidhuber (1997), whose original differs: values uniform in
+    [-1, 1], marker rules of their own, and the target 0.5 + (X1 + X2) / 4.
 
     Baseline: the target has mean 1 and variance 2 * 1/12 = 1/6, so always predicting 1.0 gives
     MSE = 1/6 ≈ 0.167. A model must get well below that to show it found and kept the marked

@@ -1,7 +1,9 @@
 """The one training loop of the course, with a progress bar and a timed history.
 
 Chapters 02-08 train every PyTorch model through :func:`fit`, so the models differ and the
-recipe does not: the capstone's comparison is fair because of that.
+recipe does not: the capstone's comparison is fair because of that. A stop rule
+(``stop_when=``, see :func:`reach`, :func:`budget`, :func:`diverging`) ends a run early when a
+target is reached, a step or time budget is spent, or the loss runs away.
 
 Data convention: every tensor is **batch-first** (dim 0 indexes examples). A recurrent model
 that wants time-major input transposes inside its ``forward``.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +33,14 @@ def progress(iterable: Iterable, desc: str = "", total: int | None = None, **kwa
 
 @dataclass
 class History:
-    """What :func:`fit` measured, one entry per epoch."""
+    """What :func:`fit` measured, one entry per evaluation (per epoch unless ``eval_every``).
+
+    ``steps`` (optimiser steps), ``examples`` (training examples seen), ``seconds`` (wall) and
+    ``cpu_seconds`` (process CPU time, all threads) cover the whole run, evaluations included;
+    ``eval_steps`` holds the step count at each evaluation and ``epochs`` the epochs run (the
+    last one partial if a stop rule fired mid-epoch). ``stopped`` says why training stopped
+    ("diverged", or the stop rule's reason), "" when it ran the epochs it was given.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
@@ -39,6 +48,12 @@ class History:
     metric_name: str = "accuracy"
     seconds: float = 0.0
     diverged: bool = False
+    cpu_seconds: float = 0.0
+    steps: int = 0
+    examples: int = 0
+    epochs: int = 0
+    eval_steps: list[int] = field(default_factory=list)
+    stopped: str = ""
 
     @property
     def final_metric(self) -> float:
@@ -50,6 +65,92 @@ class History:
             return float("nan")
         pick = max if self.metric_name == "accuracy" else min
         return pick(self.test_metric)
+
+
+@dataclass
+class Evaluation:
+    """What a stop rule sees after each evaluation of :func:`fit`.
+
+    epoch: epochs completed so far (the current one counts once it ended); steps, examples:
+    optimiser steps and training examples so far; seconds, cpu_seconds: wall and CPU time since
+    training started; train_loss: mean training loss since the previous evaluation; test_loss,
+    metric: on the evaluation data; history: the run's :class:`History` so far.
+    """
+
+    epoch: int
+    steps: int
+    examples: int
+    seconds: float
+    cpu_seconds: float
+    train_loss: float
+    test_loss: float
+    metric: float
+    metric_name: str
+    history: History
+
+    def reached(self, target: float) -> bool:
+        """Whether the metric is at least as good as ``target`` (accuracy >= it, MSE <= it)."""
+        if not math.isfinite(self.metric):
+            return False
+        return self.metric >= target if self.metric_name == "accuracy" else self.metric <= target
+
+
+StopRule = Callable[[Evaluation], "str | bool | None"]
+
+
+def reach(target: float) -> StopRule:
+    """Stop once the evaluation metric reaches ``target`` (accuracy >= it, or MSE <= it)."""
+
+    def rule(ev: Evaluation):
+        if ev.reached(target):
+            return f"target {target:g} reached"
+        return None
+
+    return rule
+
+
+def budget(*, steps: int | None = None, examples: int | None = None,
+           seconds: float | None = None, cpu_seconds: float | None = None) -> StopRule:
+    """Stop at the first evaluation at which any of the given budgets is spent.
+
+    Budgets are checked at evaluations only, so a run overshoots by at most one evaluation
+    interval (pass ``eval_every`` to :func:`fit` for a finer grain).
+    """
+    limits = {"steps": steps, "examples": examples, "seconds": seconds,
+              "cpu_seconds": cpu_seconds}
+    limits = {k: v for k, v in limits.items() if v is not None}
+    if not limits:
+        raise ValueError("budget() needs at least one of steps, examples, seconds, cpu_seconds")
+
+    def rule(ev: Evaluation):
+        for name, limit in limits.items():
+            if getattr(ev, name) >= limit:
+                return f"{name.replace('_', ' ')} budget {limit:g} spent"
+        return None
+
+    return rule
+
+
+def diverging(factor: float = 10.0) -> StopRule:
+    """Stop when the training loss exceeds ``factor`` times its first value, or the evaluation
+    metric is NaN/infinite. (A NaN or infinite training loss always stops :func:`fit`.)"""
+
+    def rule(ev: Evaluation):
+        first = ev.history.train_loss[0]
+        if not math.isfinite(ev.metric) or ev.train_loss > factor * first:
+            return "diverging"
+        return None
+
+    return rule
+
+
+def _stop_reason(stop_when, ev: Evaluation) -> str:
+    rules = stop_when if isinstance(stop_when, (list, tuple)) else [stop_when]
+    for rule in rules:
+        verdict = rule(ev)
+        if verdict:
+            return verdict if isinstance(verdict, str) else "stop rule"
+    return ""
 
 
 def count_parameters(model) -> int:
@@ -98,27 +199,42 @@ def evaluate(model, data: Sequence, task: str = "classification", batch_size: in
 
 
 def fit(model, train: Sequence, test: Sequence, *, task: str = "classification",
-        epochs: int = 5, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
-        clip: float | None = None, optimizer: str = "adam", seed: int = 0, device=None,
-        show_progress: bool = True) -> History:
+        epochs: int | None = 5, batch_size: int = 64, lr: float = 1e-3,
+        weight_decay: float = 0.0, clip: float | None = None, optimizer: str = "adam",
+        seed: int = 0, device=None, show_progress: bool = True,
+        stop_when: StopRule | Sequence[StopRule] | None = None,
+        eval_every: int | None = None) -> History:
     """Train ``model`` with mini-batches and return a :class:`History`.
 
     Parameters
     ----------
     train, test : sequences ``(inputs..., target)`` of arrays or tensors, batch-first.
-        Classification targets are int64 class ids, regression targets float.
+        Classification targets are int64 class ids, regression targets float. ``test`` is the
+        data evaluated during training: pass a validation split when the numbers choose a recipe.
     task : ``"classification"`` (cross-entropy, accuracy) or ``"regression"`` (MSE, MSE).
+    epochs : passes over ``train``; ``None`` trains until ``stop_when`` stops it.
     clip : if given, rescale the gradients so their global L2 norm is at most ``clip``.
-    optimizer : ``"adam"`` or ``"sgd"``.
+    optimizer : ``"adam"`` or ``"sgd"`` (one optimiser for the whole run).
     seed : seeds the shuffling, so two runs with one seed see the same batches.
+    stop_when : a rule, or a list of rules, called with an :class:`Evaluation` after every
+        evaluation; a truthy return (a string says why) stops training. See :func:`reach`,
+        :func:`budget` and :func:`diverging`.
+    eval_every : evaluate every this many optimiser steps (and once at the end) instead of at
+        the end of every epoch.
 
     A loss that becomes NaN or infinite stops training and sets ``history.diverged``.
+    The progress bar counts epochs and, when training stops early, shows the epochs actually
+    run and the reason.
     """
     import torch
     import torch.nn.functional as F
 
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    if epochs is None and stop_when is None:
+        raise ValueError("epochs=None trains until a stop rule fires: pass stop_when")
+    if eval_every is not None and eval_every < 1:
+        raise ValueError(f"eval_every must be a positive number of steps, got {eval_every}")
     if device is None:
         from course_utils.env import device as pick_device
 
@@ -132,12 +248,36 @@ def fit(model, train: Sequence, test: Sequence, *, task: str = "classification",
     opt = opt_cls(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     hist = History(metric_name="accuracy" if task == "classification" else "mse")
-    start = time.perf_counter()
-    steps = progress(range(epochs), desc=type(model).__name__) if show_progress else range(epochs)
-    for _ in steps:
+    start, cpu_start = time.perf_counter(), time.process_time()
+    bar = progress(None, desc=type(model).__name__, total=epochs) if show_progress else None
+    running, seen = 0.0, 0
+
+    def evaluate_now() -> str:
+        """Record one evaluation; return why to stop ("" to go on)."""
+        nonlocal running, seen
+        train_loss = running / max(seen, 1)
+        running, seen = 0.0, 0
+        hist.train_loss.append(train_loss)
+        if not math.isfinite(train_loss):
+            hist.diverged = True
+            return "diverged"
+        test_loss, metric = evaluate(model, test, task=task, device=device)
+        hist.test_loss.append(test_loss)
+        hist.test_metric.append(metric)
+        hist.eval_steps.append(hist.steps)
+        if stop_when is None:
+            return ""
+        ev = Evaluation(epoch=hist.epochs, steps=hist.steps, examples=hist.examples,
+                        seconds=time.perf_counter() - start,
+                        cpu_seconds=time.process_time() - cpu_start, train_loss=train_loss,
+                        test_loss=test_loss, metric=metric, metric_name=hist.metric_name,
+                        history=hist)
+        return _stop_reason(stop_when, ev)
+
+    epoch = 0
+    while not hist.stopped and (epochs is None or epoch < epochs):
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
-        running, seen = 0.0, 0
         for b in range(0, n, batch_size):
             idx = order[b:b + batch_size]
             out = model(*(x[idx] for x in inputs))
@@ -153,12 +293,26 @@ def fit(model, train: Sequence, test: Sequence, *, task: str = "classification",
             opt.step()
             running += loss.item() * len(idx)
             seen += len(idx)
-        hist.train_loss.append(running / seen)
-        if not math.isfinite(hist.train_loss[-1]):
-            hist.diverged = True
-            break
-        test_loss, metric = evaluate(model, test, task=task, device=device)
-        hist.test_loss.append(test_loss)
-        hist.test_metric.append(metric)
+            hist.steps += 1
+            hist.examples += len(idx)
+            if eval_every is not None and hist.steps % eval_every == 0:
+                hist.stopped = evaluate_now()
+                model.train()
+                if hist.stopped:
+                    break
+        epoch += 1
+        hist.epochs = epoch  # the last one may be partial when eval_every stopped it
+        if bar is not None:
+            bar.update(1)
+        if not hist.stopped and eval_every is None:
+            hist.stopped = evaluate_now()
+    if not hist.stopped and eval_every is not None and seen > 0:
+        hist.stopped = evaluate_now()   # the model as it ends, if the last step was not seen
     hist.seconds = time.perf_counter() - start
+    hist.cpu_seconds = time.process_time() - cpu_start
+    if bar is not None:
+        if hist.stopped:
+            bar.set_postfix_str(f"stopped after {epoch} epochs: {hist.stopped}", refresh=False)
+        bar.refresh()
+        bar.close()
     return hist

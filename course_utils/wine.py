@@ -6,11 +6,19 @@ One GRU *unit* is pictured as a cup of wine, its state h_{t-1}. A step makes a n
    meets the new ingredients (the input x_t); stirred (a learned mix, then tanh), the glass holds
    the **fresh mix**, the candidate n_t;
 2. the **update gate** sets the proportions of the new cup: in PyTorch's convention a share z of
-   old wine and a share 1 - z of fresh mix, h_t = (1 - z) n_t + z h_{t-1}.
+   old wine and a share 1 - z of fresh mix, h_t = (1 - z) n_t + z h_{t-1}. That is also the
+   direction of Cho et al. (2014); Chung et al. (2014) and many tutorials flip it,
+   h_t = (1 - z) h_{t-1} + z n_t.
+
+The mixing glass is labelled for the variant PyTorch runs, "reset-after": the share r scales the
+old wine *after* the recurrent weights have stirred it, r * (W_hn h_{t-1} + b_hn) (as in arXiv
+1406.1078v1 and cuDNN). ``variant="before"`` labels the reset-before candidate of the paper's
+later (EMNLP, arXiv v3) version, W_hn (r * h_{t-1}). The volumes drawn are the same story.
 
 The figure shows the volumes of that story; colours blend in the same proportions. Functions:
 ``draw_wine_mixing(r, z)`` (one step), ``draw_wine_grid(rs, zs)`` (a static grid of steps), and
-``wine_widget()`` (the same figure with two sliders, for JupyterLab).
+``wine_widget()`` (the same figure with two sliders, for JupyterLab; without ipywidgets it
+falls back to the static figure).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ def blend(colors, weights) -> str:
 
 
 def _cup(ax, x0: float, layers, *, width: float = 1.0, height: float = 1.6, flare: float = 0.15,
-         label: str = "", sublabel: str = ""):
+         label: str = "", sublabel: str = "", label_size: float = 12):
     """A cup (a trapezoid, wider at the top) at x-offset ``x0`` filled with stacked ``layers``.
 
     layers: list of (fraction of the cup's height, colour), bottom first; the fractions may sum
@@ -57,7 +65,7 @@ def _cup(ax, x0: float, layers, *, width: float = 1.0, height: float = 1.6, flar
     ax.add_patch(Polygon([(cx - half_width(height), height), (cx - half_width(0), 0),
                           (cx + half_width(0), 0), (cx + half_width(height), height)],
                          closed=False, fill=False, edgecolor=GLASS, linewidth=2, zorder=2))
-    ax.text(cx, -0.22, label, ha="center", va="top", fontsize=12)
+    ax.text(cx, -0.22, label, ha="center", va="top", fontsize=label_size)
     if sublabel:
         ax.text(cx, -0.55, sublabel, ha="center", va="top", fontsize=8, color="#444444")
     return cx
@@ -69,34 +77,53 @@ def _arrow(ax, x0, x1, y, text):
     ax.text((x0 + x1) / 2, y + 0.12, text, ha="center", va="bottom", fontsize=9)
 
 
+CONVENTIONS = ("pytorch", "flipped", "article")
+VARIANTS = ("after", "before")
+GLASS_LABELS = {  # what the mixing glass holds, in the two reset variants
+    "after": r"$r \odot (W_{hn} h_{t-1} + b_{hn}) + W_{in} x_t$",
+    "before": r"$W_{hn} (r \odot h_{t-1}) + W_{in} x_t$",
+}
+GLASS_NOTES = {
+    "after": "{r:.0%} of the old wine, already stirred by $W_{{hn}}$,\nmeets the new ingredients",
+    "before": "{r:.0%} of the old wine poured out,\nthen stirred with the new ingredients",
+}
+
+
 def draw_wine_mixing(r: float, z: float, ax=None, *, convention: str = "pytorch",
-                     title: str | None = None):
+                     variant: str = "after", title: str | None = None):
     """One GRU step of one unit as wine mixing, for reset gate ``r`` and update gate ``z``.
 
-    convention="pytorch": z is the share of OLD wine in the new cup (h_t = (1-z) n + z h);
-    convention="article": z is the share of FRESH mix (h_t = (1-z) h + z n), as in the source
-    article and Cho et al. (2014). The drawing is the same story; only the label changes.
+    convention="pytorch": z is the share of OLD wine in the new cup, h_t = (1-z) n + z h (the
+    direction of PyTorch and of Cho et al. 2014). convention="flipped": z is the share of FRESH
+    mix, h_t = (1-z) h + z n (Chung et al. 2014 and many tutorials). "article" is an old name of
+    "flipped", kept so that existing code runs; it does not say which form the source article
+    uses (its formulas are images missing from its text). The drawing is the same story; only
+    the labels change.
+    variant="after" labels the mixing glass as PyTorch computes it (reset after the recurrent
+    product); variant="before" as the reset-before candidate (arXiv 1406.1078v3).
     Four cups, left to right: the old cup h_{t-1}; the mixing glass with the poured-out share r
     of old wine and the new ingredients x_t; the fresh mix n_t; the new cup h_t. Returns the axes.
     """
     if not (0 <= r <= 1 and 0 <= z <= 1):
         raise ValueError("r and z are gate values in [0, 1]")
-    if convention not in ("pytorch", "article"):
-        raise ValueError("convention must be 'pytorch' or 'article'")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}")
     keep = z if convention == "pytorch" else 1 - z  # share of old wine in the new cup
     if ax is None:
         _, ax = plt.subplots(figsize=(11, 3.6))
     mix = blend([WINE, INGREDIENTS], [r, 1.0])
     c1 = _cup(ax, 0.0, [(1.0, WINE)], label=r"$h_{t-1}$", sublabel="old wine (full cup)")
     # the mixing glass: r of a cup of old wine, then the ingredients (half a cup, for the picture)
-    c2 = _cup(ax, 3.3, [(0.5 * r, WINE), (0.5, INGREDIENTS)], label=r"$r \cdot h_{t-1}$ + $x_t$",
-              sublabel=f"{r:.0%} of the old wine poured out,\nnew ingredients added")
+    c2 = _cup(ax, 3.3, [(0.5 * r, WINE), (0.5, INGREDIENTS)], label=GLASS_LABELS[variant],
+              sublabel=GLASS_NOTES[variant].format(r=r), label_size=10)
     c3 = _cup(ax, 6.6, [(1.0, mix)], label=r"$n_t$", sublabel="fresh mix (stirred: tanh)")
     c4 = _cup(ax, 9.9, [(keep, WINE), (1 - keep, mix)], label=r"$h_t$",
               sublabel=f"{keep:.0%} old wine + {1 - keep:.0%} fresh mix")
     y = 1.0
     _arrow(ax, c1 + 0.85, c2 - 0.85, y, f"pour out\n$r$ = {r:.2f}")
-    _arrow(ax, c2 + 0.85, c3 - 0.85, y, "mix with\nweights, tanh")
+    _arrow(ax, c2 + 0.85, c3 - 0.85, y, "add up,\nsquash: tanh")
     _arrow(ax, c3 + 0.85, c4 - 0.85, y, "blend")
     # the old wine also goes straight into the new cup (the z path), drawn above the cups
     ax.add_patch(FancyArrowPatch((c1, 1.75), (c4, 1.75), arrowstyle="-|>", mutation_scale=14,
@@ -114,7 +141,10 @@ def draw_wine_mixing(r: float, z: float, ax=None, *, convention: str = "pytorch"
 
 
 def draw_wine_grid(rs=(0.1, 0.9), zs=(0.1, 0.9), convention: str = "pytorch"):
-    """A static grid of :func:`draw_wine_mixing` panels, one per (r, z); returns the figure."""
+    """A static grid of :func:`draw_wine_mixing` panels, one per (r, z); returns the figure.
+
+    rs, zs: reset and update gate values in [0, 1]; convention as in :func:`draw_wine_mixing`.
+    """
     fig, axes = plt.subplots(len(rs) * len(zs), 1, figsize=(10, 3.1 * len(rs) * len(zs)))
     axes = np.atleast_1d(axes)
     for ax, (r, z) in zip(axes, [(r, z) for r in rs for z in zs], strict=True):
@@ -127,8 +157,14 @@ def wine_widget(r: float = 0.5, z: float = 0.5, convention: str = "pytorch"):
     """Two sliders (reset r, update z) redrawing :func:`draw_wine_mixing`; returns the widget.
 
     Needs ipywidgets and a live kernel; the stored notebook shows a static figure instead.
+    Without ipywidgets it prints a one-line note and returns the static figure for (r, z).
     """
-    import ipywidgets as widgets
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        print("ipywidgets is not installed: showing the static figure instead of the sliders.")
+        ax = draw_wine_mixing(r, z, convention=convention)
+        return ax.figure
 
     def show(r, z):
         draw_wine_mixing(r, z, convention=convention)

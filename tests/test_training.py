@@ -1,12 +1,13 @@
 """The shared training loop and the shared models."""
 
+import io
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from course_utils import env, tasks
+from course_utils import env, tasks, training
 from course_utils.models import RecurrentModel, TextCNN
 from course_utils.training import count_parameters, evaluate, fit
 
@@ -75,3 +76,89 @@ def test_models_shapes_and_options():
         RecurrentModel("rnn", 4, 2)
     with pytest.raises(ValueError, match="LSTM only"):
         RecurrentModel("gru", 4, 2, vocab_size=5, forget_bias=1.0)
+
+
+def _order_model():
+    env.setup(seed=0)
+    return RecurrentModel("gru", 16, 2, vocab_size=8)
+
+
+def test_reach_stops_at_the_first_epoch_on_target_without_changing_the_run(order_data):
+    train, test = order_data
+    full = fit(_order_model(), train, test, epochs=8, lr=0.02, show_progress=False)
+    target = 0.7
+    first = next(i for i, m in enumerate(full.test_metric) if m >= target)
+    assert first < 7, "the fixture must reach the target before the last epoch"
+    hist = fit(_order_model(), train, test, epochs=8, lr=0.02, show_progress=False,
+               stop_when=training.reach(target))
+    assert hist.test_metric == full.test_metric[:first + 1]
+    assert hist.train_loss == full.train_loss[:first + 1]
+    assert hist.epochs == first + 1 and hist.steps == (first + 1) * 5
+    assert "target" in hist.stopped and not full.stopped and full.epochs == 8
+    # regression targets are reached from above
+    x, y = tasks.adding_problem(64, 10, seed=0)
+    xb = np.ascontiguousarray(x.transpose(1, 0, 2))
+    env.setup(seed=0)
+    reg = fit(RecurrentModel("lstm", 8, 1, input_dim=2), (xb, y), (xb, y), task="regression",
+              epochs=3, show_progress=False, stop_when=training.reach(1e9))
+    assert reg.epochs == 1 and reg.stopped
+
+
+def test_budget_and_eval_every_count_steps(order_data):
+    train, test = order_data   # 300 examples, batch 64: 5 steps per epoch
+    hist = fit(_order_model(), train, test, epochs=None, lr=0.02, show_progress=False,
+               eval_every=3, stop_when=training.budget(steps=7))
+    assert hist.eval_steps == [3, 6, 9] and hist.steps == 9
+    assert hist.examples == 300 + 4 * 64 and hist.epochs == 2
+    assert "steps budget 7" in hist.stopped
+    hist = fit(_order_model(), train, test, epochs=2, show_progress=False, eval_every=4)
+    assert hist.eval_steps == [4, 8, 10] and hist.stopped == "" and len(hist.test_metric) == 3
+    hist = fit(_order_model(), train, test, epochs=None, show_progress=False,
+               stop_when=training.budget(cpu_seconds=0.0))
+    assert hist.epochs == 1 and "cpu seconds" in hist.stopped and hist.cpu_seconds > 0
+    with pytest.raises(ValueError, match="at least one"):
+        training.budget()
+    with pytest.raises(ValueError, match="stop_when"):
+        fit(_order_model(), train, test, epochs=None)
+
+
+def test_stop_rules_combine_and_see_the_metrics(order_data):
+    train, test = order_data
+    seen = []
+
+    def spy(ev):
+        seen.append((ev.epoch, ev.steps, ev.metric, len(ev.history.test_metric)))
+        return ev.epoch == 2
+
+    hist = fit(_order_model(), train, test, epochs=6, lr=0.02, show_progress=False,
+               stop_when=[training.reach(1.01), spy])
+    assert hist.stopped == "stop rule" and hist.epochs == 2
+    assert seen == [(1, 5, hist.test_metric[0], 1), (2, 10, hist.test_metric[1], 2)]
+    # diverging: a loss that grows past factor x its first value stops the run
+    x, y = tasks.adding_problem(64, 10, seed=0)
+    xb = np.ascontiguousarray(x.transpose(1, 0, 2))
+    env.setup(seed=0)
+    wild = RecurrentModel("rnn", 8, 1, input_dim=2)
+    hist = fit(wild, (xb, y), (xb, y), task="regression", epochs=20, lr=3.0, optimizer="sgd",
+               show_progress=False, stop_when=training.diverging(factor=2.0))
+    assert hist.stopped in ("diverging", "diverged") and hist.epochs < 20
+
+
+def test_stopped_progress_bar_shows_the_epochs_run(order_data, monkeypatch):
+    from tqdm import tqdm
+
+    train, test = order_data
+    bars = []
+
+    def capture(iterable, desc="", total=None, **kwargs):
+        bars.append(tqdm(iterable, desc=desc, total=total, file=io.StringIO()))
+        return bars[-1]
+
+    monkeypatch.setattr(training, "progress", capture)
+    hist = fit(_order_model(), train, test, epochs=16, lr=0.02,
+               stop_when=lambda ev: ev.epoch >= 3 and "enough")
+    (bar,) = bars
+    assert hist.epochs == 3 and bar.n == 3 and bar.total == 16
+    assert "stopped after 3 epochs: enough" in str(bar.postfix)
+    fit(_order_model(), train, test, epochs=2, lr=0.02)
+    assert bars[-1].n == 2 and not bars[-1].postfix

@@ -1,0 +1,98 @@
+"""Chapter 06/07 helpers in gates: joint erasure and train_until as a thin wrapper over fit."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import gates, training
+from course_utils.models import RecurrentModel
+
+
+def _model(kind, hidden=5, seed=0):
+    torch.manual_seed(seed)
+    return RecurrentModel(kind, hidden, 3, input_dim=4)
+
+
+def _h_and_c_after_erasure(model, x, t0, units, also_hidden):
+    """What the erasure test feeds the second half of the sequence, computed independently."""
+    from course_utils import scratch
+
+    p = scratch.params_from_torch(model.rnn)
+    xs = np.asarray(x, dtype=np.float64)
+    zero = np.zeros((xs.shape[1], p["weight_hh"].shape[1]))
+    h_a, c_a, _ = scratch.lstm_forward(xs[:t0], zero, zero, p)
+    h0, c0 = h_a[-1].copy(), c_a[-1].copy()
+    c0[:, units] = 0.0
+    if also_hidden:
+        h0[:, units] = 0.0
+    h_b, _, _ = scratch.lstm_forward(xs[t0:], h0, c0, p)
+    return gates.head_outputs(model, h_b[-1])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_groups_of_one_equal_single_unit_erasure(kind):
+    model = _model(kind)
+    task = gates.marked_memory_task(40, 12, n_values=3, seed=4)
+    base, single = gates.erasure_scores(model, task.x, task.labels, 7)
+    base_g, grouped = gates.erasure_scores(model, task.x, task.labels, 7,
+                                           groups=[[j] for j in range(5)])
+    assert base_g == base
+    np.testing.assert_array_equal(grouped, single)
+    # an empty group erases nothing
+    _, nothing = gates.erasure_scores(model, task.x, task.labels, 7, groups=[[]])
+    assert nothing[0] == base
+
+
+@pytest.mark.parametrize("also_hidden", [False, True])
+def test_joint_erasure_erases_the_whole_group(also_hidden):
+    model = _model("lstm")
+    task = gates.marked_memory_task(60, 12, n_values=3, seed=5)
+    group = [0, 3]
+    _, (score,) = gates.erasure_scores(model, task.x, task.labels, 7, groups=[group],
+                                       also_hidden=also_hidden)
+    logits = _h_and_c_after_erasure(model, task.x, 7, group, also_hidden)
+    assert score == pytest.approx(float(np.mean(logits.argmax(-1) == task.labels)))
+    # erasing the hidden state too changes what the model reads next (for this random model)
+    _, (cell_only,) = gates.erasure_scores(model, task.x, task.labels, 7, groups=[group],
+                                           task="classification")
+    _, (both,) = gates.erasure_scores(model, task.x, task.labels, 7, groups=[group],
+                                      also_hidden=True)
+    assert np.any(_h_and_c_after_erasure(model, task.x, 7, group, False)
+                  != _h_and_c_after_erasure(model, task.x, 7, group, True))
+    assert 0 <= cell_only <= 1 and 0 <= both <= 1
+
+
+def test_erasure_rejects_bad_units():
+    model = _model("gru")
+    task = gates.marked_memory_task(10, 8, n_values=3, seed=6)
+    with pytest.raises(ValueError):
+        gates.erasure_scores(model, task.x, task.labels, 4, groups=[[5]])
+
+
+def _regression_data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 6, 2)).astype(np.float32)
+    y = (x[:, 0, 0] + x[:, -1, 1]).astype(np.float32)
+    return x, y
+
+
+def test_train_until_is_one_fit_with_a_stop_rule():
+    """Same seed, same model: train_until must be exactly fit + reach(target), one optimiser."""
+    train, valid = _regression_data(256, 0), _regression_data(64, 1)
+    kw = dict(batch_size=32, lr=0.02, clip=1.0, show_progress=False)
+    m1 = RecurrentModel("lstm", 8, 1, input_dim=2)
+    m2 = RecurrentModel("lstm", 8, 1, input_dim=2)
+    m2.load_state_dict(m1.state_dict())
+    h1 = gates.train_until(m1, train, valid, target=1e-9, max_epochs=4, seed=3, **kw)
+    h2 = training.fit(m2, train, valid, task="regression", epochs=4, seed=3, **kw)
+    assert h1.test_metric == h2.test_metric and len(h1.test_metric) == 4
+    assert h1.stopped == "" and h1.epochs == 4           # target not reached: budget spent
+
+
+def test_train_until_stops_at_the_target():
+    train, valid = _regression_data(256, 0), _regression_data(64, 1)
+    model = RecurrentModel("lstm", 8, 1, input_dim=2)
+    first = training.evaluate(model, valid, task="regression")[1]
+    hist = gates.train_until(model, train, valid, target=10 * first, max_epochs=5, seed=0,
+                             batch_size=32, lr=0.02, show_progress=False)
+    assert hist.epochs == 1 and "target" in hist.stopped and len(hist.test_metric) == 1
