@@ -166,8 +166,8 @@ def _swap_go(a):
 
 
 LSTM_BPTT_VARIANTS = ("no_cell_carry", "no_h_recursion", "no_tanh_grad", "no_sigmoid_grad",
-                      "f_times_c_t", "gate_order", "dc0_before_f", "bias_unsummed",
-                      "transposed")
+                      "f_times_c_t", "gate_order", "block_swap", "dc0_before_f",
+                      "bias_unsummed", "transposed")
 
 
 def lstm_bptt_wrong(variant: str):
@@ -203,7 +203,10 @@ def lstm_bptt_wrong(variant: str):
             ds = [dc * g, dc * c_used, dc * i, dh * tanh_c]
             slopes = ([1, 1, 1 - g ** 2, 1] if variant == "no_sigmoid_grad"
                       else [i * (1 - i), f * (1 - f), 1 - g ** 2, o * (1 - o)])
-            da = np.concatenate([d * s for d, s in zip(ds, slopes, strict=True)], axis=1)
+            blocks = [d * s for d, s in zip(ds, slopes, strict=True)]
+            if variant == "block_swap":  # right forward, backward blocks stacked i, f, o, g
+                blocks = [blocks[0], blocks[1], blocks[3], blocks[2]]
+            da = np.concatenate(blocks, axis=1)
             if variant == "transposed":
                 grads["weight_ih"] += x[t].T @ da
                 grads["weight_hh"] += hs[t].T @ da
@@ -294,6 +297,10 @@ def lstm_bptt(fn) -> CheckResult:
             hint("gate_order",
                  "PyTorch stacks the gate rows as i, f, g, o; you used i, f, o, g. The "
                  "gradient of each block must sit in that block's rows."),
+            hint("block_swap",
+                 "your forward pass reads the rows as i, f, g, o, but the gradient's blocks are "
+                 "stacked in another order: dLoss/da_g belongs in rows 2H..3H and dLoss/da_o in "
+                 "rows 3H..4H."),
             hint("dc0_before_f",
                  "dc0 is the gradient of the initial cell: dc_1 * f_1, one forget gate further "
                  "back than dc_1."),

@@ -152,7 +152,7 @@ def _swap_rz(a):
 
 
 GRU_BPTT_VARIANTS = ("no_direct_path", "no_recursion", "no_r_on_hidden", "z_sign", "swap_rz",
-                     "no_tanh_grad", "bias_unsummed", "transposed")
+                     "block_swap", "no_tanh_grad", "bias_unsummed", "transposed")
 
 
 def gru_bptt_wrong(variant: str):
@@ -162,7 +162,6 @@ def gru_bptt_wrong(variant: str):
         h0, dh_all = (np.asarray(a, dtype=dtype) for a in (h0, dh_all))
         p = {k: np.asarray(v, dtype=dtype) for k, v in p.items()}
         t_steps, (b_size, hid) = x.shape[0], h0.shape
-        w_hr, w_hz, w_hn = np.split(p["weight_hh"], 3)
         hs, acts = [h0], []
         for t in range(t_steps):
             i_r, i_z, i_n = np.split(x[t] @ p["weight_ih"].T + p["bias_ih"], 3, axis=1)
@@ -187,8 +186,9 @@ def gru_bptt_wrong(variant: str):
             dn = dh * (1 - z) * (1 if variant == "no_tanh_grad" else 1 - n ** 2)
             dz = dh * ((n - h_prev) if variant == "z_sign" else (h_prev - n)) * z * (1 - z)
             dr = dn * h_n * r * (1 - r)
-            da_x = np.concatenate([dr, dz, dn], axis=1)
-            da_h = np.concatenate([dr, dz, dn if variant == "no_r_on_hidden" else dn * r],
+            first, second = (dz, dr) if variant == "block_swap" else (dr, dz)
+            da_x = np.concatenate([first, second, dn], axis=1)
+            da_h = np.concatenate([first, second, dn if variant == "no_r_on_hidden" else dn * r],
                                   axis=1)
             if variant == "transposed":
                 grads["weight_ih"] += x[t].T @ da_x
@@ -204,7 +204,7 @@ def gru_bptt_wrong(variant: str):
                 grads["bias_hh"] += da_h.sum(axis=0)
             dx[t] = da_x @ p["weight_ih"]
             direct = 0 if variant == "no_direct_path" else dh * z
-            dh_next = direct + dr @ w_hr + dz @ w_hz + (dn * r) @ w_hn
+            dh_next = direct + da_h @ p["weight_hh"]
         return dx, dh_next, grads
 
     def wrong(x, h0, p, dh_all):
@@ -275,6 +275,10 @@ def gru_bptt(fn) -> CheckResult:
             hint("swap_rz",
                  "PyTorch stacks the GRU's rows as r, z, n: the reset gate is the FIRST block. "
                  "The gradient of each block must sit in that block's rows."),
+            hint("block_swap",
+                 "your forward pass reads the rows as r, z, n, but the gradient's blocks are "
+                 "stacked in another order: dLoss/da_r belongs in rows 0..H and dLoss/da_z in "
+                 "rows H..2H."),
             hint("no_tanh_grad",
                  "the candidate is n = tanh(...): multiply by 1 - n**2 on the way to its "
                  "pre-activation."),
