@@ -13,16 +13,16 @@ re-exports the checkers, so notebooks keep writing ``checks.rnn_step(fn)``.
 
 from course_utils.checks.ch00_softmax import softmax, softmax_backward
 from course_utils.checks.ch01_tfidf import cosine_similarity, count_matrix, tfidf
-from course_utils.checks.ch02_cnn import conv_relu_maxpool, receptive_field
+from course_utils.checks.ch02_cnn import conv_maxpool_backward, conv_relu_maxpool, receptive_field
 from course_utils.checks.ch03_rnn import cross_entropy, rnn_step
-from course_utils.checks.ch04_bptt import bptt, numerical_gradient
+from course_utils.checks.ch04_bptt import bptt, numerical_gradient, rnn_classifier_grads
 from course_utils.checks.ch05_pathologies import (
     clip_grad_norm,
     jacobian_norms,
     scale_to_spectral_radius,
 )
-from course_utils.checks.ch06_lstm import cell_path_gradient, lstm_step
-from course_utils.checks.ch07_gru import flip_update_gate, gru_step
+from course_utils.checks.ch06_lstm import cell_path_gradient, lstm_bptt, lstm_step
+from course_utils.checks.ch07_gru import flip_update_gate, gru_bptt, gru_step
 from course_utils.checks.ch08_capstone import recurrent_param_count, surname_gru
 
 __all__ = [
@@ -35,4 +35,6 @@ __all__ = [
     "lstm_step", "cell_path_gradient",
     "gru_step", "flip_update_gate",
     "recurrent_param_count", "surname_gru",
+    # derivations (issue 13): backward passes
+    "conv_maxpool_backward", "rnn_classifier_grads", "lstm_bptt", "gru_bptt",
 ]

@@ -6,7 +6,7 @@ import numpy as np
 
 from course_utils import scratch
 from course_utils.checking import Case, CheckResult, Diagnosis, run_check
-from course_utils.checks.common import recurrent_params
+from course_utils.checks.common import recurrent_params, telling
 
 # ---- backpropagation through time
 
@@ -196,4 +196,145 @@ def numerical_gradient(fn) -> CheckResult:
                       "moving on to the next one."),
             Diagnosis(numerical_gradient_wrong("fixed_eps"),
                       "use the step eps passed as an argument, not a constant of your own."),
+        ])
+
+
+# ---- a whole classifier: tanh RNN read at h_T, a linear head, mean cross-entropy (issue 13)
+
+
+def classifier_reference(x, y, p):
+    """PyTorch autograd in float64 (h_0 = 0), then cast to the dtype of ``x``; the loss is a
+    Python float."""
+    import torch
+
+    dtype = x.dtype
+    tp = {k: torch.tensor(np.asarray(v, dtype=np.float64), requires_grad=True)
+          for k, v in p.items()}
+    h = torch.zeros(x.shape[1], tp["weight_hh"].shape[1], dtype=torch.float64)
+    for x_t in torch.tensor(np.asarray(x, dtype=np.float64)):
+        h = torch.tanh(x_t @ tp["weight_ih"].T + tp["bias_ih"] + h @ tp["weight_hh"].T
+                       + tp["bias_hh"])
+    logits = h @ tp["weight_hy"].T + tp["bias_y"]
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(np.asarray(y, dtype=np.int64)))
+    loss.backward()
+    return float(loss.detach()), {k: t.grad.numpy().astype(dtype) for k, t in tp.items()}
+
+
+CLASSIFIER_VARIANTS = ("grad_not_averaged", "no_onehot", "w_hy_transposed", "bias_y_unsummed",
+                       "every_step", "no_recursion", "one_minus_h")
+
+
+def classifier_wrong(variant: str):
+    """Known mistakes, on one loop that differs from the right answer in one place each."""
+    def wrong(x, y, p):
+        p = {k: np.asarray(v, dtype=x.dtype) for k, v in p.items()}
+        t_steps, b_size = x.shape[:2]
+        hs = [np.zeros((b_size, p["weight_hh"].shape[1]), dtype=x.dtype)]
+        for t in range(t_steps):
+            hs.append(np.tanh(x[t] @ p["weight_ih"].T + p["bias_ih"] + hs[-1] @ p["weight_hh"].T
+                              + p["bias_hh"]))
+        logits = hs[-1] @ p["weight_hy"].T + p["bias_y"]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        rows = np.arange(b_size)
+        loss = -float(np.mean(log_probs[rows, y]))
+        dlogits = np.exp(log_probs)
+        if variant != "no_onehot":
+            dlogits[rows, y] -= 1
+        if variant != "grad_not_averaged":
+            dlogits /= b_size
+        grads = {k: np.zeros_like(v) for k, v in p.items()}
+        grads["weight_hy"] = (hs[-1].T @ dlogits if variant == "w_hy_transposed"
+                              else dlogits.T @ hs[-1])
+        grads["bias_y"] = dlogits if variant == "bias_y_unsummed" else dlogits.sum(axis=0)
+        dh_top = dlogits @ p["weight_hy"]
+        dh_next = np.zeros_like(hs[0])
+        for t in reversed(range(t_steps)):
+            dh = dh_next + (dh_top if t == t_steps - 1 or variant == "every_step" else 0)
+            slope = (1 - hs[t + 1]) if variant == "one_minus_h" else (1 - hs[t + 1] ** 2)
+            da = dh * slope
+            grads["weight_ih"] += da.T @ x[t]
+            grads["weight_hh"] += da.T @ hs[t]
+            grads["bias_ih"] += da.sum(axis=0)
+            grads["bias_hh"] += da.sum(axis=0)
+            dh_next = 0 * dh_next if variant == "no_recursion" else da @ p["weight_hh"]
+        return loss, grads
+    return wrong
+
+
+def classifier_params(rng, d, h, c, dtype, scale=0.6):
+    p = recurrent_params(rng, d, h, 1, dtype, scale)
+    p["weight_hy"] = (rng.standard_normal((c, h))).astype(dtype)
+    p["bias_y"] = (0.5 * rng.standard_normal(c)).astype(dtype)
+    return p
+
+
+def classifier_cases() -> list[Case]:
+    rng = np.random.default_rng(44)
+    cases = []
+    # (T, B, D, H, C, x dtype, parameter dtype): T, B, D, H and C differ within each case
+    for t, b, d, h, c, dtype, pdtype, label in [
+            (5, 3, 4, 6, 2, np.float64, np.float64, ""),
+            (6, 4, 2, 3, 5, np.float32, np.float32, ""),
+            (1, 2, 3, 5, 4, np.float64, np.float64, ", a single time step"),
+            (7, 1, 2, 3, 4, np.float64, np.float64, ", a batch of one"),
+            (5, 3, 4, 2, 3, np.float32, np.float64,
+             ", mixed dtypes: x float32, p float64 (everything is float32)")]:
+        p = classifier_params(rng, d, h, c, pdtype)
+        y = rng.integers(0, c, size=b)
+        cases.append(Case((rng.standard_normal((t, b, d)).astype(dtype), y, p),
+                          f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, H={h}, C={c}{label}"))
+    p = classifier_params(rng, 3, 4, 5, np.float64)
+    cases.append(Case((rng.standard_normal((4, 6, 3)), np.full(6, 2, dtype=np.int32), p),
+                      "int32 labels, every example of class 2"))
+    p = classifier_params(rng, 2, 3, 3, np.float64, scale=3.0)
+    p["weight_hy"] *= 4
+    cases.append(Case((3 * rng.standard_normal((5, 4, 2)), rng.integers(0, 3, size=4), p),
+                      "large weights: saturated states, confident logits"))
+    return cases
+
+
+def rnn_classifier_grads(fn) -> CheckResult:
+    """Check ``fn(x, y, p) -> (loss, grads)`` for a whole sequence classifier.
+
+    A tanh RNN (``p``: ``weight_ih`` (H, D), ``weight_hh`` (H, H), ``bias_ih``, ``bias_hh``
+    (H,)) runs over x (T, B, D) from h_0 = 0; its last state h_T (B, H) gives the logits
+    ``h_T @ weight_hy.T + bias_y`` (``weight_hy`` (C, H), ``bias_y`` (C,)); the loss is the mean
+    over the batch of the softmax cross-entropy against the labels y (B,) (an integer array,
+    int64 or int32, values 0 .. C-1).
+
+    Returns ``loss``, a Python float (the checker reads it with ``float(loss)``, so a NumPy
+    scalar is accepted too), and ``grads``, a dict with every key of ``p``, each a NumPy array
+    shaped like its parameter. Dtype rule: everything is computed in the dtype of x (the
+    parameters are cast to it) and every gradient has that dtype. Edge cases: T = 1, B = 1,
+    labels all of one class, saturated states. Reference: PyTorch autograd (``cross_entropy``).
+    Inputs must not be modified.
+    """
+    def hint(variant, text):
+        return Diagnosis(telling(classifier_wrong(variant), classifier_reference), text)
+
+    return run_check(
+        "rnn_classifier_grads", fn, classifier_cases(), classifier_reference,
+        arg_names=["x", "y", "p"], output_name="(loss, grads)", atol=1e-5,
+        diagnoses=[
+            hint("grad_not_averaged",
+                 "the loss is a MEAN over the B examples, so the gradient of the logits carries "
+                 "a factor 1/B: (softmax - onehot(y)) / B."),
+            hint("no_onehot",
+                 "the gradient of the cross-entropy with respect to the logits is softmax minus "
+                 "the one-hot label: subtract 1 at each example's true class."),
+            hint("w_hy_transposed",
+                 "weight_hy has shape (C, H) and so must its gradient: dlogits.T @ h_T, not "
+                 "h_T.T @ dlogits."),
+            hint("bias_y_unsummed",
+                 "bias_y is shared by the whole batch: sum its gradient over the examples, "
+                 "giving shape (C,)."),
+            hint("every_step",
+                 "the head reads h_T only: the gradient from the loss enters at the LAST step; "
+                 "the earlier states get theirs only through W_hh."),
+            hint("no_recursion",
+                 "the gradient must flow back through time: at step t add dnet_{t+1} @ W_hh "
+                 "(what h_t did to the next step) to the gradient of h_t."),
+            hint("one_minus_h",
+                 "the derivative of tanh is 1 - h**2, not 1 - h."),
         ])

@@ -6,7 +6,7 @@ import numpy as np
 
 from course_utils import scratch
 from course_utils.checking import Case, CheckResult, Diagnosis, run_check
-from course_utils.checks.common import step_cases
+from course_utils.checks.common import recurrent_params, step_cases, telling
 from course_utils.scratch import sigmoid
 
 # ---- one LSTM step
@@ -146,4 +146,168 @@ def cell_path_gradient(fn) -> CheckResult:
             Diagnosis(cell_path_wrong("sum"),
                       "the cell update is additive, but the chain rule MULTIPLIES the step "
                       "derivatives: dc_{t-1} = dc_t * f_t."),
+        ])
+
+
+# ---- backpropagation through time for the LSTM (issue 13)
+
+
+def lstm_bptt_reference(x, h0, c0, p, dh_all):
+    """``scratch.lstm_forward`` then ``scratch.lstm_backward`` (tested against torch.nn.LSTM);
+    both compute in the dtype of x."""
+    *_, cache = scratch.lstm_forward(x, h0, c0, p)
+    return scratch.lstm_backward(dh_all, cache)
+
+
+def _swap_go(a):
+    """Exchange the g and o blocks (rows 2H..3H and 3H..4H) of a stacked LSTM array."""
+    i, f, g, o = np.split(np.asarray(a), 4, axis=0)
+    return np.concatenate([i, f, o, g], axis=0)
+
+
+LSTM_BPTT_VARIANTS = ("no_cell_carry", "no_h_recursion", "no_tanh_grad", "no_sigmoid_grad",
+                      "f_times_c_t", "gate_order", "block_swap", "dc0_before_f",
+                      "bias_unsummed", "transposed")
+
+
+def lstm_bptt_wrong(variant: str):
+    """Known mistakes, on one loop that differs from the right answer in one place each."""
+    def backward(x, h0, c0, p, dh_all):
+        dtype = x.dtype
+        h0, c0, dh_all = (np.asarray(a, dtype=dtype) for a in (h0, c0, dh_all))
+        p = {k: np.asarray(v, dtype=dtype) for k, v in p.items()}
+        t_steps, (b_size, hid) = x.shape[0], h0.shape
+        hs, cs, acts = [h0], [c0], []
+        for t in range(t_steps):
+            i, f, g, o = lstm_preactivations(x[t], hs[-1], p)
+            i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
+            cs.append(f * cs[-1] + i * g)
+            hs.append(o * np.tanh(cs[-1]))
+            acts.append((i, f, g, o))
+        grads = {k: np.zeros_like(v) for k, v in p.items()}
+        if variant == "bias_unsummed":
+            grads["bias_ih"] = np.zeros((b_size, 4 * hid), dtype=dtype)
+            grads["bias_hh"] = np.zeros((b_size, 4 * hid), dtype=dtype)
+        if variant == "transposed":
+            grads["weight_ih"] = grads["weight_ih"].T.copy()
+            grads["weight_hh"] = grads["weight_hh"].T.copy()
+        dx = np.zeros_like(x)
+        dh_next, dc_next, dc = np.zeros_like(h0), np.zeros_like(c0), np.zeros_like(c0)
+        for t in reversed(range(t_steps)):
+            i, f, g, o = acts[t]
+            tanh_c = np.tanh(cs[t + 1])
+            dh = dh_all[t] + (0 if variant == "no_h_recursion" else dh_next)
+            dtanh = 1 if variant == "no_tanh_grad" else 1 - tanh_c ** 2
+            dc = (0 if variant == "no_cell_carry" else dc_next) + dh * o * dtanh
+            c_used = cs[t + 1] if variant == "f_times_c_t" else cs[t]
+            ds = [dc * g, dc * c_used, dc * i, dh * tanh_c]
+            slopes = ([1, 1, 1 - g ** 2, 1] if variant == "no_sigmoid_grad"
+                      else [i * (1 - i), f * (1 - f), 1 - g ** 2, o * (1 - o)])
+            blocks = [d * s for d, s in zip(ds, slopes, strict=True)]
+            if variant == "block_swap":  # right forward, backward blocks stacked i, f, o, g
+                blocks = [blocks[0], blocks[1], blocks[3], blocks[2]]
+            da = np.concatenate(blocks, axis=1)
+            if variant == "transposed":
+                grads["weight_ih"] += x[t].T @ da
+                grads["weight_hh"] += hs[t].T @ da
+            else:
+                grads["weight_ih"] += da.T @ x[t]
+                grads["weight_hh"] += da.T @ hs[t]
+            if variant == "bias_unsummed":
+                grads["bias_ih"] += da
+                grads["bias_hh"] += da
+            else:
+                grads["bias_ih"] += da.sum(axis=0)
+                grads["bias_hh"] += da.sum(axis=0)
+            dx[t] = da @ p["weight_ih"]
+            dh_next = da @ p["weight_hh"]
+            dc_next = dc * f
+        return dx, dh_next, dc if variant == "dc0_before_f" else dc_next, grads
+
+    def wrong(x, h0, c0, p, dh_all):
+        if variant == "gate_order":  # a consistent i, f, o, g layout, forward and backward
+            dx, dh0, dc0, grads = backward(x, h0, c0, {k: _swap_go(v) for k, v in p.items()},
+                                           dh_all)
+            return dx, dh0, dc0, {k: _swap_go(v) for k, v in grads.items()}
+        return backward(x, h0, c0, p, dh_all)
+    return wrong
+
+
+def lstm_bptt_cases() -> list[Case]:
+    rng = np.random.default_rng(66)
+    cases = []
+    # (T, B, D, H, x dtype, state/parameter dtype): B, D and H differ within each case
+    for t, b, d, h, dtype, pdtype, label in [
+            (5, 3, 4, 2, np.float64, np.float64, ""),
+            (4, 2, 3, 5, np.float32, np.float32, ""),
+            (1, 2, 3, 4, np.float64, np.float64, ", a single time step"),
+            (6, 1, 2, 3, np.float64, np.float64, ", a batch of one"),
+            (4, 3, 2, 4, np.float32, np.float64,
+             ", mixed dtypes: x float32, the rest float64 (everything is float32)")]:
+        p = recurrent_params(rng, d, h, 4, pdtype)
+        args = (rng.standard_normal((t, b, d)).astype(dtype),
+                (0.5 * rng.standard_normal((b, h))).astype(pdtype),
+                rng.standard_normal((b, h)).astype(pdtype), p,
+                rng.standard_normal((t, b, h)).astype(pdtype))
+        cases.append(Case(args, f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, H={h}{label}"))
+    p = recurrent_params(rng, 3, 4, 4, np.float64)
+    dh_last = np.zeros((7, 2, 4))
+    dh_last[-1] = rng.standard_normal((2, 4))
+    cases.append(Case((rng.standard_normal((7, 2, 3)), np.zeros((2, 4)), np.zeros((2, 4)), p,
+                       dh_last), "a loss on the last state only, zero initial states"))
+    return cases
+
+
+def lstm_bptt(fn) -> CheckResult:
+    """Check ``fn(x, h0, c0, p, dh_all) -> (dx, dh0, dc0, grads)``: backpropagation through
+    time for ``torch.nn.LSTM`` (one layer; gate rows ordered i, f, g, o in ``p``).
+
+    x (T, B, D) time-major; h0, c0 (B, H); ``p``: ``weight_ih`` (4H, D), ``weight_hh`` (4H, H),
+    ``bias_ih``, ``bias_hh`` (4H,); dh_all (T, B, H), ``dh_all[t-1]`` = dLoss/dh_t from above
+    (nothing reaches the cells from above). The function runs its own forward pass from h0, c0.
+    Returns dx (T, B, D), dh0 and dc0 (B, H) and grads, a dict with the keys of ``p``, each
+    shaped like its parameter; all NumPy arrays. Dtype rule: everything is computed in the dtype
+    of x (h0, c0, p and dh_all are cast to it) and every output has that dtype. Edge cases:
+    T = 1, B = 1, zero initial states, a gradient on the last state only. Reference:
+    ``scratch.lstm_forward`` / ``lstm_backward``, tested against PyTorch autograd. Inputs must
+    not be modified.
+    """
+    def hint(variant, text):
+        return Diagnosis(telling(lstm_bptt_wrong(variant), lstm_bptt_reference), text)
+
+    return run_check(
+        "lstm_bptt", fn, lstm_bptt_cases(), lstm_bptt_reference,
+        arg_names=["x", "h0", "c0", "p", "dh_all"], output_name="(dx, dh0, dc0, grads)",
+        diagnoses=[
+            hint("no_cell_carry",
+                 "the cell c_t also feeds c_{t+1} = f_{t+1} * c_t + ...: its gradient must "
+                 "include what comes back from step t+1, dc_{t+1} * f_{t+1}."),
+            hint("no_h_recursion",
+                 "h_t feeds the next step's gates too: add dnet_{t+1} @ W_hh to dh_all[t] "
+                 "before going through step t."),
+            hint("no_tanh_grad",
+                 "h_t = o * tanh(c_t): the path from h_t to c_t has the factor "
+                 "o * (1 - tanh(c_t)**2)."),
+            hint("no_sigmoid_grad",
+                 "the gates i, f, o are sigmoids of their pre-activations: multiply by "
+                 "s * (1 - s) (and g by 1 - g**2) before the weights."),
+            hint("f_times_c_t",
+                 "the forget gate multiplies the PREVIOUS cell: dLoss/df_t = dc_t * c_{t-1} "
+                 "(c0 at the first step), not dc_t * c_t."),
+            hint("gate_order",
+                 "PyTorch stacks the gate rows as i, f, g, o; you used i, f, o, g. The "
+                 "gradient of each block must sit in that block's rows."),
+            hint("block_swap",
+                 "your forward pass reads the rows as i, f, g, o, but the gradient's blocks are "
+                 "stacked in another order: dLoss/da_g belongs in rows 2H..3H and dLoss/da_o in "
+                 "rows 3H..4H."),
+            hint("dc0_before_f",
+                 "dc0 is the gradient of the initial cell: dc_1 * f_1, one forget gate further "
+                 "back than dc_1."),
+            hint("bias_unsummed",
+                 "a bias is shared by the whole batch and all steps: sum its gradient over "
+                 "both, giving shape (4H,)."),
+            hint("transposed",
+                 "a weight's gradient has the weight's shape: dnet.T @ input, e.g. (4H, D) for "
+                 "weight_ih, not input.T @ dnet."),
         ])

@@ -6,7 +6,7 @@ import numpy as np
 
 from course_utils import scratch
 from course_utils.checking import Case, CheckResult, Diagnosis, run_check
-from course_utils.checks.common import recurrent_params, step_cases
+from course_utils.checks.common import recurrent_params, step_cases, telling
 from course_utils.scratch import sigmoid
 
 # ---- one GRU step
@@ -132,4 +132,160 @@ def flip_update_gate(fn) -> CheckResult:
             Diagnosis(flip_z_wrong("n_block"),
                       "PyTorch stacks the rows as r, z, n: the update gate is the SECOND block, "
                       "rows H..2H."),
+        ])
+
+
+# ---- backpropagation through time for the GRU (issue 13)
+
+
+def gru_bptt_reference(x, h0, p, dh_all):
+    """``scratch.gru_forward`` then ``scratch.gru_backward`` (tested against torch.nn.GRU);
+    both compute in the dtype of x."""
+    _, cache = scratch.gru_forward(x, h0, p)
+    return scratch.gru_backward(dh_all, cache)
+
+
+def _swap_rz(a):
+    """Exchange the r and z blocks (rows 0..H and H..2H) of a stacked GRU array."""
+    r, z, n = np.split(np.asarray(a), 3, axis=0)
+    return np.concatenate([z, r, n], axis=0)
+
+
+GRU_BPTT_VARIANTS = ("no_direct_path", "no_recursion", "no_r_on_hidden", "z_sign", "swap_rz",
+                     "block_swap", "no_tanh_grad", "bias_unsummed", "transposed")
+
+
+def gru_bptt_wrong(variant: str):
+    """Known mistakes, on one loop that differs from the right answer in one place each."""
+    def backward(x, h0, p, dh_all):
+        dtype = x.dtype
+        h0, dh_all = (np.asarray(a, dtype=dtype) for a in (h0, dh_all))
+        p = {k: np.asarray(v, dtype=dtype) for k, v in p.items()}
+        t_steps, (b_size, hid) = x.shape[0], h0.shape
+        hs, acts = [h0], []
+        for t in range(t_steps):
+            i_r, i_z, i_n = np.split(x[t] @ p["weight_ih"].T + p["bias_ih"], 3, axis=1)
+            h_r, h_z, h_n = np.split(hs[-1] @ p["weight_hh"].T + p["bias_hh"], 3, axis=1)
+            r, z = sigmoid(i_r + h_r), sigmoid(i_z + h_z)
+            n = np.tanh(i_n + r * h_n)
+            hs.append((1 - z) * n + z * hs[-1])
+            acts.append((r, z, n, h_n))
+        grads = {k: np.zeros_like(v) for k, v in p.items()}
+        if variant == "bias_unsummed":
+            grads["bias_ih"] = np.zeros((b_size, 3 * hid), dtype=dtype)
+            grads["bias_hh"] = np.zeros((b_size, 3 * hid), dtype=dtype)
+        if variant == "transposed":
+            grads["weight_ih"] = grads["weight_ih"].T.copy()
+            grads["weight_hh"] = grads["weight_hh"].T.copy()
+        dx = np.zeros_like(x)
+        dh_next = np.zeros_like(h0)
+        for t in reversed(range(t_steps)):
+            r, z, n, h_n = acts[t]
+            h_prev = hs[t]
+            dh = dh_all[t] + (0 if variant == "no_recursion" else dh_next)
+            dn = dh * (1 - z) * (1 if variant == "no_tanh_grad" else 1 - n ** 2)
+            dz = dh * ((n - h_prev) if variant == "z_sign" else (h_prev - n)) * z * (1 - z)
+            dr = dn * h_n * r * (1 - r)
+            first, second = (dz, dr) if variant == "block_swap" else (dr, dz)
+            da_x = np.concatenate([first, second, dn], axis=1)
+            da_h = np.concatenate([first, second, dn if variant == "no_r_on_hidden" else dn * r],
+                                  axis=1)
+            if variant == "transposed":
+                grads["weight_ih"] += x[t].T @ da_x
+                grads["weight_hh"] += h_prev.T @ da_h
+            else:
+                grads["weight_ih"] += da_x.T @ x[t]
+                grads["weight_hh"] += da_h.T @ h_prev
+            if variant == "bias_unsummed":
+                grads["bias_ih"] += da_x
+                grads["bias_hh"] += da_h
+            else:
+                grads["bias_ih"] += da_x.sum(axis=0)
+                grads["bias_hh"] += da_h.sum(axis=0)
+            dx[t] = da_x @ p["weight_ih"]
+            direct = 0 if variant == "no_direct_path" else dh * z
+            dh_next = direct + da_h @ p["weight_hh"]
+        return dx, dh_next, grads
+
+    def wrong(x, h0, p, dh_all):
+        if variant == "swap_rz":  # a consistent z, r, n layout, forward and backward
+            dx, dh0, grads = backward(x, h0, {k: _swap_rz(v) for k, v in p.items()}, dh_all)
+            return dx, dh0, {k: _swap_rz(v) for k, v in grads.items()}
+        return backward(x, h0, p, dh_all)
+    return wrong
+
+
+def gru_bptt_cases() -> list[Case]:
+    rng = np.random.default_rng(77)
+    cases = []
+    # (T, B, D, H, x dtype, state/parameter dtype): B, D and H differ within each case
+    for t, b, d, h, dtype, pdtype, label in [
+            (5, 3, 4, 2, np.float64, np.float64, ""),
+            (4, 2, 3, 5, np.float32, np.float32, ""),
+            (1, 2, 3, 4, np.float64, np.float64, ", a single time step"),
+            (6, 1, 2, 3, np.float64, np.float64, ", a batch of one"),
+            (4, 3, 2, 4, np.float32, np.float64,
+             ", mixed dtypes: x float32, the rest float64 (everything is float32)")]:
+        p = recurrent_params(rng, d, h, 3, pdtype)
+        args = (rng.standard_normal((t, b, d)).astype(dtype),
+                (0.5 * rng.standard_normal((b, h))).astype(pdtype), p,
+                rng.standard_normal((t, b, h)).astype(pdtype))
+        cases.append(Case(args, f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, H={h}{label}"))
+    p = recurrent_params(rng, 3, 4, 3, np.float64)
+    dh_last = np.zeros((7, 2, 4))
+    dh_last[-1] = rng.standard_normal((2, 4))
+    cases.append(Case((rng.standard_normal((7, 2, 3)), np.zeros((2, 4)), p, dh_last),
+                      "a loss on the last state only, a zero initial state"))
+    return cases
+
+
+def gru_bptt(fn) -> CheckResult:
+    """Check ``fn(x, h0, p, dh_all) -> (dx, dh0, grads)``: backpropagation through time for
+    ``torch.nn.GRU`` (one layer; PyTorch's convention: gate rows ordered r, z, n in ``p``, the
+    reset gate applied after the product, n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} +
+    b_hn)), h_t = (1 - z_t) * n_t + z_t * h_{t-1}).
+
+    x (T, B, D) time-major; h0 (B, H); ``p``: ``weight_ih`` (3H, D), ``weight_hh`` (3H, H),
+    ``bias_ih``, ``bias_hh`` (3H,); dh_all (T, B, H), ``dh_all[t-1]`` = dLoss/dh_t from above.
+    The function runs its own forward pass from h0. Returns dx (T, B, D), dh0 (B, H) and grads,
+    a dict with the keys of ``p``, each shaped like its parameter; all NumPy arrays. Dtype rule:
+    everything is computed in the dtype of x (h0, p and dh_all are cast to it) and every output
+    has that dtype. Edge cases: T = 1, B = 1, a zero initial state, a gradient on the last state
+    only. Reference: ``scratch.gru_forward`` / ``gru_backward``, tested against PyTorch
+    autograd. Inputs must not be modified.
+    """
+    def hint(variant, text):
+        return Diagnosis(telling(gru_bptt_wrong(variant), gru_bptt_reference), text)
+
+    return run_check(
+        "gru_bptt", fn, gru_bptt_cases(), gru_bptt_reference,
+        arg_names=["x", "h0", "p", "dh_all"], output_name="(dx, dh0, grads)",
+        diagnoses=[
+            hint("no_direct_path",
+                 "h_{t-1} reaches h_t directly too, through z_t * h_{t-1}: dh_{t-1} gets "
+                 "dh_t * z_t on top of what flows back through the three gates."),
+            hint("no_recursion",
+                 "the gradient must flow back through time: add what h_t did to step t+1 to "
+                 "dh_all[t] before going through step t."),
+            hint("no_r_on_hidden",
+                 "the reset gate multiplies the hidden part of the candidate, r * (W_hn h + "
+                 "b_hn): the gradient reaching W_hn and b_hn carries the factor r."),
+            hint("z_sign",
+                 "h_t = (1 - z) n + z h_{t-1}, so dh_t/dz_t = h_{t-1} - n_t, not n_t - h_{t-1}."),
+            hint("swap_rz",
+                 "PyTorch stacks the GRU's rows as r, z, n: the reset gate is the FIRST block. "
+                 "The gradient of each block must sit in that block's rows."),
+            hint("block_swap",
+                 "your forward pass reads the rows as r, z, n, but the gradient's blocks are "
+                 "stacked in another order: dLoss/da_r belongs in rows 0..H and dLoss/da_z in "
+                 "rows H..2H."),
+            hint("no_tanh_grad",
+                 "the candidate is n = tanh(...): multiply by 1 - n**2 on the way to its "
+                 "pre-activation."),
+            hint("bias_unsummed",
+                 "a bias is shared by the whole batch and all steps: sum its gradient over "
+                 "both, giving shape (3H,)."),
+            hint("transposed",
+                 "a weight's gradient has the weight's shape: dnet.T @ input, e.g. (3H, D) for "
+                 "weight_ih, not input.T @ dnet."),
         ])
