@@ -19,7 +19,7 @@ def softmax_cases() -> list[Case]:
         Case((rng.standard_normal((2, 3, 4)),), "a batch of matrices, shape (2, 3, 4): "
                                                   "softmax over the last axis"),
         Case((np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1002.0, -1001.0]]),),
-             "huge scores (needs the max-subtraction trick)"),
+             "huge positive and negative scores: overflow and underflow (needs the max shift)"),
         Case((np.array([[0.0, 2000.0, 3.0], [-5.0, 1500.0, 1499.0]]),),
              "a huge spread between scores"),
         Case((np.zeros((2, 4)),), "all-equal scores"),

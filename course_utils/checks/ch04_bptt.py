@@ -75,7 +75,8 @@ def bptt(fn) -> CheckResult:
         diagnoses=[
             Diagnosis(bptt_wrong("no_recursion"),
                       "the error at step t must include what flows back from step t+1 "
-                      "(dh_next = dnet @ W_hh); yours only uses dh_all[t]."),
+                      "(dh_next = dnet @ W_hh); yours only uses dh_all[t-1], the gradient from "
+                      "above."),
             Diagnosis(bptt_wrong("one_minus_h"),
                       "the derivative of tanh is 1 - h**2, not 1 - h."),
             Diagnosis(bptt_wrong("off_by_one"),

@@ -283,7 +283,7 @@ def lstm_bptt(fn) -> CheckResult:
                  "the cell c_t also feeds c_{t+1} = f_{t+1} * c_t + ...: its gradient must "
                  "include what comes back from step t+1, dc_{t+1} * f_{t+1}."),
             hint("no_h_recursion",
-                 "h_t feeds the next step's gates too: add dnet_{t+1} @ W_hh to dh_all[t] "
+                 "h_t feeds the next step's gates too: add dnet_{t+1} @ W_hh to dh_all[t-1] "
                  "before going through step t."),
             hint("no_tanh_grad",
                  "h_t = o * tanh(c_t): the path from h_t to c_t has the factor "

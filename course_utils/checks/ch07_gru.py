@@ -266,7 +266,7 @@ def gru_bptt(fn) -> CheckResult:
                  "dh_t * z_t on top of what flows back through the three gates."),
             hint("no_recursion",
                  "the gradient must flow back through time: add what h_t did to step t+1 to "
-                 "dh_all[t] before going through step t."),
+                 "dh_all[t-1] (the gradient from above for h_t) before going through step t."),
             hint("no_r_on_hidden",
                  "the reset gate multiplies the hidden part of the candidate, r * (W_hn h + "
                  "b_hn): the gradient reaching W_hn and b_hn carries the factor r."),
