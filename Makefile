@@ -20,6 +20,7 @@ CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || \
 	(test -x /usr/bin/chromium && echo /usr/bin/chromium))
 # JupyterLab refuses to start as root unless told; containers often run as root.
 ALLOW_ROOT := $(shell test "$$(id -u)" = 0 && echo --allow-root)
+ROOT_WARNING := make lab: warning: running as root, so JupyterLab is started with --allow-root.
 
 .PHONY: setup lab test test-browser data lint unit notebooks exercises-check grade-solutions \
         build-exercises refresh-outputs bench clean
@@ -46,7 +47,7 @@ data: setup
 lab: setup
 	@$(BIN)/python -m course_utils.data fetch || \
 		echo "(No data yet: chapters 00, 03-07 work without it; run 'make data' when online.)"
-	@$(if $(ALLOW_ROOT),echo "make lab: warning: running as root, so JupyterLab is started with --allow-root.")
+	@$(if $(ALLOW_ROOT),echo "$(ROOT_WARNING)")
 	@echo "make lab: JupyterLab opens notebooks/00_start_here.ipynb; open the http://localhost:... URL it prints below (with its token) if no browser window appears. Stop it with Ctrl+C twice, or File > Shut Down."
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/00_start_here.ipynb
 
