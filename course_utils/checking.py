@@ -72,7 +72,11 @@ class Mismatch(Exception):
     """Raised inside the comparison with a message meant for the learner."""
 
 
-def _emit(result: CheckResult) -> CheckResult:
+def report(result: CheckResult) -> CheckResult:
+    """Show ``result`` to the learner and record it for the grader; return it unchanged.
+
+    The one place where a result is formatted and printed: every checker ends here.
+    """
     icon = {PASSED: "\u2705", FAILED: "\u274c", NOT_ATTEMPTED: "\u23f3"}[result.status]
     print(f"{icon} {result.exercise}: {result.message}")
     path = os.environ.get(RESULTS_ENV)
@@ -94,7 +98,7 @@ def _fmt(v: float) -> str:
     return f"{v:.6g}"
 
 
-def _learner_frame(exc: BaseException) -> str:
+def learner_frame(exc: BaseException) -> str:
     """The last traceback line that points into the learner's notebook code, if any."""
     frames = traceback.extract_tb(exc.__traceback__)
     for fr in reversed(frames):
@@ -146,6 +150,8 @@ def compare(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
             g = None
         if g is None:
             raise Mismatch(f"{name}: expected a number, got {type(got).__name__}")
+        if math.isnan(g) and math.isnan(expected):  # NaN where NaN is expected, as for arrays
+            return
         if math.isnan(g):
             raise Mismatch(f"{name}: got NaN, expected {_fmt(expected)}")
         r, a = _tolerance(np.asarray(float(expected)), rtol, atol)
@@ -202,6 +208,25 @@ def _changed_inputs(before: Sequence, after: Sequence, names: Sequence[str]) -> 
     return None
 
 
+def diagnose(got: Any, diagnoses: Sequence[Diagnosis], args: tuple, kwargs: dict,
+             output_name: str, *, rtol=None, atol=None) -> str | None:
+    """The hint of the first known mistake whose output matches ``got`` on ``args``, or None.
+
+    Only a :class:`Mismatch` means "not this mistake"; any other exception is a bug in the
+    diagnosis and is raised (the tests run every wrong variant on every case).
+    """
+    for diag in diagnoses:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            wrong = diag.wrong(*copy.deepcopy(args), **kwargs)
+        try:
+            compare(got, wrong, output_name, rtol=rtol, atol=atol, check_dtype=False)
+        except Mismatch:
+            continue
+        return diag.hint
+    return None
+
+
 def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable, *,
               arg_names: Sequence[str], output_name: str = "output",
               diagnoses: Sequence[Diagnosis] = (), rtol: float | None = None,
@@ -213,7 +238,7 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
     """
     total = len(cases)
     if not callable(fn):
-        return _emit(CheckResult(exercise, FAILED, f"expected a function, got "
+        return report(CheckResult(exercise, FAILED, f"expected a function, got "
                                  f"{type(fn).__name__}", 0, total))
     for number, case in enumerate(cases, start=1):
         pristine = copy.deepcopy(case.args)
@@ -224,35 +249,34 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
                 warnings.simplefilter("ignore")
                 got = fn(*learner_args, **case.kwargs)
         except NotImplementedError:
-            return _emit(CheckResult(exercise, NOT_ATTEMPTED,
+            return report(CheckResult(exercise, NOT_ATTEMPTED,
                                      "not attempted yet: replace the `raise NotImplementedError` "
                                      "line with your code, then run this cell again.",
                                      number - 1, total))
         except Exception as exc:  # the learner's bug, reported rather than raised
-            return _emit(CheckResult(exercise, FAILED,
+            return report(CheckResult(exercise, FAILED,
                                      f"{where}: your function raised {type(exc).__name__}: "
-                                     f"{exc}{_learner_frame(exc)}", number - 1, total))
+                                     f"{exc}{learner_frame(exc)}", number - 1, total))
         expected = reference(*copy.deepcopy(pristine), **case.kwargs)
         try:
             compare(got, expected, output_name, rtol=rtol, atol=atol, check_dtype=check_dtype)
         except Mismatch as mis:
             message = f"{where}: {mis}"
-            for diag in diagnoses:
-                with warnings.catch_warnings(), np.errstate(all="ignore"):
-                    warnings.simplefilter("ignore")
-                    try:
-                        compare(got, diag.wrong(*copy.deepcopy(pristine), **case.kwargs),
-                                output_name, rtol=rtol, atol=atol, check_dtype=False)
-                    except Exception:  # noqa: BLE001 - any difference means "not this mistake"
-                        continue
-                message += f"\n   hint: {diag.hint}"
-                break
-            return _emit(CheckResult(exercise, FAILED, message, number - 1, total))
+            hint = diagnose(got, diagnoses, pristine, case.kwargs, output_name, rtol=rtol,
+                            atol=atol)
+            if hint is not None:
+                message += f"\n   hint: {hint}"
+            return report(CheckResult(exercise, FAILED, message, number - 1, total))
         changed = _changed_inputs(pristine, learner_args, arg_names)
         if changed is not None:
-            return _emit(CheckResult(exercise, FAILED,
+            return report(CheckResult(exercise, FAILED,
                                      f"{where}: the output is right, but your function changed "
                                      f"its input `{changed}` in place; work on a copy instead.",
                                      number - 1, total))
     note = f" {success_note}" if success_note else ""
-    return _emit(CheckResult(exercise, PASSED, f"all {total} cases passed.{note}", total, total))
+    return report(CheckResult(exercise, PASSED, f"all {total} cases passed.{note}", total, total))
+
+
+# Old private spelling, kept only while capstone.check_surname_model still imports it (that
+# logic moves to checks.ch08_capstone, which uses ``learner_frame``); remove it then.
+_learner_frame = learner_frame

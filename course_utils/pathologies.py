@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-NONLINEARITIES = ("linear", "tanh", "relu")
+from course_utils import scratch
+
+NONLINEARITIES = ("linear", *scratch.NONLINEARITIES)  # scratch's RNN nonlinearities, plus none
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The classifier's output layer in NumPy: softmax, its backward pass, and cross-entropy.
 
 These are the reference versions of the warm-up exercises of chapter 00; chapter 03 puts them
-on top of the RNN (``o_t = softmax(V s_t)``).
+on top of the RNN (``y_hat_t = softmax(W_hy h_t + b_y)``).
 """
 
 from __future__ import annotations

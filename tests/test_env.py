@@ -48,3 +48,23 @@ def test_temporary_environ_restores_everything(monkeypatch):
         assert os.environ["COURSE_A"] == "new" and os.environ["COURSE_B"] == "set"
     import os
     assert os.environ["COURSE_A"] == "old" and "COURSE_B" not in os.environ
+
+
+def test_limit_threads_sets_and_restores_torch_and_blas():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    torch_before, blas_before = torch.get_num_threads(), blas_threads()
+    torch.set_num_threads(2)
+    try:
+        with env.limit_threads(1):
+            assert torch.get_num_threads() == 1
+            assert blas_threads() <= {1}
+        assert torch.get_num_threads() == 2
+        assert blas_threads() == blas_before
+        with env.limit_threads(None):  # no limit: nothing changes
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(torch_before)

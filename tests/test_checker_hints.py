@@ -1,0 +1,91 @@
+"""Every hint a checker can give is reachable, and every known mistake runs on every case.
+
+A checker's ``Diagnosis`` list is read by calling the checker with ``run_check`` replaced by a
+recorder. Then, for each diagnosis, its wrong implementation is handed to the real
+``run_check`` as if a learner had written it: the checker must fail it with exactly that
+diagnosis's hint. A hint that an earlier diagnosis shadows, or whose wrong implementation
+agrees with the reference on every case, fails here.
+"""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+
+from course_utils import checking, checks
+from course_utils.checking import FAILED, Mismatch, compare
+
+
+def recorded_call(name, monkeypatch):
+    """The arguments the checker ``name`` passes to ``run_check``."""
+    checker = getattr(checks, name)
+    module = __import__(checker.__module__, fromlist=["run_check"])
+    calls = []
+    monkeypatch.setattr(module, "run_check", lambda *a, **kw: calls.append((a, kw)))
+    checker(lambda *args: None)
+    monkeypatch.undo()
+    assert len(calls) == 1, f"{name} did not call run_check exactly once"
+    return calls[0]
+
+
+WITH_DIAGNOSES = [name for name in checks.__all__ if name != "surname_gru"]
+
+
+def diagnosis_ids():
+    """(checker name, index of the diagnosis) for every diagnosis of every checker."""
+    mp = pytest.MonkeyPatch()
+    try:
+        return [(name, i) for name in WITH_DIAGNOSES
+                for i in range(len(recorded_call(name, mp)[1].get("diagnoses", ())))]
+    finally:
+        mp.undo()
+
+
+DIAGNOSES = diagnosis_ids()
+
+
+def test_every_checker_but_the_training_one_has_diagnoses():
+    names = {name for name, _ in DIAGNOSES}
+    assert names == set(WITH_DIAGNOSES)
+    assert len(DIAGNOSES) >= 2 * len(names)
+
+
+@pytest.mark.parametrize(("name", "index"), DIAGNOSES, ids=lambda v: str(v))
+def test_each_hint_is_reachable(name, index, monkeypatch, capsys):
+    (exercise, _fn, cases, reference), kwargs = recorded_call(name, monkeypatch)
+    diag = kwargs["diagnoses"][index]
+    result = checking.run_check(exercise, diag.wrong, cases, reference, **kwargs)
+    assert result.status == FAILED
+    hints = [line.split("hint: ", 1)[1] for line in result.message.splitlines()
+             if "hint: " in line]
+    assert hints == [diag.hint], (
+        f"{name}: the mistake behind diagnosis {index} got {hints or 'no hint'}; "
+        f"message: {result.message}")
+
+
+@pytest.mark.parametrize("name", WITH_DIAGNOSES)
+def test_known_mistakes_run_on_every_case(name, monkeypatch):
+    """``checking.diagnose`` only expects a Mismatch: a wrong variant that raises on some case
+    would be a broken hint, so none may."""
+    (_exercise, _fn, cases, reference), kwargs = recorded_call(name, monkeypatch)
+    for case in cases:
+        expected = reference(*copy.deepcopy(case.args), **case.kwargs)
+        for diag in kwargs.get("diagnoses", ()):
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                wrong = diag.wrong(*copy.deepcopy(case.args), **case.kwargs)
+            try:
+                compare(wrong, expected, "out", check_dtype=False)
+            except Mismatch:
+                pass
+
+
+def test_a_broken_diagnosis_is_not_hidden():
+    def broken(x):
+        raise KeyError("bug in the diagnosis")
+
+    cases = [checking.Case((np.ones(3),), "ones")]
+    with pytest.raises(KeyError, match="bug in the diagnosis"):
+        checking.run_check("demo", lambda x: 2 * x, cases, lambda x: x, arg_names=["x"],
+                           diagnoses=[checking.Diagnosis(broken, "never shown")])
