@@ -25,6 +25,7 @@ from labpage import (
 pytestmark = pytest.mark.skipif(not ENABLED, reason=SKIP_REASON)
 
 CHAPTER_00 = "notebooks/00_start_here.ipynb"
+FEEDBACK_MARK = "border-left: 6px solid"      # the box course_utils.checking draws
 
 
 def assert_clean(state, path):
@@ -58,6 +59,13 @@ def test_notebook_renders_with_the_course_kernel_and_no_mathjax_error(page, lab,
         page.screenshot(path=SHOTS / f"{path.replace('/', '__').removesuffix('.ipynb')}.png")
         assert popups(page)[seen:] == [], f"{path}: prompts shown: {popups(page)[seen:]}"
         assert_clean(state, path)
+        # stored check results show as coloured boxes, even though the notebook is not trusted
+        # (JupyterLab's sanitizer keeps the box's inline style)
+        stored = (ROOT / path).read_text(encoding="utf-8").count(FEEDBACK_MARK)
+        boxes = page.locator(f"#{widget_id} .jp-OutputArea .jp-RenderedHTMLCommon div")
+        shown = boxes.evaluate_all(
+            "els => els.filter(e => getComputedStyle(e).borderLeftWidth === '6px').length")
+        assert shown == stored, f"{path}: {shown} of {stored} check results shown as boxes"
     finally:
         close_notebook(page, lab, widget_id, path)
 
@@ -92,6 +100,10 @@ def test_exercise_loop_through_the_ui(page, lab):
         feedback.filter(has_text="❌").wait_for()
         text = output_text(page, widget_id, check)
         assert "❌ rnn_step" in text and "hint:" in text and "bias" in text, text
+        box = feedback.locator(f"div[style*='{FEEDBACK_MARK}']")
+        assert box.evaluate("e => getComputedStyle(e).borderLeftColor") == "rgb(198, 40, 40)"
+        box.scroll_into_view_if_needed()
+        page.screenshot(path=SHOTS / "exercise_loop_failed.png")
 
         replace_cell_code(page, widget_id, stub, RIGHT_RNN_STEP)
         page.keyboard.press("Shift+Enter")
