@@ -87,3 +87,17 @@ def test_make_lab_opens_chapter_00_and_allows_root_only_as_root():
     assert ("--allow-root" in lab[-1]) == as_root
     assert ("warning: running as root" in out) == as_root
     assert "Ctrl+C" in out
+
+
+def test_make_test_without_chromium_prints_one_skip_line():
+    out = make_dry_run("test", "CHROMIUM=")
+    skipped = [ln for ln in out.splitlines() if ln.startswith("make test: browser tests skipped")]
+    assert len(skipped) == 1 and "apt-get install chromium" in skipped[0], out
+    assert "tests/browser" not in out
+
+
+def test_make_test_with_chromium_runs_the_browser_tests():
+    out = make_dry_run("test", "CHROMIUM=/usr/bin/chromium")
+    run = [ln for ln in out.splitlines() if ln.endswith("-p no:cacheprovider tests/browser")]
+    assert run and "COURSE_BROWSER_TESTS=1" in run[0] and "/usr/bin/chromium" in run[0], out
+    assert not any(ln.startswith("make test: browser tests skipped") for ln in out.splitlines())
