@@ -9,22 +9,36 @@ JOBS ?= 2
 # Notebooks run two at a time (one per core) with one thread each: no oversubscription, and
 # the same arithmetic on every machine whatever its core count.
 NB_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# Optional: an extra package index for PyTorch, e.g. its CPU-only wheels on Linux (see README):
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+# JupyterLab settings shipped with the course (no news prompt, no update check), installed
+# into the environment's own settings folder, which JupyterLab reads at start.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+# The browser tests need Chromium (Debian/Ubuntu: apt-get install chromium).
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || \
+	(test -x /usr/bin/chromium && echo /usr/bin/chromium))
+# JupyterLab refuses to start as root unless told; containers often run as root.
+ALLOW_ROOT := $(shell test "$$(id -u)" = 0 && echo --allow-root)
+ROOT_WARNING := make lab: warning: running as root, so JupyterLab is started with --allow-root.
 
-.PHONY: setup lab test data lint unit notebooks exercises-check grade-solutions \
+.PHONY: setup lab test test-browser data lint unit notebooks exercises-check grade-solutions \
         build-exercises refresh-outputs bench clean
 
 setup: $(STAMP)
 
 # The stamp is newer than every file that decides what gets installed, so a second
 # `make setup` with nothing changed does no work.
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml jupyterlab-settings/overrides.json
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else \
 		"Python 3.11 is required (found %d.%d); set PYTHON=/path/to/python3.11" % v)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
 		--no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
+	@mkdir -p $(dir $(LAB_SETTINGS)) && cp jupyterlab-settings/overrides.json $(LAB_SETTINGS)
 	@touch $(STAMP)
 
 data: setup
@@ -33,7 +47,9 @@ data: setup
 lab: setup
 	@$(BIN)/python -m course_utils.data fetch || \
 		echo "(No data yet: chapters 00, 03-07 work without it; run 'make data' when online.)"
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+	@$(if $(ALLOW_ROOT),echo "$(ROOT_WARNING)")
+	@echo "make lab: JupyterLab opens notebooks/00_start_here.ipynb; open the http://localhost:... URL it prints below (with its token) if no browser window appears. Stop it with Ctrl+C twice, or File > Shut Down."
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/00_start_here.ipynb
 
 lint: setup
 	$(BIN)/ruff check .
@@ -56,7 +72,14 @@ grade-solutions: data
 	$(NB_ENV) $(BIN)/python -m course_utils.grade solutions
 
 test: setup data lint exercises-check unit notebooks grade-solutions
+	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory test-browser; else \
+		echo "make test: browser tests skipped: no Chromium found (Debian/Ubuntu: apt-get install chromium; then make test-browser)"; fi
 	@echo "make test: all checks passed"
+
+# The course as a learner meets it: JupyterLab in headless Chromium (tests/browser/).
+# Screenshots go to build/browser/.
+test-browser: setup
+	COURSE_BROWSER_TESTS=1 COURSE_CHROMIUM=$(CHROMIUM) $(NB_ENV) $(BIN)/pytest -q -p no:cacheprovider tests/browser
 
 # ---- maintainer targets ----------------------------------------------------
 build-exercises: setup

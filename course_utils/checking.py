@@ -78,7 +78,7 @@ def report(result: CheckResult) -> CheckResult:
     The one place where a result is formatted and printed: every checker ends here.
     """
     icon = {PASSED: "\u2705", FAILED: "\u274c", NOT_ATTEMPTED: "\u23f3"}[result.status]
-    print(f"{icon} {result.exercise}: {result.message}")
+    _show(result.status, f"{icon} {result.exercise}: {result.message}")
     path = os.environ.get(RESULTS_ENV)
     if path:
         try:
@@ -87,6 +87,48 @@ def report(result: CheckResult) -> CheckResult:
         except OSError as exc:  # the grader will report the missing row; do not crash here
             print(f"(could not record the result for the grader: {exc})")
     return result
+
+
+# Feedback at a glance: in a notebook the line is shown in a coloured box (green pass, red
+# fail with its hint set apart, grey not attempted); terminals and text readers get the line.
+_BOX = {PASSED: ("#2e7d32", "#e8f5e9"), FAILED: ("#c62828", "#ffebee"),
+        NOT_ATTEMPTED: ("#757575", "#f3f3f3")}
+
+
+class _Feedback:
+    """A check result for IPython's rich display: ``text/plain`` is exactly the printed line."""
+
+    def __init__(self, status: str, text: str):
+        self.status, self.text = status, text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        import html
+
+        border, background = _BOX[self.status]
+        line, _, hint = self.text.partition("\n   hint: ")
+        body = html.escape(line).replace("\n", "<br>")
+        if hint:
+            body += ('<div style="margin-top: 6px; padding: 4px 8px; background: #fff8e1; '
+                     'border-left: 3px solid #f9a825">hint: ' + html.escape(hint) + "</div>")
+        return (f'<div style="border-left: 6px solid {border}; background: {background}; '
+                'color: #1b1b1b; padding: 6px 10px; margin: 2px 0; border-radius: 3px; '
+                f'white-space: pre-wrap; font-family: monospace">{body}</div>')
+
+
+def _show(status: str, text: str) -> None:
+    """Display the line as a coloured box under IPython (text/plain stays the line), else print."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython is always installed with the course
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        print(text)
+    else:
+        display(_Feedback(status, text))
 
 
 def _fmt(v: float) -> str:
