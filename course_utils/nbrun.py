@@ -9,9 +9,10 @@ what happened, without ever raising because of what the notebook does:
   (``Run.timed_out``); the next cells still run, until the whole notebook's ``timeout`` is
   spent (``Run.stopped``);
 - a kernel that dies is recorded (``Run.died``) and execution stops;
-- output is capped: once the cells have produced ``output_limit`` bytes of output in total,
-  further output is dropped and the cells that lost output are listed (``Run.capped``), so a
-  notebook that prints 100 MB costs the caller a bounded amount of memory;
+- output is capped: once the cells have produced ``output_limit`` characters of output in
+  total, further output is dropped and the cells that lost output are listed (``Run.capped``),
+  and no single message from the kernel may exceed ``MAX_MESSAGE`` bytes (ZeroMQ drops a larger
+  one unread), so a notebook that prints 100 MB does not fill the caller's memory;
 - the kernel's own log lines (for example "Kernel is running over TCP without encryption")
   go to a file that nobody reads, not to the caller's terminal.
 
@@ -88,18 +89,23 @@ def _client_class():
         limit = OUTPUT_LIMIT
         used = 0
         capped: list[int]
+        exempt: frozenset = frozenset()  # cells (the caller's epilogue) whose output is kept
 
         def output(self, outs, msg, display_id, cell_index):
             content = msg.get("content", {})
             kind = msg.get("msg_type")
-            if kind == "error":  # errors are small and needed: always kept
+            if kind == "error" or cell_index in self.exempt:  # small, and needed: always kept
                 return super().output(outs, msg, display_id, cell_index)
             size = len(str(content.get("text", ""))) + sum(
                 len(str(v)) for v in (content.get("data") or {}).values())
             if self.used + size > self.limit:
                 if cell_index not in self.capped:
                     self.capped.append(cell_index)
-                return None
+                room = self.limit - self.used
+                if kind != "stream" or room <= 0:
+                    return None
+                msg = {**msg, "content": {**content, "text": content.get("text", "")[:room]}}
+                size = room
             self.used += size
             return super().output(outs, msg, display_id, cell_index)
 
@@ -163,6 +169,7 @@ def run_notebook(nb, *, cwd: Path | str, env: dict[str, str] | None = None,
     client.on_cell_error = on_cell_error
     nb.cells[:0] = [new_code_cell(source) for source in prologue]
     nb.cells.extend(new_code_cell(source) for source in epilogue)
+    client.exempt = frozenset(range(first + n_cells, len(nb.cells)))
     with tempfile.TemporaryFile() as kernel_log:
         try:
             with client.setup_kernel(env=kernel_env, stdout=subprocess.DEVNULL,
