@@ -17,7 +17,9 @@ It prints three things:
    hidden 128, float32, in the same process, run alternately so that both see the same load;
    the median time of each, their ratio (goal: at most 1.2) and the implied GFLOP/s, counting
    the matrix products only: forward 2*T*B*G*H*(D+H) flops (G = 1, 4, 3 gate blocks), backward
-   twice that. PyTorch runs with its default number of threads and with one thread.
+   twice that. The thread count is set explicitly for both PyTorch and NumPy's BLAS with
+   ``env.limit_threads``: first PyTorch's default (``torch.get_num_threads()``, normally the
+   number of cores), then one thread; the table says which.
 3. **LSTM on the adding problem.** CPU and wall seconds for the capstone's LSTM to reach a test
    MSE below 0.01 on the adding problem at length 100 (the variance baseline is 0.167).
 
@@ -193,7 +195,7 @@ def bench_notebooks(paths: list[Path], out=print) -> list[NotebookTime]:
 @dataclass
 class SpeedRow:
     kind: str
-    threads: int              # PyTorch threads, and BLAS threads for NumPy (0: their defaults)
+    threads: int              # PyTorch threads, and BLAS threads for NumPy (set for both)
     numpy_seconds: float      # median wall time of one forward + backward pass
     torch_seconds: float
     ratio: float              # numpy / torch, wall time
@@ -263,10 +265,14 @@ def _timed(fn) -> tuple[float, float]:
 def compare_speed(kind: str, repeats: int = 15, threads: int | None = None) -> SpeedRow:
     """Median time of forward + backward, NumPy scratch vs PyTorch, run alternately.
 
-    threads: None leaves PyTorch and BLAS at their defaults; an int limits both to it.
+    threads: the number of PyTorch and BLAS threads, set with ``env.limit_threads``; None means
+    PyTorch's default, ``torch.get_num_threads()``, for both.
     """
+    import torch
+
     from course_utils.env import limit_threads
 
+    threads = torch.get_num_threads() if threads is None else threads
     module, p, x, h0, dh = _problem(kind)
     with limit_threads(threads):
         # correctness first: the two must compute the same thing
@@ -286,31 +292,43 @@ def compare_speed(kind: str, repeats: int = 15, threads: int | None = None) -> S
     (wn, cn), (wt, ct) = ([statistics.median(col) for col in zip(*ts, strict=True)]
                           for ts in (t_np, t_torch))
     f = flops(kind)
-    return SpeedRow(kind, threads or 0, wn, wt, wn / wt, cn, ct, cn / ct, f / wn / 1e9,
+    return SpeedRow(kind, threads, wn, wt, wn / wt, cn, ct, cn / ct, f / wn / 1e9,
                     f / wt / 1e9, diff)
 
 
 def bench_scratch(repeats: int = 15, out=print) -> list[SpeedRow]:
-    """The comparison for the three models, with default threads and with one thread."""
+    """The comparison for the three models, with PyTorch's default thread count and with one
+    thread, both set explicitly for PyTorch and for NumPy's BLAS."""
     import torch
 
+    default = torch.get_num_threads()
     out(f"shapes: T={T}, B={B}, D={D}, H={H}, float32; median of {repeats} alternating runs; "
         f"goal: NumPy / PyTorch <= {SPEED_GOAL}")
-    out(f"'default' = PyTorch's {torch.get_num_threads()} threads and the BLAS default for "
-        "NumPy; '1' = both limited to one thread. GF/s = matrix-product flops / wall time.")
+    out(f"threads: set with env.limit_threads for PyTorch and NumPy's BLAS alike, first "
+        f"{default} (PyTorch's default here), then 1. GF/s = matrix-product flops / wall time.")
     out(f"{'model':<6} {'threads':>8} {'NumPy ms':>9} {'torch ms':>9} {'ratio':>6} "
         f"{'CPU ratio':>9} {'NumPy GF/s':>10} {'torch GF/s':>10}  check")
     rows = []
-    for threads in (None, 1):
+    for threads in (default, 1):
         for kind in ("rnn", "lstm", "gru"):
             r = compare_speed(kind, repeats, threads)
             rows.append(r)
             verdict = "meets goal" if r.ratio <= SPEED_GOAL else "slower than goal"
             ok = "same result" if r.max_abs_diff < 1e-3 else f"DIFFER by {r.max_abs_diff:.1e}"
-            out(f"{kind:<6} {threads or 'default':>8} {1e3 * r.numpy_seconds:9.1f} "
+            out(f"{kind:<6} {threads:>8} {1e3 * r.numpy_seconds:9.1f} "
                 f"{1e3 * r.torch_seconds:9.1f} {r.ratio:6.2f} {r.cpu_ratio:9.2f} "
                 f"{r.numpy_gflops:10.1f} {r.torch_gflops:10.1f}  {ok}; {verdict}")
     return rows
+
+
+def closing_note(rows: list[dict]) -> str:
+    """One line per thread count: the NumPy / PyTorch wall-time ratios against the goal."""
+    lines = [f"NumPy / PyTorch, forward + backward (goal <= {SPEED_GOAL}):"]
+    for threads in dict.fromkeys(r["threads"] for r in rows):
+        ratios = ", ".join(f"{r['kind']} {r['ratio']:.2f}" for r in rows
+                           if r["threads"] == threads)
+        lines.append(f"  {threads} thread{'s' if threads != 1 else ''}: {ratios}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         report["adding"] = bench_adding(seeds)
     report["machine"]["load average at the end"] = _load()
     print(f"\nload average at the end: {report['machine']['load average at the end']}")
+    if "scratch" in report:
+        print(closing_note(report["scratch"]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"figures written to {args.json}")

@@ -36,20 +36,6 @@ def use_style() -> None:
     })
 
 
-def plot_history(history, ax=None, label: str | None = None, color=None):
-    """Training loss per epoch (solid) and test loss (dashed) of a ``training.History``."""
-    ax = ax or plt.gca()
-    epochs = range(1, len(history.train_loss) + 1)
-    line, = ax.plot(epochs, history.train_loss, label=f"{label or 'model'} train", color=color)
-    if history.test_loss:
-        ax.plot(range(1, len(history.test_loss) + 1), history.test_loss, "--",
-                color=line.get_color(), label=f"{label or 'model'} test")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend()
-    return ax
-
-
 def plot_confusion_matrix(y_true, y_pred, labels, ax=None, normalize: bool = True,
                           title: str | None = None):
     """Confusion matrix of integer class ids as a heatmap; rows = true class, columns = predicted.

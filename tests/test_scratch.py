@@ -175,20 +175,6 @@ def test_backward_matches_finite_differences(kind):
         assert rel_err(grad, numeric) < 1e-7
 
 
-def test_busy_machine_mode_gives_identical_results(case, monkeypatch):
-    """On an oversubscribed machine the passes run with one BLAS thread: same numbers."""
-    kind, _, p, x, states, dh_all = case
-    x32, states32 = x.astype(np.float32), [s.astype(np.float32) for s in states]
-    results = []
-    for busy in (False, True):
-        monkeypatch.setattr(scratch, "_machine_is_busy", lambda busy=busy: busy)
-        cache = scratch_forward(kind, x32, states32, p)[2]
-        dx, dstates, grads = scratch_backward(kind, dh_all, cache)
-        results.append([dx, *dstates, *(grads[k] for k in scratch.PARAM_KEYS)])
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
 # --- gate access --------------------------------------------------------------------------------
 
 
