@@ -428,17 +428,41 @@ def _solution_for(notebook: Path, solutions: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def _solution_problem(solution: Path) -> str | None:
+    """Why ``solution`` cannot define what to grade, or None when it can."""
+    from course_utils.exercises import MarkerError
+
+    try:
+        exercises = expected_exercises(solution)
+    except MarkerError as exc:
+        return str(exc)
+    if not any(e.graded for e in exercises):
+        return f"{solution}: no graded `checks.NAME(function)` call, so nothing to grade"
+    return None
+
+
 def collect_jobs(paths: list[Path], solutions: Path) -> tuple[list[Job], list[str]]:
     """Grading jobs for the command-line PATHs, and the problems found on the way."""
     jobs: list[Job] = []
     problems: list[str] = []
+    usable: dict[Path, bool] = {}
+
+    def usable_solution(sol: Path) -> bool:
+        if sol not in usable:
+            problem = _solution_problem(sol)
+            usable[sol] = problem is None
+            if problem:
+                problems.append(problem)
+        return usable[sol]
+
     for p in paths:
         if p.is_dir() and (p / "exercises").is_dir():
             # a learner's folder: every chapter of solutions/, missing notebooks included
             learner = p.name
             for sol in sorted(solutions.glob("*.ipynb")):
-                nb = p / "exercises" / sol.name
-                jobs.append(Job(learner, nb if nb.is_file() else None, sol, sol.stem))
+                if usable_solution(sol):
+                    nb = p / "exercises" / sol.name
+                    jobs.append(Job(learner, nb if nb.is_file() else None, sol, sol.stem))
             continue
         if p.is_dir():
             found = sorted(p.glob("*.ipynb"))
@@ -456,7 +480,8 @@ def collect_jobs(paths: list[Path], solutions: Path) -> tuple[list[Job], list[st
                 problems.append(f"{nb}: no solution notebook {solutions / nb.name}, so there "
                                 "is nothing to grade it against")
                 continue
-            jobs.append(Job(learner, nb, sol, nb.stem))
+            if usable_solution(sol):
+                jobs.append(Job(learner, nb, sol, nb.stem))
     return jobs, problems
 
 
@@ -465,10 +490,7 @@ def _grade_job(job: Job, limits: Limits) -> list[Row]:
         return [Row(job.learner, job.chapter, e.name, NOT_ATTEMPTED,
                     f"exercises/{job.chapter}.ipynb is missing")
                 for e in expected_exercises(job.solution) if e.graded]
-    rows = grade_notebook(job.notebook, job.solution, limits, job.learner)
-    if not rows:
-        return []
-    return rows
+    return grade_notebook(job.notebook, job.solution, limits, job.learner)
 
 
 def grade_jobs(jobs: list[Job], limits: Limits, workers: int = 1) -> list[Row]:

@@ -221,6 +221,15 @@ def test_exit_status_table_and_missing_solution(course, tmp_path, capsys):
     assert grade.main([str(orphan), str(tmp_path / "nope.ipynb"), *solutions]) == 2
     out = capsys.readouterr().out
     assert "no such file" in out and "no solution notebook" in out
+    # a solution without check cells, or a broken one, is reported and grades nothing
+    sols = tmp_path / "solutions"
+    write_notebook(sols / "01_plain.ipynb", [HEADER, SOFTMAX])
+    (sols / "02_broken.ipynb").write_text("{", encoding="utf-8")
+    learner = tmp_path / "learner"
+    (learner / "exercises").mkdir(parents=True)
+    jobs, problems = grade.collect_jobs([learner], sols)
+    assert jobs == [] and len(problems) == 2
+    assert "nothing to grade" in problems[0] and "not a readable notebook" in problems[1]
 
 
 def test_missing_chapter_of_a_learner_is_not_attempted(course, tmp_path):
