@@ -239,3 +239,12 @@ def test_missing_chapter_of_a_learner_is_not_attempted(course, tmp_path):
     assert problems == [] and [(r.exercise, r.status) for r in rows] == [
         ("softmax", "not attempted"), ("softmax_backward", "not attempted")]
     assert "is missing" in rows[0].message
+
+
+def test_notebook_out_of_time_is_an_error_on_every_row(course, tmp_path):
+    slow = write_notebook(tmp_path / CHAPTER, [HEADER, SOFTMAX, "import time\ntime.sleep(60)"])
+    rows = grade.grade_notebook(slow, course / "solutions" / CHAPTER,
+                                grade.Limits(notebook=8, cell=60, check=5), "slow")
+    assert [(r.exercise, r.status) for r in rows] == [("softmax", "error"),
+                                                      ("softmax_backward", "error")]
+    assert all("ran out of time (8 s)" in r.message for r in rows)
