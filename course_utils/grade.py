@@ -182,6 +182,17 @@ def _course_grade_collect(names, folder):
         report[name] = "ok"
     with open(os.path.join(folder, "collected.json"), "w") as fh:
         json.dump(report, fh)
+    # the source of the notebook's cells, so that the checker can quote the failing line
+    # (cloudpickle renames the code's file "<dynamic-code>"; each function gets its cell back)
+    import linecache
+    cells = {}
+    for name in names:
+        code = getattr(space.get(name), "__code__", None)
+        entry = linecache.cache.get(getattr(code, "co_filename", None))
+        if entry is not None and len(entry) == 4:
+            cells[name] = "".join(entry[2])[:200_000]
+    with open(os.path.join(folder, "cells.json"), "w") as fh:
+        json.dump(cells, fh)
 _course_grade_collect(NAMES, FOLDER)
 del _course_grade_collect
 '''
@@ -247,10 +258,18 @@ def _worker(job_path: str) -> int:
     real_stdout, real_stderr = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = out
     try:
+        import linecache
+
         import cloudpickle
 
         from course_utils import checks
 
+        try:  # the notebook's cell sources, for the line quoted when the function raises
+            text = json.loads(Path(job["cells"]).read_text(encoding="utf-8"))[job["name"]]
+            linecache.cache["<dynamic-code>"] = (len(text), None, text.splitlines(True),
+                                                 "<dynamic-code>")
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            pass
         try:
             with open(job["function"], "rb") as fh:
                 fn = cloudpickle.load(fh)
@@ -293,6 +312,8 @@ def run_check(exercise: Exercise, pickled: Path, folder: Path, timeout: float,
     result = folder / f"{exercise.name}.result.json"
     job = folder / f"{exercise.name}.job.json"
     job.write_text(json.dumps({"checker": exercise.name, "function": str(pickled),
+                               "cells": str(pickled.parent / "cells.json"),
+                               "name": pickled.stem,
                                "kwargs": list(exercise.kwargs), "result": str(result)}),
                    encoding="utf-8")
     start = time.monotonic()

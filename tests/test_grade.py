@@ -54,6 +54,8 @@ LEARNERS = {
     # the cell defining softmax raises before the def; the backward is imported, not written
     "broken": [HEADER, "raise ValueError('boom')\n" + SOFTMAX, CHECK_SOFTMAX,
                "from course_utils.softmax import softmax_backward", CHECK_BACKWARD],
+    "raises": [HEADER, "def softmax(z):\n    y = 1\n    return z.nope", CHECK_SOFTMAX, BACKWARD,
+               CHECK_BACKWARD],
     "died": [HEADER, SOFTMAX, CHECK_SOFTMAX, "import os\nos._exit(1)", BACKWARD,
              CHECK_BACKWARD],
 }
@@ -148,6 +150,14 @@ def test_defining_cell_error_and_imported_reference(graded):
     assert "cell 1, which defines it, raised ValueError: boom" in rows["softmax"].message
     assert rows["softmax_backward"].status == "failed"
     assert "comes from `course_utils.softmax`" in rows["softmax_backward"].message
+
+
+def test_function_that_raises_is_quoted_on_its_own_row(graded):
+    rows = graded[1]["raises"]
+    assert rows["softmax"].status == "failed"
+    assert "your function raised AttributeError" in rows["softmax"].message
+    assert "(raised at line 3: `return z.nope`)" in rows["softmax"].message
+    assert rows["softmax_backward"].status == "passed"
 
 
 def test_dead_kernel_and_unreadable_notebook_are_errors_on_every_row(graded):
