@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED, RESULTS_ENV
@@ -347,9 +347,8 @@ class Limits:
 class Job:
     learner: str
     notebook: Path | None     # None: the learner's notebook for this chapter is missing
-    solution: Path | None
+    solution: Path
     chapter: str
-    problems: list[str] = field(default_factory=list)
 
 
 def _kernel_env() -> dict[str, str]:
@@ -387,21 +386,31 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
         return rows_all(ERROR, f"notebook unreadable: {_clip(str(exc).split(': ', 1)[-1], 200)}")
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         tmp = Path(tmp)
-        work, box = tmp / "work", tmp / "functions"
+        work = tmp / "work"
         work.mkdir()
-        box.mkdir()
-        epilogue = _COLLECT.replace("NAMES", repr([e.function for e in exercises])).replace(
-            "FOLDER", repr(str(box)))
+        boxes: list[Path] = []
+
+        def collect() -> str:
+            # A folder with a random name, made only now that the learner's cells have run,
+            # so nothing the notebook did earlier can have put files in it.
+            boxes.append(Path(tempfile.mkdtemp(prefix="functions-", dir=tmp)))
+            return _COLLECT.replace("NAMES", repr([e.function for e in exercises])).replace(
+                "FOLDER", repr(str(boxes[0])))
+
         run = run_notebook(nb, cwd=work, env=_kernel_env(), cell_timeout=limits.cell,
-                           timeout=limits.notebook, epilogue=[epilogue],
+                           timeout=limits.notebook, epilogue=[collect],
                            prologue=[_CAP_OUTPUT.replace("LIMIT", str(NOTEBOOK_OUTPUT_LIMIT))])
         # The kernel is shut down now. Results go to a folder made after that.
-        try:
-            collected = json.loads((box / "collected.json").read_text(encoding="utf-8"))
-            if not isinstance(collected, dict):
-                raise ValueError("not a dict")
-        except (OSError, ValueError):
-            collected = None
+        collected = None
+        if boxes and run.epilogue and not any(
+                o.get("output_type") == "error" for o in run.epilogue[0]):
+            box = boxes[0]
+            try:
+                collected = json.loads((box / "collected.json").read_text(encoding="utf-8"))
+                if not isinstance(collected, dict):
+                    raise ValueError("not a dict")
+            except (OSError, ValueError):
+                collected = None
         notes = []
         printed = collected.get("__printed__") if collected else None
         if run.capped or (isinstance(printed, int) and printed > NOTEBOOK_OUTPUT_LIMIT):

@@ -18,9 +18,10 @@ what happened, without ever raising because of what the notebook does:
 
 ``prologue`` cells run before the notebook's cells (their outputs and errors are not
 recorded); ``epilogue`` cells run after them, in the same kernel, and their outputs are returned
-separately (``Run.epilogue``). The benchmark uses an epilogue to read the kernel's CPU time; the
-grader uses a prologue to cap what the notebook prints and an epilogue to collect the learner's
-functions.
+separately (``Run.epilogue``). An epilogue item may also be a function that returns the cell's
+source: it is called only once the notebook's cells have run (so a path in it can be made then).
+The benchmark uses an epilogue to read the kernel's CPU time; the grader uses a prologue to cap
+what the notebook prints and an epilogue to collect the learner's functions.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def run_notebook(nb, *, cwd: Path | str, env: dict[str, str] | None = None,
                  cell_timeout: float | None = None, timeout: float | None = None,
                  stop_on_error: bool = False, output_limit: int = OUTPUT_LIMIT,
                  prologue: tuple[str, ...] | list[str] = (),
-                 epilogue: tuple[str, ...] | list[str] = (),
+                 epilogue: tuple | list = (),
                  kernel_name: str = "python3") -> Run:
     """Execute a copy of ``nb`` (an nbformat notebook) with its working folder ``cwd``.
 
@@ -168,7 +169,7 @@ def run_notebook(nb, *, cwd: Path | str, env: dict[str, str] | None = None,
 
     client.on_cell_error = on_cell_error
     nb.cells[:0] = [new_code_cell(source) for source in prologue]
-    nb.cells.extend(new_code_cell(source) for source in epilogue)
+    nb.cells.extend(new_code_cell("") for _ in epilogue)  # sources filled in when reached
     client.exempt = frozenset(range(first + n_cells, len(nb.cells)))
     with tempfile.TemporaryFile() as kernel_log:
         try:
@@ -176,6 +177,9 @@ def run_notebook(nb, *, cwd: Path | str, env: dict[str, str] | None = None,
                                      stderr=kernel_log):
                 for position, cell in enumerate(nb.cells):
                     index = position - first
+                    if index >= n_cells:  # an epilogue cell: a text, or made now by a call
+                        source = epilogue[index - n_cells]
+                        cell.source = source() if callable(source) else source
                     if cell.cell_type != "code":
                         continue
                     if index >= 0 and deadline is not None and time.monotonic() >= deadline:

@@ -258,3 +258,19 @@ def test_notebook_out_of_time_is_an_error_on_every_row(course, tmp_path):
     assert [(r.exercise, r.status) for r in rows] == [("softmax", "error"),
                                                       ("softmax_backward", "error")]
     assert all("ran out of time (8 s)" in r.message for r in rows)
+
+
+def test_files_planted_by_the_notebook_are_not_read(course, tmp_path):
+    """A notebook that forges the grader's files, then never finishes, passes nothing."""
+    plant = ("import cloudpickle, json, os, pathlib\n"
+             "from course_utils.softmax import softmax as reference\n"
+             "for d in [pathlib.Path('..'), *pathlib.Path('..').iterdir(), pathlib.Path('.')]:\n"
+             "    if d.is_dir():\n"
+             "        (d / 'collected.json').write_text(json.dumps({'softmax': 'ok'}))\n"
+             "        (d / 'softmax.pkl').write_bytes(cloudpickle.dumps(reference))")
+    forged = write_notebook(tmp_path / CHAPTER, [HEADER, SOFTMAX_STUB, plant,
+                                                 "import time\ntime.sleep(60)"])
+    rows = grade.grade_notebook(forged, course / "solutions" / CHAPTER,
+                                grade.Limits(notebook=10, cell=60, check=5), "forger")
+    assert {r.status for r in rows} == {"error"}
+    assert not any(r.status == "passed" for r in rows)
