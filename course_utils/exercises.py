@@ -11,7 +11,10 @@ Outputs are cleared.
 
 Learner work is never lost: ``build`` remembers (in ``exercises/.manifest.json``) the hash of
 every file it wrote, and refuses to overwrite a file that was edited since, unless ``--force``
-is given; with ``--force`` the edited file is first copied to ``NAME.ipynb.bak``.
+is given; with ``--force`` the edited file is first copied to a timestamped
+``NAME.ipynb.YYYYMMDD-HHMMSS.bak`` (a new name every time: an earlier backup is never
+overwritten). Every notebook and the manifest are written atomically (to a temporary file in the
+same folder, then renamed), so an interrupted build never leaves a half-written notebook.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
-import shutil
 import sys
-from dataclasses import dataclass
+import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -161,6 +166,36 @@ class Report:
     unchanged: list[str]
     left_alone: list[str]
     errors: list[str]
+    backups: list[str] = field(default_factory=list)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def backup(path: Path) -> Path:
+    """Copy ``path`` to a new ``NAME.YYYYMMDD-HHMMSS[-N].bak`` next to it; never overwrites."""
+    data = path.read_bytes()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        target = path.with_name(f"{path.name}.{stamp}{f'-{n}' if n else ''}.bak")
+        try:
+            with open(target, "xb") as fh:  # "x": fails if the name is taken
+                fh.write(data)
+            return target
+        except FileExistsError:
+            continue
+    raise OSError(f"{path}: could not find a free backup name")
 
 
 def _load_manifest(folder: Path) -> dict:
@@ -192,12 +227,12 @@ def build(solutions: list[Path], exercises_dir: Path, force: bool = False) -> Re
                 if not force:
                     report.left_alone.append(_show(target))
                     continue
-                shutil.copyfile(target, target.with_name(target.name + ".bak"))
-        target.write_text(text, encoding="utf-8")
+                report.backups.append(_show(backup(target)))
+        write_atomically(target, text)
         manifest[sol.name] = _sha(text)
         report.written.append(_show(target))
-    (exercises_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
-                                          encoding="utf-8")
+    write_atomically(exercises_dir / MANIFEST,
+                     json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return report
 
 
@@ -229,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="solution notebooks (default: every solutions/*.ipynb)")
     parser.add_argument("--force", action="store_true",
-                        help="overwrite exercise notebooks you edited (a .bak copy is kept)")
+                        help="overwrite exercise notebooks you edited (a timestamped .bak copy is "
+                             "kept)")
     parser.add_argument("--solutions", type=Path, default=ROOT / "solutions")
     parser.add_argument("--exercises", type=Path, default=ROOT / "exercises")
     args = parser.parse_args(argv)
@@ -251,9 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote      {path}")
     for path in report.unchanged:
         print(f"up to date {path}")
+    for path in report.backups:
+        print(f"kept       {path} (your edited version, before --force overwrote it)")
     for path in report.left_alone:
         print(f"left alone {path}: you edited it since it was generated "
-              "(use --force to overwrite; a .bak copy is kept)")
+              "(use --force to overwrite; a timestamped .bak copy is kept)")
     for err in report.errors:
         print(f"error      {err}", file=sys.stderr)
     return 2 if report.errors else 0

