@@ -4,12 +4,12 @@ The package is flat, with one sub-package (``checks``, one module per chapter). 
 fall into three groups:
 
 * learner-facing, imported by the chapter notebooks: ``env`` (seeding, device, thread limits),
-  ``plotting``, ``diagrams``, ``data``, ``text``, ``tasks``, ``bow``, ``cnn``, ``softmax``,
-  ``scratch`` (the NumPy RNN, LSTM and GRU), ``models``, ``training``, ``pathologies``,
+  ``plotting``, ``diagrams`` (+ ``diagram_kit``), ``data``, ``text``, ``tasks``, ``bow``,
+  ``cnn``, ``softmax``, ``scratch`` (the NumPy RNN, LSTM and GRU), ``models``, ``training``, ``pathologies``,
   ``gates``, ``wine``, ``capstone``, ``glossary``;
 * exercise machinery: ``checking`` (runs a checker and reports its result), ``checks`` (the
   checkers: ``checks.NAME(your_function)``), ``exercises`` (builds ``exercises/`` from
-  ``solutions/``), ``grade`` (``python -m course_utils.grade``);
+  ``solutions/``), ``grade`` (``python -m course_utils.grade``) and ``nbrun`` (the one notebook runner);
 * maintainer tools: ``bench`` (``python -m course_utils.bench``) and ``glossary`` run as a
   script (writes ``GLOSSARY.md``).
 
