@@ -5,11 +5,12 @@ fall into three groups:
 
 * learner-facing, imported by the chapter notebooks: ``env`` (seeding, device, thread limits),
   ``plotting``, ``diagrams`` (+ ``diagram_kit``), ``data``, ``text``, ``tasks``, ``bow``,
-  ``cnn``, ``softmax``, ``scratch`` (the NumPy RNN, LSTM and GRU), ``models``, ``training``, ``pathologies``,
-  ``gates``, ``wine``, ``capstone``, ``glossary``;
+  ``cnn``, ``softmax``, ``scratch`` (the NumPy RNN, LSTM and GRU), ``models``, ``training``,
+  ``pathologies``, ``gates``, ``wine``, ``capstone``, ``glossary``;
 * exercise machinery: ``checking`` (runs a checker and reports its result), ``checks`` (the
   checkers: ``checks.NAME(your_function)``), ``exercises`` (builds ``exercises/`` from
-  ``solutions/``), ``grade`` (``python -m course_utils.grade``) and ``nbrun`` (the one notebook runner);
+  ``solutions/``), ``grade`` (``python -m course_utils.grade``) and ``nbrun`` (the one
+  notebook runner, used by ``grade`` and ``bench``);
 * maintainer tools: ``bench`` (``python -m course_utils.bench``) and ``glossary`` run as a
   script (writes ``GLOSSARY.md``).
 
