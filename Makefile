@@ -63,8 +63,9 @@ build-exercises: setup
 	$(BIN)/python -m course_utils.exercises build
 
 # Re-execute notebooks and solutions in place so their stored outputs are current.
+# Same one-thread environment as the nbval targets, so stored and fresh outputs agree.
 refresh-outputs: data
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	$(NB_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=600 $(or $(NB),notebooks/*.ipynb solutions/*.ipynb)
 
 bench: data

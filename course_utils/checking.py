@@ -72,7 +72,11 @@ class Mismatch(Exception):
     """Raised inside the comparison with a message meant for the learner."""
 
 
-def _emit(result: CheckResult) -> CheckResult:
+def report(result: CheckResult) -> CheckResult:
+    """Show ``result`` to the learner and record it for the grader; return it unchanged.
+
+    The one place where a result is formatted and printed: every checker ends here.
+    """
     icon = {PASSED: "\u2705", FAILED: "\u274c", NOT_ATTEMPTED: "\u23f3"}[result.status]
     print(f"{icon} {result.exercise}: {result.message}")
     path = os.environ.get(RESULTS_ENV)
@@ -94,7 +98,7 @@ def _fmt(v: float) -> str:
     return f"{v:.6g}"
 
 
-def _learner_frame(exc: BaseException) -> str:
+def learner_frame(exc: BaseException) -> str:
     """The last traceback line that points into the learner's notebook code, if any."""
     frames = traceback.extract_tb(exc.__traceback__)
     for fr in reversed(frames):
@@ -213,7 +217,7 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
     """
     total = len(cases)
     if not callable(fn):
-        return _emit(CheckResult(exercise, FAILED, f"expected a function, got "
+        return report(CheckResult(exercise, FAILED, f"expected a function, got "
                                  f"{type(fn).__name__}", 0, total))
     for number, case in enumerate(cases, start=1):
         pristine = copy.deepcopy(case.args)
@@ -224,14 +228,14 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
                 warnings.simplefilter("ignore")
                 got = fn(*learner_args, **case.kwargs)
         except NotImplementedError:
-            return _emit(CheckResult(exercise, NOT_ATTEMPTED,
+            return report(CheckResult(exercise, NOT_ATTEMPTED,
                                      "not attempted yet: replace the `raise NotImplementedError` "
                                      "line with your code, then run this cell again.",
                                      number - 1, total))
         except Exception as exc:  # the learner's bug, reported rather than raised
-            return _emit(CheckResult(exercise, FAILED,
+            return report(CheckResult(exercise, FAILED,
                                      f"{where}: your function raised {type(exc).__name__}: "
-                                     f"{exc}{_learner_frame(exc)}", number - 1, total))
+                                     f"{exc}{learner_frame(exc)}", number - 1, total))
         expected = reference(*copy.deepcopy(pristine), **case.kwargs)
         try:
             compare(got, expected, output_name, rtol=rtol, atol=atol, check_dtype=check_dtype)
@@ -247,12 +251,17 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
                         continue
                 message += f"\n   hint: {diag.hint}"
                 break
-            return _emit(CheckResult(exercise, FAILED, message, number - 1, total))
+            return report(CheckResult(exercise, FAILED, message, number - 1, total))
         changed = _changed_inputs(pristine, learner_args, arg_names)
         if changed is not None:
-            return _emit(CheckResult(exercise, FAILED,
+            return report(CheckResult(exercise, FAILED,
                                      f"{where}: the output is right, but your function changed "
                                      f"its input `{changed}` in place; work on a copy instead.",
                                      number - 1, total))
     note = f" {success_note}" if success_note else ""
-    return _emit(CheckResult(exercise, PASSED, f"all {total} cases passed.{note}", total, total))
+    return report(CheckResult(exercise, PASSED, f"all {total} cases passed.{note}", total, total))
+
+
+# Old private spelling, kept only while capstone.check_surname_model still imports it (that
+# logic moves to checks.ch08_capstone, which uses ``learner_frame``); remove it then.
+_learner_frame = learner_frame

@@ -12,6 +12,18 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from course_utils import bow, checks, cnn  # noqa: E402
+from course_utils.checks.ch01_tfidf import (  # noqa: E402
+    cosine_cases,
+    cosine_reference,
+    cosine_wrong,
+)
+from course_utils.checks.ch02_cnn import (  # noqa: E402
+    CONV_VARIANTS,
+    conv_cases,
+    conv_confusable,
+    conv_reference,
+    conv_wrong,
+)
 
 # ------------------------------------------------------------------ course_utils.bow
 
@@ -445,16 +457,16 @@ def test_every_case_tells_every_known_mistake_apart():
     checker then looks for a matching known mistake. No known mistake may match the right
     answer on a case (unless it cannot differ for that shape, e.g. a flipped width-1 filter),
     or that learner would get a hint about a mistake they did not make."""
-    cos_wrongs = [checks._cosine_wrong(v)
+    cos_wrongs = [cosine_wrong(v)
                   for v in ("dot", "one_side", "columns", "distance", "pearson")]
-    _assert_all_differ(checks._cosine_cases(), checks._cosine_reference, lambda case: cos_wrongs)
+    _assert_all_differ(cosine_cases(), cosine_reference, lambda case: cos_wrongs)
 
     def conv_wrongs(case):
         t, k = case.args[0].shape[0], case.args[1].shape[2]
-        skip = checks._conv_confusable(t, k)
-        return [checks._conv_wrong(v) for v in checks._CONV_VARIANTS if v not in skip]
+        skip = conv_confusable(t, k)
+        return [conv_wrong(v) for v in CONV_VARIANTS if v not in skip]
 
-    _assert_all_differ(checks._conv_cases(), checks._conv_reference, conv_wrongs)
+    _assert_all_differ(conv_cases(), conv_reference, conv_wrongs)
 
 
 def test_right_values_wrong_dtype_gets_no_hint(capsys):

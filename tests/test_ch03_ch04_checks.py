@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from course_utils import checks, scratch
+from course_utils.checks import ch04_bptt
 
 
 def _log_softmax(z):
@@ -380,7 +381,7 @@ def test_bptt_rejects_more_wrong_versions(name):
 
 @pytest.mark.parametrize("variant", ["no_restore", "forward"])
 def test_numerical_gradient_hints(variant, capsys):
-    checks.numerical_gradient(checks._numerical_gradient_wrong(variant))
+    checks.numerical_gradient(ch04_bptt.numerical_gradient_wrong(variant))
     assert "hint:" in capsys.readouterr().out
 
 

@@ -1,0 +1,188 @@
+"""Chapter 01 (TF-IDF and word order): the count matrix, TF-IDF, cosine similarity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from course_utils import bow
+from course_utils.checking import Case, CheckResult, Diagnosis, run_check
+
+# ---- the bag-of-words count matrix, cosine similarity
+
+
+def count_cases() -> list[Case]:
+    rng = np.random.default_rng(11)
+    words = ["good", "bad", "movie", "plot", "not", "the", "acting", "dull", "fun", "a", "cast",
+             "story"]
+    cases = [Case(([["the", "cat", "sat", "on", "the", "mat"], ["the", "dog"]],
+                   {"cat": 0, "dog": 1, "mat": 2, "on": 3, "sat": 4, "the": 5}),
+                  "two short documents, alphabetical vocabulary")]
+    shuffled = {w: j for j, w in enumerate(rng.permutation(words[:8]).tolist())}
+    docs = [rng.choice(words[:8], size=int(rng.integers(1, 9))).tolist() for _ in range(5)]
+    cases.append(Case((docs, shuffled), "5 documents, a vocabulary in NON-alphabetical order"))
+    vocab = {w: j for j, w in enumerate(sorted(words[:6]))}
+    docs = [rng.choice(words, size=int(rng.integers(3, 10))).tolist() for _ in range(7)]
+    cases.append(Case((docs, vocab), "7 documents with words missing from the vocabulary "
+                                     "(ignore them)"))
+    cases.append(Case(([["good", "good", "good"], [], ["bad", "good"]], {"bad": 0, "good": 1,
+                                                                        "plot": 2}),
+                      "an empty document and a vocabulary term that never occurs"))
+    return cases
+
+
+def count_reference(docs, vocab):
+    return bow.count_matrix(docs, vocab)
+
+
+def count_wrong(variant: str):
+    def wrong(docs, vocab):
+        if variant == "sorted":
+            vocab = {w: j for j, w in enumerate(sorted(vocab))}
+        out = np.zeros((len(docs), len(vocab)), dtype=np.int64)
+        for i, doc in enumerate(docs):
+            for tok in doc:
+                if tok in vocab:
+                    if variant == "binary":
+                        out[i, vocab[tok]] = 1
+                    else:
+                        out[i, vocab[tok]] += 1
+        return out
+    return wrong
+
+
+def count_matrix(fn) -> CheckResult:
+    """Check ``fn(docs, vocab) -> counts``: docs is a list of N token lists, vocab a dict
+    term -> column (V columns); counts (N, V) holds how often each term occurs in each document.
+    Tokens that are not in vocab are ignored. Any integer or float dtype is accepted."""
+    return run_check(
+        "count_matrix", fn, count_cases(), count_reference, arg_names=["docs", "vocab"],
+        output_name="counts", check_dtype=False,
+        diagnoses=[
+            Diagnosis(count_wrong("binary"),
+                      "count every occurrence (a word used twice gives 2), not just whether the "
+                      "word occurs."),
+            Diagnosis(count_wrong("sorted"),
+                      "put each term in the column vocab[term] gives; do not re-sort the "
+                      "vocabulary yourself."),
+        ])
+
+
+def cosine_cases() -> list[Case]:
+    rng = np.random.default_rng(12)
+    cases = [Case((rng.standard_normal((4, 6)),), "float64, 4 vectors of length 6"),
+             Case((rng.random((5, 3)).astype(np.float32),), "float32, 5 vectors of length 3"),
+             Case((rng.standard_normal((1, 7)),), "a single vector: the answer is [[1.0]]")]
+    zero = rng.random((4, 5))
+    zero[2] = 0
+    cases.append(Case((zero,), "an all-zero row (an empty document): its similarities are 0"))
+    cases.append(Case((np.abs(rng.standard_normal((3, 4))) * np.array([[1.0], [10.0], [1000.0]]),),
+                      "rows of very different lengths (length must not matter)"))
+    return cases
+
+
+def cosine_reference(x):
+    return bow.cosine_similarity(x)
+
+
+def cosine_wrong(variant: str):
+    def wrong(x):
+        if variant == "dot":
+            return x @ x.T
+        if variant == "columns":
+            u = x / np.linalg.norm(x, axis=0, keepdims=True)
+            return u @ u.T
+        if variant == "one_side":
+            return (x / np.linalg.norm(x, axis=1, keepdims=True)) @ x.T
+        if variant == "distance":
+            return 1 - cosine_reference(x)
+        return np.corrcoef(x).astype(x.dtype)  # "pearson": centred rows
+    return wrong
+
+
+def cosine_similarity(fn) -> CheckResult:
+    """Check ``fn(x) -> sim``: x (N, V) float, sim (N, N) of x's dtype, sim[i, j] the cosine of
+    the angle between rows i and j; a zero row has similarity 0 with every row (itself too)."""
+    return run_check(
+        "cosine_similarity", fn, cosine_cases(), cosine_reference, arg_names=["x"],
+        output_name="similarity",
+        diagnoses=[
+            Diagnosis(cosine_wrong("dot"),
+                      "divide by the lengths: cos = <x_i, x_j> / (|x_i| |x_j|); a plain dot "
+                      "product grows with the length of the documents."),
+            Diagnosis(cosine_wrong("one_side"),
+                      "normalise BOTH rows, not only the first one."),
+            Diagnosis(cosine_wrong("columns"),
+                      "normalise each ROW (one document) to unit length: np.linalg.norm(x, "
+                      "axis=1, keepdims=True)."),
+            Diagnosis(cosine_wrong("distance"),
+                      "that is the cosine distance 1 - cos; return the similarity itself."),
+            Diagnosis(cosine_wrong("pearson"),
+                      "np.corrcoef subtracts each row's mean first (Pearson correlation); cosine "
+                      "similarity does not centre the vectors."),
+        ])
+
+
+# ---- TF-IDF
+
+
+def tfidf_reference(counts: np.ndarray) -> np.ndarray:
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    return TfidfTransformer().fit_transform(counts).toarray()
+
+
+def tfidf_cases() -> list[Case]:
+    rng = np.random.default_rng(2)
+    cases = [Case((rng.integers(0, 4, size=(4, 6)),), "4 documents x 6 terms"),
+             Case((rng.integers(0, 3, size=(7, 3)),), "7 documents x 3 terms")]
+    empty_doc = rng.integers(1, 3, size=(3, 5))
+    empty_doc[1] = 0
+    cases.append(Case((empty_doc,), "a document with no words (its row must be all zeros)"))
+    unused = rng.integers(0, 3, size=(4, 4))
+    unused[:, 2] = 0
+    cases.append(Case((unused,), "a term that occurs in no document"))
+    cases.append(Case((np.array([[2, 0, 1]]),), "a single document"))
+    cases.append(Case((rng.integers(0, 5, size=(5, 8)).astype(np.int32),), "int32 counts"))
+    return cases
+
+
+def tfidf_no_smooth(counts):
+    n = counts.shape[0]
+    df = np.count_nonzero(counts, axis=0)
+    with np.errstate(divide="ignore"):
+        w = counts * (np.log(n / df) + 1)
+    return w / np.linalg.norm(w, axis=1, keepdims=True)
+
+
+def tfidf(fn) -> CheckResult:
+    """Check ``fn(counts) -> tfidf`` against scikit-learn's ``TfidfTransformer`` defaults.
+
+    counts : int (n_docs, n_terms) raw term counts. Expected: float64 (n_docs, n_terms) with
+    ``idf = ln((1 + n) / (1 + df)) + 1`` and every nonzero row scaled to unit L2 norm.
+    """
+    def with_idf(idf_fn, norm_ord=2):
+        def wrong(counts):
+            w = counts * idf_fn(counts)
+            norms = np.linalg.norm(w, ord=norm_ord, axis=1, keepdims=True) if norm_ord else 1.0
+            return w / np.where(np.asarray(norms) == 0, 1, norms)
+        return wrong
+
+    n_df = lambda c: (c.shape[0], np.count_nonzero(c, axis=0))  # noqa: E731
+    return run_check(
+        "tfidf", fn, tfidf_cases(), tfidf_reference, arg_names=["counts"],
+        output_name="tfidf", check_dtype=False,
+        diagnoses=[
+            Diagnosis(with_idf(lambda c: np.log10((1 + n_df(c)[0]) / (1 + n_df(c)[1])) + 1),
+                      "use the natural logarithm (np.log), not log10."),
+            Diagnosis(with_idf(lambda c: np.log((1 + n_df(c)[0]) / (1 + n_df(c)[1]))),
+                      "scikit-learn adds 1 to the idf (idf = ln((1+n)/(1+df)) + 1) so that a "
+                      "term in every document keeps a small weight instead of 0."),
+            Diagnosis(with_idf(lambda c: np.log((1 + n_df(c)[0]) / (1 + n_df(c)[1])) + 1, None),
+                      "each document's vector must be scaled to unit length (L2 norm)."),
+            Diagnosis(with_idf(lambda c: np.log((1 + n_df(c)[0]) / (1 + n_df(c)[1])) + 1, 1),
+                      "normalise with the L2 norm (square root of the sum of squares), not the "
+                      "L1 norm."),
+            Diagnosis(tfidf_no_smooth,
+                      "smooth the idf as if one extra document contained every term: "
+                      "ln((1 + n) / (1 + df)) + 1."),
+        ])

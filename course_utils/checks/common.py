@@ -1,0 +1,44 @@
+"""Case generators shared by several chapters' checkers (recurrent weights, step cases)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from course_utils.checking import Case
+
+
+def recurrent_params(rng, d: int, h: int, gates: int, dtype, scale: float = 0.6) -> dict:
+    """Random recurrent weights in PyTorch layout; biases nonzero so a dropped bias shows."""
+    return {
+        "weight_ih": (scale * rng.standard_normal((gates * h, d))).astype(dtype),
+        "weight_hh": (scale * rng.standard_normal((gates * h, h))).astype(dtype),
+        "bias_ih": (0.5 * rng.standard_normal(gates * h)).astype(dtype),
+        "bias_hh": (0.5 * rng.standard_normal(gates * h)).astype(dtype),
+    }
+
+
+# (B, D, H): no two equal, so a transposed weight cannot slip through by shape luck.
+STEP_SHAPES = [(3, 4, 5), (2, 7, 3), (1, 1, 2), (5, 3, 8)]
+
+
+def step_cases(gates: int, with_cell: bool, seed: int) -> list[Case]:
+    rng = np.random.default_rng(seed)
+    cases = []
+    for k, (b, d, h) in enumerate(STEP_SHAPES):
+        dtype = np.float64 if k % 2 == 0 else np.float32
+        p = recurrent_params(rng, d, h, gates, dtype)
+        x = rng.standard_normal((b, d)).astype(dtype)
+        hp = rng.standard_normal((b, h)).astype(dtype) * 0.8
+        args = (x, hp) + ((rng.standard_normal((b, h)).astype(dtype),) if with_cell else ())
+        cases.append(Case(args + (p,), f"{np.dtype(dtype).name}, B={b}, D={d}, H={h}"))
+    # edge cases: a zero previous state (the first step) and large inputs (saturation)
+    b, d, h = 2, 3, 4
+    p = recurrent_params(rng, d, h, gates, np.float64)
+    zero = np.zeros((b, h))
+    cases.append(Case((rng.standard_normal((b, d)), zero) + ((zero.copy(),) if with_cell else ())
+                      + (p,), "zero previous state"))
+    cases.append(Case((20 * rng.standard_normal((b, d)), rng.standard_normal((b, h)))
+                      + ((rng.standard_normal((b, h)),) if with_cell else ()) + (p,),
+                      "large inputs that saturate the nonlinearities"))
+    return cases
+
