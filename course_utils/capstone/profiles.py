@@ -68,7 +68,7 @@ FAST = Profile("fast", {
         dict(embed_dim=64, hidden=64, epochs=4, lr=5e-3, batch_size=128, patience=1),
         {"cnn": dict(hidden=32), **RECURRENT_CLIPPED}),
     "surnames": _grid(
-        dict(embed_dim=32, hidden=64, epochs=10, lr=5e-3, batch_size=128, patience=2,
+        dict(embed_dim=32, hidden=64, epochs=12, lr=5e-3, batch_size=128, patience=4,
              widths=(2, 3, 4)),
         RECURRENT_CLIPPED),
     "order": _grid(

@@ -146,12 +146,13 @@ def main(argv=None) -> int:
                                       "write the record chapter 08 reads")
     r.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     r.add_argument("--profile", choices=sorted(PROFILES), default="fast")
+    r.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all)")
     r.add_argument("--out", type=Path, default=None,
                    help=f"where to write (default {RECORD_PATH.name} for the fast profile)")
     args = p.parse_args(argv)
     out = args.out or (RECORD_PATH if args.profile == "fast"
                        else RECORD_PATH.with_name(f"record_{args.profile}.json"))
     t0 = time.process_time()
-    record(args.seeds, profile=PROFILES[args.profile], path=out)
+    record(args.seeds, profile=PROFILES[args.profile], path=out, task_names=args.tasks)
     print(f"wrote {out} ({time.process_time() - t0:.0f} CPU s)")
     return 0

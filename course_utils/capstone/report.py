@@ -32,7 +32,7 @@ def fmt_params(n: int) -> str:
 
 
 def short_title(model: str) -> str:
-    return "linear" if model == "tfidf" else MODEL_TITLES[model]
+    return "linear" if model == "tfidf" else MODEL_TITLES.get(model, model)
 
 
 def lookup(results: Sequence, task: str, model: str):
@@ -58,8 +58,8 @@ def results_table(results: Sequence, tasks: dict | None = None) -> str:
         ref_txt = f"{fmt_metric(ref.value, r.metric_name)}: {ref.source}" if ref else ""
         if r.task == "adding" and r.model == "tfidf":
             ref_txt = (f"{ADDING_VARIANCE_BASELINE:.3f}: variance baseline (predict 1.0); "
-                       "Hochreiter & Schmidhuber (1997): LSTM solves it, RNNs stay here")
-        model = BASELINES[r.task] if r.model == "tfidf" else MODEL_TITLES[r.model]
+                       "Le et al. (2015)'s variant of Hochreiter & Schmidhuber (1997)")
+        model = BASELINES[r.task] if r.model == "tfidf" else MODEL_TITLES.get(r.model, r.model)
         task_txt = TASK_TITLES[r.task]
         if tasks and r.task in tasks and r.model == results[0].model:
             trivial = tasks[r.task].trivial
@@ -113,7 +113,8 @@ def recipe_table(profile, tasks: dict | None = None, params: dict | None = None)
             c = profile.config(t, m)
             stop = []
             if c.val_target is not None:
-                stop.append(f"reaches {fmt_metric(c.val_target, 'mse' if t == 'adding' else 'accuracy')}")
+                kind = "mse" if t == "adding" else "accuracy"
+                stop.append(f"reaches {fmt_metric(c.val_target, kind)}")
             if c.patience is not None:
                 stop.append(f"{c.patience} epoch(s) without gain")
             p = fmt_params(params[(t, m)]) if params and (t, m) in params else ""
