@@ -43,6 +43,28 @@ class TextCNN(nn.Module):
         return self.out(self.dropout(self.features(tokens)))
 
 
+class SequenceCNN(TextCNN):
+    """:class:`TextCNN` for real-valued sequences: a linear projection replaces the embedding.
+
+    x : float (B, T, input_dim). Returns (B, n_outputs), or (B,) when n_outputs == 1.
+    """
+
+    def __init__(self, input_dim: int, n_outputs: int = 1, embed_dim: int = 16,
+                 widths: tuple[int, ...] = (3, 4, 5), channels: int = 32, dropout: float = 0.0):
+        super().__init__(vocab_size=1, n_classes=n_outputs, embed_dim=embed_dim,
+                         widths=widths, channels=channels, dropout=dropout)
+        self.embed = nn.Linear(input_dim, embed_dim)
+        self.n_outputs = n_outputs
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embed(x).transpose(1, 2)  # (B, embed_dim, T)
+        return torch.cat([torch.relu(conv(e)).amax(dim=2) for conv in self.convs], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return y.squeeze(-1) if self.n_outputs == 1 else y
+
+
 class RecurrentModel(nn.Module):
     """An RNN, LSTM or GRU reading a sequence; a linear layer on its last hidden state.
 

@@ -74,6 +74,16 @@ def test_subset_cuts_every_array(order_task):
     assert len(s.x_test) == len(s.y_test) == len(s.docs_test) == 5
 
 
+def test_validation_split_is_fixed_disjoint_and_a_tenth(order_task):
+    fit_idx, val_idx = order_task.validation_split()
+    assert len(val_idx) == 60 and len(fit_idx) == 540
+    assert not set(fit_idx) & set(val_idx) and set(fit_idx) | set(val_idx) == set(range(600))
+    again = order_task.validation_split()
+    assert np.array_equal(again[1], val_idx)
+    assert not np.array_equal(order_task.validation_split(seed=8)[1], val_idx)
+    assert not np.array_equal(val_idx, np.arange(540, 600))  # random, not the last rows
+
+
 # ---- profiles -----------------------------------------------------------------------------
 
 
@@ -203,6 +213,92 @@ def test_train_to_target_stops_early_and_gives_up(order_task):
     hopeless = capstone.train_to_target(order_task, "gru", cfg, target=1.01, eval_every=3,
                                         n_eval=50, max_seconds=0.3)
     assert not hopeless.reached and hopeless.cpu_seconds < 10 and hopeless.steps >= 1
+    assert [s for s, _ in hopeless.curve] == list(range(3, hopeless.steps + 1, 3))
+
+
+def test_run_chooses_epochs_on_validation_and_tests_the_best_weights(order_task):
+    import torch
+
+    from course_utils.training import evaluate
+
+    task = order_task.subset(300, 100)
+    cfg = replace(capstone.FAST.config("order", "gru"), epochs=4, hidden=8, embed_dim=4,
+                  val_target=None, patience=None, lr=0.05)
+    r = capstone.run(task, "gru", cfg, seed=1)
+    curve = r.history.test_metric            # the validation curve
+    assert len(curve) == r.epochs == 4
+    assert r.best_epoch == 1 + int(np.argmax(curve)) and r.val_metric == max(curve)
+    fit_idx, val_idx = task.validation_split()
+    val = (task.x_train[val_idx], task.y_train[val_idx])
+    assert evaluate(r.model_object, val)[1] == pytest.approx(r.val_metric)
+    assert evaluate(r.model_object, (task.x_test, task.y_test))[1] == pytest.approx(r.metric)
+    # patience 1: training stops one epoch after the best validation epoch
+    stop = capstone.run(task, "gru", replace(cfg, patience=1, epochs=30), seed=1)
+    assert stop.epochs < 30 and stop.epochs == stop.best_epoch + 1
+    assert "no better validation" in stop.history.stopped
+    # a validation target ends the run at the first epoch that reaches it
+    easy = capstone.run(task, "gru", replace(cfg, val_target=0.0), seed=1)
+    assert easy.epochs == 1 and easy.history.stopped.startswith("target")
+    del torch
+
+
+def test_linear_baseline_chooses_C_on_validation(order_task):
+    r = capstone.run(order_task, "tfidf")
+    assert r.setting.startswith("C = ") and float(r.setting[4:]) in capstone.FAST.config(
+        "order", "tfidf").C_grid
+    assert 0 <= r.val_metric <= 1
+
+
+# ---- the multi-seed record and the 2-standard-error rule ------------------------------------
+
+
+def test_spread_and_compare():
+    a = capstone.Spread((0.80, 0.82, 0.81))
+    b = capstone.Spread((0.70, 0.71, 0.69))
+    c = capstone.Spread((0.79, 0.83, 0.80))
+    assert a.mean == pytest.approx(0.81) and a.sd == pytest.approx(0.01)
+    assert a.se == pytest.approx(0.01 / np.sqrt(3)) and a.contains(0.80) and not a.contains(0.9)
+    assert capstone.compare(a, b)[0] == 1 and capstone.compare(b, a)[0] == -1
+    assert capstone.compare(a, c)[0] == 0
+    # a floor (the test set's own standard error) can stop a difference from being called
+    assert capstone.compare(a, b, floor=0.06)[0] == 0
+    # for an MSE lower is better
+    m1 = capstone.Spread((0.01, 0.012, 0.011), "mse")
+    m2 = capstone.Spread((0.15, 0.16, 0.17), "mse")
+    assert capstone.compare(m1, m2)[0] == 1
+    assert capstone.Spread((0.5,)).sd == 0.0
+
+
+def test_record_writes_every_run_and_spreads_reads_it(order_task, tmp_path):
+    tiny = capstone.Profile("tiny", {
+        t: {m: replace(c, epochs=1, hidden=4, embed_dim=4) for m, c in grid.items()}
+        for t, grid in capstone.FAST.configs.items()})
+    path = tmp_path / "rec.json"
+    lines = []
+    rec = capstone.record((0, 1), profile=tiny, path=path,
+                          tasks={"order": order_task.subset(64, 32)}, task_names=["order"],
+                          model_names=["tfidf", "gru"], out=lines.append)
+    assert capstone.load_record(path) == json.loads(json.dumps(rec))
+    assert len(rec["runs"]) == 4 and len(lines) == 4 and rec["seeds"] == [0, 1]
+    s = capstone.spreads(rec)
+    assert s[("order", "gru")].n == 2 and s[("order", "tfidf")].sd == 0.0
+    assert capstone.spreads(rec, "epochs")[("order", "gru")].values == (1, 1)
+    table = capstone.spread_table(s, ["order"], ["tfidf", "gru"])
+    assert "order task, distance 20-40 (2)" in table and " ± " in table
+
+
+def test_committed_record_covers_every_pair_with_three_seeds():
+    rec = capstone.load_record()
+    s = capstone.spreads(rec)
+    assert set(s) == {(t, m) for t in capstone.TASK_NAMES for m in capstone.MODEL_NAMES}
+    assert all(v.n >= 3 for v in s.values()) and rec["profile"] == "fast"
+    assert len({r["seed"] for r in rec["runs"]}) >= 3
+
+
+def test_recipe_table_lists_every_neural_pair():
+    table = capstone.recipe_table(capstone.FAST)
+    assert len(table.splitlines()) == 2 + 4 * 4
+    assert "Adam" in table and "no better" not in table and "without gain" in table
 
 
 # ---- the benchmark ------------------------------------------------------------------------
@@ -271,9 +367,20 @@ def test_main_flags_an_empty_selection(capsys):
     assert "no notebook matched" in capsys.readouterr().out
 
 
-def test_result_metric_is_nan_when_training_diverges(order_task):
-    cfg = replace(capstone.FAST.config("order", "rnn"), epochs=1, hidden=4, embed_dim=4,
-                  lr=1e6, clip=None)
-    r = capstone.run(order_task.subset(256, 64), "rnn", cfg)
-    # a huge learning rate either blows up (nan, diverged) or stays a valid accuracy
-    assert r.diverged == (not math.isfinite(r.metric))
+def test_a_diverged_run_reports_nan_and_the_flag(order_task):
+    cfg = replace(capstone.FAST.config("order", "rnn"), epochs=2, hidden=4, embed_dim=4,
+                  clip=None, val_target=None, patience=None)
+
+    class Exploding(capstone.build_model(order_task, "rnn", cfg).__class__):
+        def forward(self, x):
+            y = super().forward(x)
+            return y * float("nan") if self.training else y
+
+    net = Exploding("rnn", 4, 2, vocab_size=order_task.vocab_size, embed_dim=4)
+    r = capstone.train_model(order_task.subset(256, 64), net, cfg)
+    assert r.history.diverged and r.history.stopped == "diverged"
+    assert math.isnan(r.metric) and r.diverged and r.epochs == 1
+    table = capstone.results_table([r])
+    assert "diverged" in table
+    fine = capstone.run(order_task.subset(256, 64), "rnn", cfg)
+    assert not fine.diverged and math.isfinite(fine.metric)

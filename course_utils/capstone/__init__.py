@@ -1,0 +1,92 @@
+"""The capstone harness: every model of the course on every task, trained one way and timed.
+
+Chapter 08 and the benchmark (``python -m course_utils.bench``) both call this package, so the
+numbers in the chapter and the numbers the benchmark prints come from the same code.
+
+Modules
+    ``tasks``     the four tasks in one shape, their validation split, published numbers;
+    ``profiles``  the recipe: hyper-parameters per task and model (``FAST``, ``FULL``);
+    ``runner``    building, training (``training.fit`` with a stopping rule on the validation
+                  split) and testing one model; the whole grid; the word-shuffle probe;
+    ``report``    tables and figures of one run and of the multi-seed record;
+    ``record``    the multi-seed record (``python -m course_utils.capstone record``) and the
+                  2-standard-error rule that chapter 08's verdicts follow;
+    ``target``    training until a target is reached (the benchmark's adding-problem timing).
+
+Models (``MODEL_NAMES``)
+    ``"tfidf"``  the linear baseline, a different linear model per task (see ``BASELINES``);
+    ``"cnn"``    a Kim (2014)-style ``models.TextCNN`` (``models.SequenceCNN`` on the adding
+                 problem: a linear input projection instead of an embedding);
+    ``"rnn"``, ``"lstm"``, ``"gru"``  ``models.RecurrentModel``: a linear layer on the last state.
+
+Two profiles exist: ``FAST`` (the default, so that chapter 08 runs in minutes on a 2-core laptop)
+and ``FULL`` (longer training), selected with ``COURSE_CAPSTONE_FULL=1`` or ``profile="full"``.
+"""
+
+from course_utils.capstone.profiles import (
+    ADDING_BENCH_CONFIG,
+    FAST,
+    FULL,
+    PROFILES,
+    Config,
+    Profile,
+    default_profile,
+)
+from course_utils.capstone.record import (
+    RECORD_PATH,
+    Spread,
+    compare,
+    load_record,
+    record,
+    spreads,
+)
+from course_utils.capstone.report import (
+    lookup,
+    plot_curves,
+    plot_results,
+    plot_spreads,
+    recipe_table,
+    results_table,
+    spread_table,
+)
+from course_utils.capstone.runner import (
+    KeepBest,
+    Result,
+    accuracy_on,
+    build_model,
+    run,
+    run_all,
+    shuffle_tokens,
+    train_model,
+)
+from course_utils.capstone.target import TimeToTarget, train_to_target
+from course_utils.capstone.tasks import (
+    ADDING_LENGTH,
+    ADDING_VARIANCE_BASELINE,
+    BASELINES,
+    FULL_ENV,
+    MODEL_NAMES,
+    MODEL_TITLES,
+    MR_MAX_LEN,
+    ORDER_DISTANCE,
+    ORDER_LENGTH,
+    ORDER_VOCAB,
+    RECURRENT_KINDS,
+    REFERENCES,
+    TASK_NAMES,
+    TASK_TITLES,
+    Reference,
+    Task,
+    load_task,
+)
+
+__all__ = [
+    "ADDING_BENCH_CONFIG", "ADDING_LENGTH", "ADDING_VARIANCE_BASELINE", "BASELINES", "FAST",
+    "FULL", "FULL_ENV", "MODEL_NAMES", "MODEL_TITLES", "MR_MAX_LEN", "ORDER_DISTANCE",
+    "ORDER_LENGTH", "ORDER_VOCAB", "PROFILES", "RECORD_PATH", "RECURRENT_KINDS", "REFERENCES",
+    "TASK_NAMES", "TASK_TITLES", "Config", "KeepBest", "Profile", "Reference", "Result",
+    "Spread", "Task", "TimeToTarget", "accuracy_on", "build_model", "compare",
+    "default_profile", "load_record", "load_task", "lookup", "plot_curves", "plot_results",
+    "plot_spreads", "recipe_table", "record", "results_table", "run", "run_all",
+    "shuffle_tokens", "spread_table", "spreads", "train_model", "train_to_target",
+]
