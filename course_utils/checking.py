@@ -318,7 +318,3 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
     note = f" {success_note}" if success_note else ""
     return report(CheckResult(exercise, PASSED, f"all {total} cases passed.{note}", total, total))
 
-
-# Old private spelling, kept only while capstone.check_surname_model still imports it (that
-# logic moves to checks.ch08_capstone, which uses ``learner_frame``); remove it then.
-_learner_frame = learner_frame
