@@ -6,7 +6,7 @@ import numpy as np
 
 from course_utils import scratch
 from course_utils.checking import Case, CheckResult, Diagnosis, run_check
-from course_utils.checks.common import recurrent_params, step_cases, telling
+from course_utils.checks.common import BPTT_SHAPES, recurrent_params, step_cases, telling
 from course_utils.scratch import sigmoid
 
 # ---- one LSTM step
@@ -236,14 +236,7 @@ def lstm_bptt_wrong(variant: str):
 def lstm_bptt_cases() -> list[Case]:
     rng = np.random.default_rng(66)
     cases = []
-    # (T, B, D, H, x dtype, state/parameter dtype): B, D and H differ within each case
-    for t, b, d, h, dtype, pdtype, label in [
-            (5, 3, 4, 2, np.float64, np.float64, ""),
-            (4, 2, 3, 5, np.float32, np.float32, ""),
-            (1, 2, 3, 4, np.float64, np.float64, ", a single time step"),
-            (6, 1, 2, 3, np.float64, np.float64, ", a batch of one"),
-            (4, 3, 2, 4, np.float32, np.float64,
-             ", mixed dtypes: x float32, the rest float64 (everything is float32)")]:
+    for t, b, d, h, dtype, pdtype, label in BPTT_SHAPES:
         p = recurrent_params(rng, d, h, 4, pdtype)
         args = (rng.standard_normal((t, b, d)).astype(dtype),
                 (0.5 * rng.standard_normal((b, h))).astype(pdtype),

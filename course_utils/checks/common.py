@@ -18,6 +18,16 @@ def recurrent_params(rng, d: int, h: int, gates: int, dtype, scale: float = 0.6)
 
 
 # (B, D, H): no two equal, so a transposed weight cannot slip through by shape luck.
+# Cases of the LSTM and GRU BPTT checkers: (T, B, D, H, x dtype, state/parameter dtype, label);
+# B, D and H differ within each case, so a transposed weight cannot pass by accident.
+BPTT_SHAPES = [
+    (5, 3, 4, 2, np.float64, np.float64, ""),
+    (4, 2, 3, 5, np.float32, np.float32, ""),
+    (1, 2, 3, 4, np.float64, np.float64, ", a single time step"),
+    (6, 1, 2, 3, np.float64, np.float64, ", a batch of one"),
+    (4, 3, 2, 4, np.float32, np.float64,
+     ", mixed dtypes: x float32, the rest float64 (everything is float32)"),
+]
 STEP_SHAPES = [(3, 4, 5), (2, 7, 3), (1, 1, 2), (5, 3, 8)]
 
 
