@@ -30,25 +30,25 @@ import csv
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED, RESULTS_ENV
+from course_utils.grade_check import (  # noqa: F401  (parse_result: part of the grader's API)
+    ERROR,
+    clip,
+    parse_result,
+    run_check,
+)
 
-# Not imported from ``exercises``: the check processes import this module and must start fast
-# (``exercises`` imports nbformat, which takes seconds to import).
+# Not imported from ``exercises``, which imports nbformat (seconds to import) at the top.
 ROOT = Path(__file__).resolve().parent.parent
 
-ERROR = "error"          # the grader could not read or run something (exit status 2)
 STATUSES = (PASSED, FAILED, NOT_ATTEMPTED, ERROR)
 CHECK_CELL_MODIFIED = "check cell modified"
-MESSAGE_LIMIT = 500      # characters of a checker message kept in a row
-CHECK_OUTPUT_LIMIT = 100_000  # characters a function may print during its check before a note
 NOTEBOOK_OUTPUT_LIMIT = 1_000_000  # characters of the notebook's printed output kept
 
 
@@ -219,119 +219,6 @@ def _why_undefined(nb, run, function: str) -> str:
     return f"`{function}` is not defined after running the notebook (cell {cell} defines it)"
 
 
-def _clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# ---------------------------------------------------------------------------------------------
-# Trusted checks: each checker runs in a fresh process, outside the learner's kernel
-
-
-class _CountingWriter:
-    """A stand-in for stdout/stderr that keeps nothing and counts characters."""
-
-    def __init__(self):
-        self.count = 0
-
-    def write(self, text):
-        self.count += len(text)
-        return len(text)
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return False
-
-
-def _worker(job_path: str) -> int:
-    """Run one check (``python -m course_utils.grade --worker JOB.json``) and write its result.
-
-    The job names the checker, the pickled function, extra keyword arguments and the file for
-    the result; the result is written to a temporary name and renamed, so a half-written result
-    is never read.
-    """
-    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
-    os.environ.pop(RESULTS_ENV, None)
-    out = _CountingWriter()
-    real_stdout, real_stderr = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = out
-    try:
-        import linecache
-
-        import cloudpickle
-
-        from course_utils import checks
-
-        try:  # the notebook's cell sources, for the line quoted when the function raises
-            text = json.loads(Path(job["cells"]).read_text(encoding="utf-8"))[job["name"]]
-            linecache.cache["<dynamic-code>"] = (len(text), None, text.splitlines(True),
-                                                 "<dynamic-code>")
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            pass
-        try:
-            with open(job["function"], "rb") as fh:
-                fn = cloudpickle.load(fh)
-        except Exception as exc:  # noqa: BLE001 - e.g. a module the kernel had and we lack
-            record = {"status": FAILED, "message": f"your function could not be loaded for "
-                      f"checking ({type(exc).__name__}: {exc})"}
-        else:
-            result = getattr(checks, job["checker"])(fn, **dict(job["kwargs"]))
-            record = {"status": result.status, "message": result.message}
-    except BaseException as exc:  # noqa: BLE001 - SystemExit and friends from learner code too
-        record = {"status": FAILED, "message": f"the check stopped: {type(exc).__name__}: {exc}"}
-    finally:
-        sys.stdout, sys.stderr = real_stdout, real_stderr
-    record["printed"] = out.count
-    tmp = Path(job["result"] + ".tmp")
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, job["result"])
-    return 0
-
-
-def parse_result(text: str) -> tuple[str, str]:
-    """(status, message) from a checker process's result; a malformed one is a failed row."""
-    try:
-        record = json.loads(text)
-        status, message = record["status"], record["message"]
-        if status not in (PASSED, FAILED, NOT_ATTEMPTED) or not isinstance(message, str):
-            raise ValueError(f"unknown status {status!r}")
-    except (ValueError, KeyError, TypeError) as exc:
-        return ERROR, f"the checker's result could not be read ({_clip(exc, 120)})"
-    note = ""
-    printed = record.get("printed", 0) if isinstance(record, dict) else 0
-    if isinstance(printed, int) and printed > CHECK_OUTPUT_LIMIT:
-        note = f" [your function printed {printed:,} characters during the check; not shown]"
-    return status, _clip(message) + note
-
-
-def run_check(exercise: Exercise, pickled: Path, folder: Path, timeout: float,
-              env: dict[str, str]) -> tuple[str, str, float]:
-    """Check one pickled function in a fresh process; (status, message, seconds)."""
-    result = folder / f"{exercise.name}.result.json"
-    job = folder / f"{exercise.name}.job.json"
-    job.write_text(json.dumps({"checker": exercise.name, "function": str(pickled),
-                               "cells": str(pickled.parent / "cells.json"),
-                               "name": pickled.stem,
-                               "kwargs": list(exercise.kwargs), "result": str(result)}),
-                   encoding="utf-8")
-    start = time.monotonic()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "course_utils.grade", "--worker", str(job)],
-                              cwd=folder, env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return FAILED, f"the check timed out after {timeout:.0f} s (an endless loop?)", \
-            time.monotonic() - start
-    seconds = time.monotonic() - start
-    if not result.exists():
-        return ERROR, f"the checker process died (exit status {proc.returncode})", seconds
-    status, message = parse_result(result.read_text(encoding="utf-8", errors="replace"))
-    return status, message, seconds
-
-
 # ---------------------------------------------------------------------------------------------
 # One notebook
 
@@ -383,7 +270,7 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
     try:
         nb = read_notebook(path)
     except MarkerError as exc:
-        return rows_all(ERROR, f"notebook unreadable: {_clip(str(exc).split(': ', 1)[-1], 200)}")
+        return rows_all(ERROR, f"notebook unreadable: {clip(str(exc).split(': ', 1)[-1], 200)}")
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         tmp = Path(tmp)
         work = tmp / "work"
@@ -431,7 +318,8 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
                 state = str(collected.get(e.function, "missing"))
                 if state == "ok":
                     status, message, seconds = run_check(
-                        e, box / f"{e.function}.pkl", checks_dir, limits.check, env)
+                        e.name, e.kwargs, box / f"{e.function}.pkl", checks_dir, limits.check,
+                        env)
                 elif state == "missing":
                     status, message, seconds = FAILED, _why_undefined(nb, run, e.function), 0.0
                 elif state.startswith("imported:"):
@@ -439,7 +327,7 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
                         f"`{e.function}` comes from `{state.split(':', 1)[1]}`, not from a "
                         "`def` in this notebook"), 0.0
                 else:
-                    status, message, seconds = FAILED, _clip(
+                    status, message, seconds = FAILED, clip(
                         f"`{e.function}` could not be copied out of the kernel for checking "
                         f"({state.split(':', 1)[-1]})"), 0.0
                 extra = [] if e.check_source in sources else [CHECK_CELL_MODIFIED]
@@ -593,6 +481,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--worker"]:
-        sys.exit(_worker(sys.argv[2]))
     sys.exit(main())
