@@ -9,8 +9,9 @@ fall into three groups:
   ``pathologies``, ``gates``, ``wine``, ``capstone``, ``glossary``;
 * exercise machinery: ``checking`` (runs a checker and reports its result), ``checks`` (the
   checkers: ``checks.NAME(your_function)``), ``exercises`` (builds ``exercises/`` from
-  ``solutions/``), ``grade`` (``python -m course_utils.grade``) and ``nbrun`` (the one
-  notebook runner, used by ``grade`` and ``bench``);
+  ``solutions/``), ``grade`` (``python -m course_utils.grade``; ``grade_check`` runs one
+  check in a fresh process) and ``nbrun`` (the one notebook runner, used by ``grade`` and
+  ``bench``);
 * maintainer tools: ``bench`` (``python -m course_utils.bench``) and ``glossary`` run as a
   script (writes ``GLOSSARY.md``).
 
