@@ -6,7 +6,13 @@ import numpy as np
 
 from course_utils import scratch
 from course_utils.checking import Case, CheckResult, Diagnosis, run_check
-from course_utils.checks.common import BPTT_SHAPES, recurrent_params, step_cases, telling
+from course_utils.checks.common import (
+    BPTT_SHAPES,
+    recurrent_params,
+    step_cases,
+    telling,
+    wrong_grad_buffers,
+)
 from course_utils.scratch import sigmoid
 
 # ---- one LSTM step
@@ -176,7 +182,7 @@ def lstm_bptt_wrong(variant: str):
         dtype = x.dtype
         h0, c0, dh_all = (np.asarray(a, dtype=dtype) for a in (h0, c0, dh_all))
         p = {k: np.asarray(v, dtype=dtype) for k, v in p.items()}
-        t_steps, (b_size, hid) = x.shape[0], h0.shape
+        t_steps, b_size = x.shape[0], h0.shape[0]
         hs, cs, acts = [h0], [c0], []
         for t in range(t_steps):
             i, f, g, o = lstm_preactivations(x[t], hs[-1], p)
@@ -184,13 +190,7 @@ def lstm_bptt_wrong(variant: str):
             cs.append(f * cs[-1] + i * g)
             hs.append(o * np.tanh(cs[-1]))
             acts.append((i, f, g, o))
-        grads = {k: np.zeros_like(v) for k, v in p.items()}
-        if variant == "bias_unsummed":
-            grads["bias_ih"] = np.zeros((b_size, 4 * hid), dtype=dtype)
-            grads["bias_hh"] = np.zeros((b_size, 4 * hid), dtype=dtype)
-        if variant == "transposed":
-            grads["weight_ih"] = grads["weight_ih"].T.copy()
-            grads["weight_hh"] = grads["weight_hh"].T.copy()
+        grads = wrong_grad_buffers(p, variant, b_size)
         dx = np.zeros_like(x)
         dh_next, dc_next, dc = np.zeros_like(h0), np.zeros_like(c0), np.zeros_like(c0)
         for t in reversed(range(t_steps)):

@@ -6,7 +6,13 @@ import numpy as np
 
 from course_utils import scratch
 from course_utils.checking import Case, CheckResult, Diagnosis, run_check
-from course_utils.checks.common import BPTT_SHAPES, recurrent_params, step_cases, telling
+from course_utils.checks.common import (
+    BPTT_SHAPES,
+    recurrent_params,
+    step_cases,
+    telling,
+    wrong_grad_buffers,
+)
 from course_utils.scratch import sigmoid
 
 # ---- one GRU step
@@ -161,7 +167,7 @@ def gru_bptt_wrong(variant: str):
         dtype = x.dtype
         h0, dh_all = (np.asarray(a, dtype=dtype) for a in (h0, dh_all))
         p = {k: np.asarray(v, dtype=dtype) for k, v in p.items()}
-        t_steps, (b_size, hid) = x.shape[0], h0.shape
+        t_steps, b_size = x.shape[0], h0.shape[0]
         hs, acts = [h0], []
         for t in range(t_steps):
             i_r, i_z, i_n = np.split(x[t] @ p["weight_ih"].T + p["bias_ih"], 3, axis=1)
@@ -170,13 +176,7 @@ def gru_bptt_wrong(variant: str):
             n = np.tanh(i_n + r * h_n)
             hs.append((1 - z) * n + z * hs[-1])
             acts.append((r, z, n, h_n))
-        grads = {k: np.zeros_like(v) for k, v in p.items()}
-        if variant == "bias_unsummed":
-            grads["bias_ih"] = np.zeros((b_size, 3 * hid), dtype=dtype)
-            grads["bias_hh"] = np.zeros((b_size, 3 * hid), dtype=dtype)
-        if variant == "transposed":
-            grads["weight_ih"] = grads["weight_ih"].T.copy()
-            grads["weight_hh"] = grads["weight_hh"].T.copy()
+        grads = wrong_grad_buffers(p, variant, b_size)
         dx = np.zeros_like(x)
         dh_next = np.zeros_like(h0)
         for t in reversed(range(t_steps)):

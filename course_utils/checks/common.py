@@ -76,3 +76,17 @@ def telling(wrong, reference):
             return out
         return None
     return fn
+
+
+def wrong_grad_buffers(p: dict, variant: str, batch: int) -> dict:
+    """Zero gradient buffers for a wrong BPTT variant of a gated layer: one per key of ``p``,
+    except that "bias_unsummed" keeps one bias row per example (batch, rows) and "transposed"
+    holds the weight gradients transposed."""
+    grads = {k: np.zeros_like(v) for k, v in p.items()}
+    if variant == "bias_unsummed":
+        for k in ("bias_ih", "bias_hh"):
+            grads[k] = np.zeros((batch, p[k].shape[0]), dtype=p[k].dtype)
+    if variant == "transposed":
+        for k in ("weight_ih", "weight_hh"):
+            grads[k] = grads[k].T.copy()
+    return grads
