@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
+SHOWN = "shown"  # a "predict, then run" outcome: shown to the learner, never graded
 RESULTS_ENV = "COURSE_RESULTS_FILE"
 
 # Tolerances by dtype: float32 carries about 7 significant digits, float64 about 16.
@@ -92,7 +93,7 @@ def report(result: CheckResult) -> CheckResult:
 # Feedback at a glance: in a notebook the line is shown in a coloured box (green pass, red
 # fail with its hint set apart, grey not attempted); terminals and text readers get the line.
 _BOX = {PASSED: ("#2e7d32", "#e8f5e9"), FAILED: ("#c62828", "#ffebee"),
-        NOT_ATTEMPTED: ("#757575", "#f3f3f3")}
+        NOT_ATTEMPTED: ("#757575", "#f3f3f3"), SHOWN: ("#1565c0", "#e3f2fd")}
 
 
 class _Feedback:
@@ -318,3 +319,84 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
     note = f" {success_note}" if success_note else ""
     return report(CheckResult(exercise, PASSED, f"all {total} cases passed.{note}", total, total))
 
+
+
+# ---------------------------------------------------------------------------------------------
+# "Predict, then run": the learner commits to a number or a choice, an experiment answers.
+
+
+@dataclass
+class PredictionResult:
+    """How a prediction compares with an experiment; truthy if it was close. Never graded."""
+
+    exercise: str
+    predicted: Any
+    actual: Any
+    close: bool | None  # None: no usable prediction yet
+    message: str
+
+    def __bool__(self) -> bool:
+        return bool(self.close)
+
+    def __repr__(self) -> str:
+        return f"PredictionResult({self.exercise!r}, close={self.close!r})"
+
+
+def _read_prediction(fn: Any, choices: Sequence[str] | None):
+    """(value, None) for a usable prediction, or (None, reason) when there is none."""
+    try:
+        value = fn() if callable(fn) else fn
+    except NotImplementedError:
+        return None, ("no prediction yet: replace the `raise NotImplementedError` line with "
+                      "`return` and your prediction, then run this cell again.")
+    except Exception as exc:  # the learner's bug, reported rather than raised
+        return None, (f"your prediction function raised {type(exc).__name__}: {exc}"
+                      f"{learner_frame(exc)}")
+    if choices is not None:
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            return None, (f"expected one of {', '.join(repr(c) for c in choices)}, "
+                          f"got {value!r}")
+        return value.strip().lower(), None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return None, f"expected a number, got {type(value).__name__} {value!r}"
+    if not math.isfinite(float(value)):
+        return None, f"expected a finite number, got {value!r}"
+    return float(value), None
+
+
+def check_prediction(exercise: str, fn: Any, actual: Any, *,
+                     choices: Sequence[str] | None = None, rel_tol: float = 0.25,
+                     abs_tol: float = 0.0, unit: str = "") -> PredictionResult:
+    """Show the learner's prediction next to the experiment's result ``actual``.
+
+    ``fn`` returns the prediction (or is the value itself): a number, compared with ``actual``
+    within ``max(rel_tol * |actual|, abs_tol)``, or, when ``choices`` is given, one of those
+    strings (case and surrounding spaces ignored). The outcome is displayed in a blue box and
+    returned; it is never recorded for the grader, because a prediction is not pass/fail.
+    """
+    choices = None if choices is None else [c.lower() for c in choices]
+    value, problem = _read_prediction(fn, choices)
+    head = f"\U0001F52D {exercise} (a prediction, not graded): "
+    if problem is not None:
+        result = PredictionResult(exercise, None, actual, None, problem)
+    elif choices is not None:
+        close = value == str(actual).lower()
+        verdict = "the experiment agrees." if close else f"the experiment says {actual!r}."
+        result = PredictionResult(exercise, value, actual, close,
+                                  f"you predicted {value!r}; {verdict}")
+    else:
+        a = float(actual)
+        close = abs(value - a) <= max(rel_tol * abs(a), abs_tol)
+        text = f"you predicted {_fmt(value)}{unit}; the experiment measured {_fmt(a)}{unit}"
+        if close:
+            text += " (close)."
+        elif value != 0 and a != 0 and (value > 0) == (a > 0):
+            ratio = a / value
+            text += (f", {ratio:.3g}\u00d7 your prediction." if ratio >= 1
+                     else f", {1 / ratio:.3g}\u00d7 smaller than your prediction.")
+        else:
+            text += "."
+        result = PredictionResult(exercise, value, a, close, text)
+    tail = "" if result.close is None else " The solution notebook explains the outcome."
+    _show(SHOWN if result.close is not None else NOT_ATTEMPTED, head + result.message + tail)
+    return result
