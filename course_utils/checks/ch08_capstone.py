@@ -343,3 +343,6 @@ def surname_gru(fn, target: float | None = None, seeds=SURNAME_SEEDS) -> CheckRe
     except Exception as exc:  # noqa: BLE001 - a checker never raises at the learner
         status, message = FAILED, f"the checker could not run your model: {exc!r}"
     return report(CheckResult("surname_gru", status, message))
+
+
+surname_gru.design = True  # trains the learner's model against a target; no run_check
