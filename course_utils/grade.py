@@ -36,7 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
-from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED, RESULTS_ENV
+from course_utils.checking import DEFER_ENV, FAILED, NOT_ATTEMPTED, PASSED, RESULTS_ENV
 from course_utils.grade_check import (  # noqa: F401  (parse_result: part of the grader's API)
     ERROR,
     clip,
@@ -239,12 +239,16 @@ class Job:
 
 
 def _kernel_env() -> dict[str, str]:
-    return {"COURSE_PROGRESS": "0", "MPLBACKEND": "Agg", RESULTS_ENV: os.devnull}
+    # Design checkers train the learner's model; in the kernel that would only repeat the
+    # trusted check's training, so they are told to leave it to the grader.
+    return {"COURSE_PROGRESS": "0", "MPLBACKEND": "Agg", RESULTS_ENV: os.devnull,
+            DEFER_ENV: "1"}
 
 
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop(RESULTS_ENV, None)
+    env.pop(DEFER_ENV, None)
     env.update({"COURSE_PROGRESS": "0", "MPLBACKEND": "Agg", "OMP_NUM_THREADS":
                 env.get("OMP_NUM_THREADS", "1"), "MKL_NUM_THREADS": env.get("MKL_NUM_THREADS",
                                                                              "1")})

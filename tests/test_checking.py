@@ -96,3 +96,16 @@ def test_compare_structures():
 def test_no_checker_raises_on_garbage(checker, garbage):
     res = checker(garbage)
     assert not res and res.status == "failed"
+
+
+def test_a_design_checker_leaves_training_to_the_grader(monkeypatch):
+    from course_utils import checks, grade
+
+    called = []
+    monkeypatch.setenv(checking.DEFER_ENV, "1")
+    res = checks.surname_gru(lambda *a: called.append(a))
+    assert res.status == checking.NOT_ATTEMPTED and "grader" in res.message and not called
+    assert checks.surname_gru.design is True
+    # The kernel is told to defer; the trusted check's own process is not.
+    assert grade._kernel_env()[checking.DEFER_ENV] == "1"
+    assert checking.DEFER_ENV not in grade._worker_env()

@@ -14,6 +14,7 @@ from course_utils.checking import (
     Case,
     CheckResult,
     Diagnosis,
+    design_checker,
     learner_frame,
     report,
     run_check,
@@ -325,6 +326,7 @@ def check_surname_model(fn, *, seeds=SURNAME_SEEDS, target: float | None = None,
     return PASSED, f"{head}.\n{body}"
 
 
+@design_checker
 def surname_gru(fn, target: float | None = None, seeds=SURNAME_SEEDS) -> CheckResult:
     """Check ``fn(vocab_size, n_classes) -> (model, training)`` on the surnames.
 
@@ -344,5 +346,3 @@ def surname_gru(fn, target: float | None = None, seeds=SURNAME_SEEDS) -> CheckRe
         status, message = FAILED, f"the checker could not run your model: {exc!r}"
     return report(CheckResult("surname_gru", status, message))
 
-
-surname_gru.design = True  # trains the learner's model against a target; no run_check
