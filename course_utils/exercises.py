@@ -268,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                              "kept)")
     parser.add_argument("--solutions", type=Path, default=ROOT / "solutions")
     parser.add_argument("--exercises", type=Path, default=ROOT / "exercises")
-    args = parser.parse_args(argv)
+    # intermixed: `build --force solutions/x.ipynb` and `build solutions/x.ipynb --force` alike
+    args = parser.parse_intermixed_args(argv)
     solutions = args.notebooks or sorted(args.solutions.glob("*.ipynb"))
     if not solutions:
         print(f"no solution notebooks found in {args.solutions}", file=sys.stderr)

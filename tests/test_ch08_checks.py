@@ -15,63 +15,109 @@ from course_utils.checks import ch08_capstone as ch08
 BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def count_formula(kind, d, h):
-    return BLOCKS[kind] * h * (d + h + 2)
+def count_loop(kind, d, h, num_layers=1, bidirectional=False):
+    dirs = 2 if bidirectional else 1
+    total = 0
+    for layer in range(num_layers):
+        d_in = d if layer == 0 else dirs * h
+        total += dirs * BLOCKS[kind] * h * (d_in + h + 2)
+    return total
 
 
-def count_with_torch(kind, d, h):
-    module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind](d, h)
+def count_with_torch(kind, d, h, num_layers=1, bidirectional=False):
+    module = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind](
+        d, h, num_layers=num_layers, bidirectional=bidirectional)
     return sum(p.numel() for p in module.parameters())
 
 
-def count_expanded(kind, d, h):
+def count_closed_form(kind, d, h, num_layers=1, bidirectional=False):
+    k = 2 if bidirectional else 1
     g = BLOCKS[kind]
-    return g * h * d + g * h * h + 2 * g * h
+    first = k * g * (h * d + h * h + 2 * h)
+    upper = (num_layers - 1) * k * g * (h * k * h + h * h + 2 * h)
+    return first + upper
 
 
-def count_numpy(kind, d, h):
-    return np.int64(BLOCKS[kind]) * h * (d + h + 2)  # a NumPy integer is fine too
+def count_numpy(kind, d, h, num_layers=1, bidirectional=False):
+    return np.int64(count_loop(kind, d, h, num_layers, bidirectional))  # NumPy ints are stated OK
 
 
-@pytest.mark.parametrize("fn", [count_formula, count_with_torch, count_expanded, count_numpy])
+def count_positional(kind, input_dim, hidden, *args):  # reads num_layers, bidirectional by position
+    num_layers, bidirectional = (list(args) + [1, False][len(args):])[:2]
+    return count_loop(kind, input_dim, hidden, num_layers, bidirectional)
+
+
+@pytest.mark.parametrize("fn", [count_loop, count_with_torch, count_closed_form, count_numpy])
 def test_correct_parameter_counts_pass(fn):
     assert checks.recurrent_param_count(fn)
 
 
-def one_bias(kind, d, h):
-    return BLOCKS[kind] * h * (d + h + 1)
+def one_bias(kind, d, h, num_layers=1, bidirectional=False):
+    k = 2 if bidirectional else 1
+    return count_loop(kind, d, h, num_layers, bidirectional) - k * num_layers * BLOCKS[kind] * h
 
 
-def no_bias(kind, d, h):
-    return BLOCKS[kind] * h * (d + h)
+def no_bias(kind, d, h, num_layers=1, bidirectional=False):
+    k = 2 if bidirectional else 1
+    return count_loop(kind, d, h, num_layers, bidirectional) - 2 * k * num_layers * BLOCKS[kind] * h
 
 
-def no_blocks(kind, d, h):
-    return h * (d + h + 2)
+def no_blocks(kind, d, h, num_layers=1, bidirectional=False):
+    return count_loop(kind, d, h, num_layers, bidirectional) // BLOCKS[kind]
 
 
-def lstm_three_blocks(kind, d, h):
-    return {"rnn": 1, "lstm": 3, "gru": 3}[kind] * h * (d + h + 2)
+def lstm_three_blocks(kind, d, h, num_layers=1, bidirectional=False):
+    c = count_loop(kind, d, h, num_layers, bidirectional)
+    return c * 3 // 4 if kind == "lstm" else c
 
 
-def gru_four_blocks(kind, d, h):
-    return {"rnn": 1, "lstm": 4, "gru": 4}[kind] * h * (d + h + 2)
+def gru_four_blocks(kind, d, h, num_layers=1, bidirectional=False):
+    c = count_loop(kind, d, h, num_layers, bidirectional)
+    return c * 4 // 3 if kind == "gru" else c
 
 
-def no_recurrent_matrix(kind, d, h):
-    return BLOCKS[kind] * h * (d + 2)
+def no_recurrent_matrix(kind, d, h, num_layers=1, bidirectional=False):
+    k = 2 if bidirectional else 1
+    return count_loop(kind, d, h, num_layers, bidirectional) - k * num_layers * BLOCKS[kind] * h * h
 
 
-def square_input(kind, d, h):
-    return BLOCKS[kind] * (h * h + h * h + 2 * h)  # forgot that W_ih is H x D
+def square_input(kind, d, h, num_layers=1, bidirectional=False):
+    return count_loop(kind, h, h, num_layers, bidirectional)  # forgot that W_ih is H x D
 
 
-def returns_none(kind, d, h):
-    BLOCKS[kind] * h * (d + h + 2)
+def every_layer_reads_the_input(kind, d, h, num_layers=1, bidirectional=False):
+    k = 2 if bidirectional else 1
+    return num_layers * k * BLOCKS[kind] * h * (d + h + 2)
 
 
-def returns_a_string(kind, d, h):
-    return f"{count_formula(kind, d, h)} parameters"
+def upper_layers_read_one_direction(kind, d, h, num_layers=1, bidirectional=False):
+    k = 2 if bidirectional else 1
+    g = BLOCKS[kind]
+    return k * g * h * (d + h + 2) + (num_layers - 1) * k * g * h * (h + h + 2)
+
+
+def ignores_bidirectional(kind, d, h, num_layers=1, bidirectional=False):
+    return count_loop(kind, d, h, num_layers)
+
+
+def ignores_num_layers(kind, d, h, num_layers=1, bidirectional=False):
+    return count_loop(kind, d, h, 1, bidirectional)
+
+
+def old_signature(kind, d, h):
+    return BLOCKS[kind] * h * (d + h + 2)
+
+
+def returns_a_float(kind, d, h, num_layers=1, bidirectional=False):
+    return count_loop(kind, d, h, num_layers, bidirectional) / 1
+
+
+def returns_none(kind, d, h, num_layers=1, bidirectional=False):
+    count_loop(kind, d, h, num_layers, bidirectional)
+
+
+def returns_a_string(kind, d, h, num_layers=1, bidirectional=False):
+    return f"{count_loop(kind, d, h, num_layers, bidirectional)} parameters"
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -82,14 +128,24 @@ def returns_a_string(kind, d, h):
     (gru_four_blocks, None),
     (no_recurrent_matrix, "W_hh"),
     (square_input, None),
+    (every_layer_reads_the_input, "only the first layer reads the input"),
+    (upper_layers_read_one_direction, "reads 2H features"),
+    (ignores_bidirectional, "second, independent set of weights"),
+    (ignores_num_layers, None),
+    (old_signature, None),
+    (returns_a_float, "never a float"),
     (returns_none, None),
-    (returns_a_string, None),
+    (returns_a_string, "an integer"),
 ])
 def test_wrong_parameter_counts_fail(fn, hint, capsys):
     result = checks.recurrent_param_count(fn)
     assert not result and result.status == FAILED
     if hint:
         assert hint in result.message
+
+
+def test_positional_arguments_work_too():
+    assert checks.recurrent_param_count(count_positional)
 
 
 def test_unattempted_parameter_count():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -23,35 +24,83 @@ from course_utils.checking import (
 # ---- parameter counts and the learner's GRU on the surnames
 
 
-def param_count_reference(kind, input_dim, hidden):
-    blocks = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
-    return blocks * hidden * (input_dim + hidden + 2)
+BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks of H rows stacked in each weight
+
+
+def param_count_reference(kind, input_dim, hidden, num_layers=1, bidirectional=False):
+    directions = 2 if bidirectional else 1
+    total, d = 0, input_dim
+    for _ in range(num_layers):
+        total += directions * BLOCKS[kind] * hidden * (d + hidden + 2)
+        d = directions * hidden  # the next layer reads both directions' states
+    return total
 
 
 def param_count_cases() -> list[Case]:
     sizes = [(64, 128), (3, 5), (1, 1), (300, 100), (7, 2), (2, 32)]
-    return [Case((kind, d, h), f"{kind}, input_dim={d}, hidden={h}")
-            for d, h in sizes for kind in ("rnn", "lstm", "gru")]
+    one = [Case((kind, d, h), f"{kind}, input_dim={d}, hidden={h}")
+           for d, h in sizes for kind in ("rnn", "lstm", "gru")]
+    stacks = [(2, False), (3, False), (1, True), (2, True), (3, True)]
+    more = [Case((kind, d, h), f"{kind}, input_dim={d}, hidden={h}, num_layers={n}, "
+                 f"bidirectional={b}", {"num_layers": n, "bidirectional": b})
+            for (d, h) in [(64, 128), (3, 5), (300, 100), (2, 32), (5, 7)] for n, b in stacks
+            for kind in ("rnn", "lstm", "gru")]
+    return one + more
 
 
 def param_count_wrong(variant: str):
-    def wrong(kind, d, h):
-        g = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    def wrong(kind, d, h, num_layers=1, bidirectional=False):
+        g = BLOCKS[kind]
+        dirs = 2 if bidirectional else 1
         if variant == "one_bias":
-            return g * h * (d + h + 1)
+            return param_count_reference(kind, d, h, num_layers, bidirectional) - (
+                dirs * num_layers * g * h)
         if variant == "no_blocks":
-            return h * (d + h + 2)
+            return param_count_reference(kind, d, h, num_layers, bidirectional) // g
         if variant == "lstm_three":
-            return {"rnn": 1, "lstm": 3, "gru": 3}[kind] * h * (d + h + 2)
+            ref = param_count_reference(kind, d, h, num_layers, bidirectional)
+            return ref * 3 // 4 if kind == "lstm" else ref
         if variant == "no_recurrent":
-            return g * h * (d + 2)
-        return g * (h * d + h * h)  # no_bias
+            return param_count_reference(kind, d, h, num_layers, bidirectional) - (
+                dirs * num_layers * g * h * h)
+        if variant == "upper_reads_input":  # every layer reads input_dim features
+            return dirs * num_layers * g * h * (d + h + 2)
+        if variant == "upper_reads_one_direction":
+            return dirs * g * h * (d + h + 2) + dirs * (num_layers - 1) * g * h * (2 * h + 2)
+        if variant == "one_direction":
+            return param_count_reference(kind, d, h, num_layers, False)
+        return param_count_reference(kind, d, h, num_layers, bidirectional) - (
+            2 * dirs * num_layers * g * h)  # no_bias
     return wrong
 
 
+def _int_problem(fn) -> str | None:
+    """Why the first case's result is not an integer, or None (raising is run_check's job)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = fn("lstm", 3, 5)
+    except Exception:  # noqa: BLE001 - reported by run_check, with the learner's line
+        return None
+    if got is None:  # run_check asks whether a `return` is missing
+        return None
+    if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
+        return (f"return an integer (a Python int or a NumPy integer): got "
+                f"{type(got).__name__} {got!r} for ('lstm', 3, 5); a count is never a float "
+                "(use // rather than /, or int(...)).")
+    return None
+
+
 def recurrent_param_count(fn) -> CheckResult:
-    """Check ``fn(kind, input_dim, hidden) -> int``: trainable scalars of a one-layer
-    ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (kind "rnn", "lstm" or "gru") with both biases."""
+    """Check ``fn(kind, input_dim, hidden, num_layers=1, bidirectional=False) -> int``: the
+    trainable scalars of ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (kind "rnn", "lstm" or "gru")
+    with these arguments and both bias vectors, as PyTorch builds it. The count must be an
+    integer (a Python int or a NumPy integer), never a float."""
+    if callable(fn):
+        problem = _int_problem(fn)
+        if problem is not None:
+            return report(CheckResult("recurrent_param_count", FAILED, problem, 0,
+                                      len(param_count_cases())))
     return run_check(
         "recurrent_param_count", fn, param_count_cases(), param_count_reference,
         arg_names=["kind", "input_dim", "hidden"], output_name="parameter count",
@@ -66,6 +115,16 @@ def recurrent_param_count(fn) -> CheckResult:
                       "the LSTM has 4 blocks (i, f, g, o): three gates AND the cell candidate."),
             Diagnosis(param_count_wrong("no_recurrent"),
                       "W_hh (H x H per block) maps the previous state; count it."),
+            Diagnosis(param_count_wrong("upper_reads_input"),
+                      "only the first layer reads the input; layer 2 and above read the "
+                      "states of the layer below, so their W_ih has H columns (2H when "
+                      "bidirectional), not input_dim."),
+            Diagnosis(param_count_wrong("upper_reads_one_direction"),
+                      "a bidirectional layer passes up both directions' states, concatenated: "
+                      "the layer above reads 2H features."),
+            Diagnosis(param_count_wrong("one_direction"),
+                      "bidirectional=True builds a second, independent set of weights for the "
+                      "backward direction in every layer."),
         ])
 
 
