@@ -3,6 +3,8 @@
 Run with `make test-browser` (see conftest.py for the server and the browser these tests use).
 """
 
+import json
+
 import pytest
 from labpage import (
     CURRENT,
@@ -83,7 +85,10 @@ RIGHT_RNN_STEP = '''def rnn_step(x_t, h_prev, p):
 def test_exercise_loop_through_the_ui(page, lab):
     """Run the exercise unsolved, then wrong (the hint shows), then right (the tick shows)."""
     path = "exercises/03_rnn_equations.ipynb"
-    stub, check = 3, 4
+    sources = ["".join(c["source"]) for c in json.loads((ROOT / path).read_text())["cells"]]
+    stub = next(i for i, s in enumerate(sources) if "def rnn_step(" in s)
+    check = next(i for i, s in enumerate(sources) if "checks.rnn_step(rnn_step)" in s)
+    assert check == stub + 1, "the check cell must follow the exercise's function cell"
     assert "raise NotImplementedError" in (ROOT / path).read_text()
     widget_id = open_notebook(page, path)
     try:
