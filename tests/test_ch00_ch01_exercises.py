@@ -295,3 +295,21 @@ def test_the_prediction_is_not_graded():
 
     assert not grade.is_graded("predict_bigram_cosine")
     assert grade.is_graded("tfidf_transform") and grade.is_graded("masked_softmax")
+
+
+@pytest.mark.parametrize("checker", [checks.masked_softmax, checks.tfidf_transform,
+                                     checks.count_matrix, checks.cosine_similarity])
+@pytest.mark.parametrize("garbage", [None, lambda *a: None, lambda *a: "text", lambda *a: 1 / 0,
+                                     lambda *a: [1, 2], lambda *a: np.zeros(3, dtype=object)])
+def test_new_and_stricter_checkers_never_raise_on_garbage(checker, garbage, capsys):
+    res = checker(garbage)
+    assert not res and res.status == "failed"
+
+
+def test_unattempted_stubs_are_not_attempted(capsys):
+    def stub(*args):
+        raise NotImplementedError("Exercise: replace this line with your code.")
+
+    for checker in (checks.masked_softmax, checks.tfidf_transform):
+        assert checker(stub).status == "not attempted"
+    assert checks.predict_bigram_cosine(stub).close is None
