@@ -141,12 +141,12 @@ def test_figures_draw():
 
 
 def count_ok_loops(docs, vocab):
-    out = np.zeros((len(docs), len(vocab)))
+    out = np.zeros((len(docs), len(vocab)), dtype=np.int64)
     for i, doc in enumerate(docs):
         for tok in doc:
             if tok in vocab:
-                out[i, vocab[tok]] += 1.0
-    return out  # float counts are fine
+                out[i, vocab[tok]] += 1
+    return out
 
 
 def count_ok_counter(docs, vocab):
@@ -154,7 +154,7 @@ def count_ok_counter(docs, vocab):
 
     rows = [Counter(t for t in d if t in vocab) for d in docs]
     return np.array([[row[t] for t in sorted(vocab, key=vocab.get)] for row in rows],
-                    dtype=np.int32).reshape(len(docs), len(vocab))
+                    dtype=np.int64).reshape(len(docs), len(vocab))
 
 
 def count_presence(docs, vocab):
@@ -189,6 +189,8 @@ def count_first_doc_vocab(docs, vocab):
 
 
 COUNT_WRONG = {"presence only": count_presence, "re-sorted vocabulary": count_own_order,
+               "float counts": lambda d, v: count_ok_loops(d, v).astype(np.float64),
+               "int32 counts": lambda d, v: count_ok_loops(d, v).astype(np.int32),
                "crashes on unknown words": count_unknown_crash, "transposed": count_transposed,
                "own vocabulary": count_first_doc_vocab}
 
