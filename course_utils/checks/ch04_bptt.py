@@ -367,8 +367,9 @@ def rnn_classifier_grads(fn) -> CheckResult:
 # ---- predict, then run: how fast does the central difference's error shrink with eps?
 
 
-def central_difference_errors(eps_values=(1e-2, 1e-3)) -> list[float]:
-    """Largest |central difference - exact| over the 9 entries of W_hh, for each eps.
+def central_difference_errors(eps_values=(1e-2, 1e-3), one_sided: bool = False) -> list[float]:
+    """Largest |central difference - exact| over the 9 entries of W_hh, for each eps
+    (``one_sided=True``: the forward difference (f(x + eps) - f(x)) / eps instead).
 
     The function is chapter 04's kind of check: a small tanh RNN's loss sum(c * h_all) as a
     function of W_hh (``rnn_loss_of_weight_hh``); the exact gradient comes from
@@ -382,8 +383,8 @@ def central_difference_errors(eps_values=(1e-2, 1e-3)) -> list[float]:
     c = rng.standard_normal((4, 2, 3))
     _, cache = scratch.rnn_forward(x, h0, p)
     exact = scratch.rnn_backward(c, cache)[2]["weight_hh"]
-    return [float(np.max(np.abs(numerical_gradient_reference(f, w_hh, eps) - exact)))
-            for eps in eps_values]
+    method = numerical_gradient_wrong("forward") if one_sided else numerical_gradient_reference
+    return [float(np.max(np.abs(method(f, w_hh, eps) - exact))) for eps in eps_values]
 
 
 def predict_error_ratio(fn) -> PredictionResult:
@@ -392,6 +393,9 @@ def predict_error_ratio(fn) -> PredictionResult:
     big, small = central_difference_errors((1e-2, 1e-3))
     result = check_prediction("predict_error_ratio", fn, round(big / small, 2), rel_tol=0.30)
     if result.close is not None:
+        f_big, f_small = central_difference_errors((1e-2, 1e-3), one_sided=True)
         print(f"largest error over the 9 entries of W_hh: {big:.2e} at eps = 1e-2, "
-              f"{small:.2e} at eps = 1e-3")
+              f"{small:.2e} at eps = 1e-3; for comparison, the one-sided difference "
+              f"(f(x + eps) - f(x)) / eps: {f_big:.2e} and {f_small:.2e}, a ratio of "
+              f"{f_big / f_small:.1f}")
     return result
