@@ -150,15 +150,13 @@ def loss_type_problem(fn, case: Case) -> str | None:
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         return None
     loss = out[0]
-    if isinstance(loss, float):
-        return None
+    if isinstance(loss, float) or not isinstance(loss, (np.ndarray, np.generic)):
+        return None  # a float is right; None, a string... are reported by run_check
     if isinstance(loss, np.ndarray):
         kind = f"a {loss.ndim}-d NumPy array of dtype {loss.dtype}"
-    elif isinstance(loss, np.generic):
-        kind = f"a NumPy {type(loss).__name__} scalar"
     else:
-        kind = f"a {type(loss).__name__}"
-    return (f"case 1 of the checks ({case.description}): the loss is {kind}; the exercise asks "
+        kind = f"a NumPy {type(loss).__name__} scalar"
+    return (f"case 1 ({case.description}): the loss is {kind}; the exercise asks "
             "for a Python float: return float(loss) (np.mean of a float32 array gives a float32 "
             "scalar, np.sum(..., keepdims=True) an array).")
 
