@@ -228,7 +228,8 @@ def rnn_step(x_t, h_prev, p, nonlinearity="tanh"):
     """One step of an Elman RNN (as ``torch.nn.RNN``).
 
     h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), f = tanh (default) or ReLU.
-    x_t: (B, D), h_prev: (B, H) = h_{t-1} -> h_t: (B, H).
+    x_t: (B, D), h_prev: (B, H) = h_{t-1} -> h_t: (B, H), in the dtype of x_t (h_prev and p are
+    cast to it: x_t float32 with float64 parameters gives float32).
     """
     _check_nonlinearity(nonlinearity)
     x_t, (h_prev,), (W_ih, W_hh, b_ih, b_hh), _ = _setup_step(x_t, {"h_prev": h_prev}, p, 1)
@@ -258,8 +259,9 @@ def rnn_forward(x, h0, p, nonlinearity="tanh"):
 def rnn_backward(dh_all, cache):
     """Backpropagation through time for ``rnn_forward``.
 
-    dh_all: (T, B, H), dh_all[t-1] = dLoss/dh_t from the layers above.
-    Returns dx (T, B, D), dh0 (B, H) and grads, a dict with the keys of ``p``.
+    dh_all: (T, B, H), dh_all[t-1] = dLoss/dh_t from the layers above (cast to the dtype of the
+    forward pass's x). Returns dx (T, B, D), dh0 (B, H) and grads, a dict with the keys of ``p``,
+    all in that dtype.
     """
     dh_all = _check_upstream(dh_all, cache)
     hs, x = cache["hs"], cache["x"]

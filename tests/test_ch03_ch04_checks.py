@@ -38,12 +38,18 @@ def ce_ok_loops(z, y):
 
 
 def ce_ok_float32_math(z, y):
-    """All arithmetic in the dtype of z, the loss returned as a 0-d array."""
+    """All arithmetic in the dtype of z, the loss converted to a Python float at the end."""
     lp = _log_softmax(z)
     b = z.shape[0]
     loss = -lp[np.arange(b), y].mean()
     onehot = np.eye(z.shape[1], dtype=z.dtype)[y]
-    return np.asarray(loss), (np.exp(lp) - onehot) / z.dtype.type(b)
+    return float(loss), (np.exp(lp) - onehot) / z.dtype.type(b)
+
+
+def ce_loss_as_array(z, y):
+    """Right numbers, but the loss is a 0-d array: the stub asks for a Python float."""
+    loss, dz = ce_ok_float32_math(z, y)
+    return np.asarray(loss), dz
 
 
 def ce_ok_torch(z, y):
@@ -134,7 +140,7 @@ def ce_label_smoothing(z, y):
 
 CE_OK = [ce_ok_loops, ce_ok_float32_math, ce_ok_torch, ce_ok_scipy_style]
 CE_WRONG = [ce_naive, ce_sum, ce_grad_sign, ce_mse_gradient, ce_float64_grad, ce_inplace,
-            ce_eps_in_log, ce_all_columns, ce_label_smoothing]
+            ce_eps_in_log, ce_all_columns, ce_label_smoothing, ce_loss_as_array]
 
 
 # ------------------------------------------------------- numerical_gradient (chapter 04)
@@ -271,6 +277,8 @@ def bptt_math_indices(variant=""):
     """BPTT written with the chapter's indices (h[0] = h_0, x_t = x[t-1]); ``variant`` plants
     one mistake."""
     def fn(x, h0, p, dh_all):
+        h0, dh_all = h0.astype(x.dtype), dh_all.astype(x.dtype)  # everything in x's dtype
+        p = {k: v.astype(x.dtype) for k, v in p.items()}
         w_ih, w_hh = p["weight_ih"], p["weight_hh"]
         T = x.shape[0]
         h_all, _ = scratch.rnn_forward(x, h0, p)
@@ -361,7 +369,7 @@ def test_numerical_gradient_rejects_wrong(fn):
 def test_rnn_step_accepts_the_chapter_solution():
     def rnn_step(x_t, h_prev, p):
         return np.tanh(x_t @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T
-                       + p["bias_hh"])
+                       + p["bias_hh"]).astype(x_t.dtype)
     assert checks.rnn_step(rnn_step)
 
 

@@ -104,7 +104,8 @@ TFIDF_WRONG = {
 # ---------------------------------------------------------------- rnn_step (chapter 03)
 def rnn_ok(x, h, p):
     w = np.concatenate([p["weight_ih"], p["weight_hh"]], axis=1)
-    return np.tanh(np.concatenate([x, h], axis=1) @ w.T + (p["bias_ih"] + p["bias_hh"]))
+    net = np.concatenate([x, h.astype(x.dtype)], axis=1) @ w.T + (p["bias_ih"] + p["bias_hh"])
+    return np.tanh(net).astype(x.dtype)  # the stub's dtype rule: the dtype of x_t
 
 
 def rnn_ok_einsum(x, h, p):
@@ -138,6 +139,9 @@ RNN_WRONG = {
 def bptt_variant(no_recursion=False, one_minus_h=False, off_by_one=False, drop_bias=False,
                  dh0_zero=False):
     def fn(x, h0, p, dh_all):
+        # the stub's dtype rule: everything in the dtype of x
+        h0, dh_all = h0.astype(x.dtype), dh_all.astype(x.dtype)
+        p = {k: v.astype(x.dtype) for k, v in p.items()}
         T = x.shape[0]
         hs = [h0]
         for t in range(T):
@@ -162,6 +166,8 @@ def bptt_variant(no_recursion=False, one_minus_h=False, off_by_one=False, drop_b
 
 def bptt_ok_autograd_style(x, h0, p, dh_all):
     """Correct, written with the stacked-weight trick and explicit lists."""
+    h0, dh_all = h0.astype(x.dtype), dh_all.astype(x.dtype)
+    p = {k: v.astype(x.dtype) for k, v in p.items()}
     T = x.shape[0]
     w = np.concatenate([p["weight_ih"], p["weight_hh"]], axis=1)
     inputs, hs = [], [h0]

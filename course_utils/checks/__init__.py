@@ -20,8 +20,13 @@ from course_utils.checks.ch01_tfidf import (
     tfidf_transform,
 )
 from course_utils.checks.ch02_cnn import conv_maxpool_backward, conv_relu_maxpool, receptive_field
-from course_utils.checks.ch03_rnn import cross_entropy, rnn_step
-from course_utils.checks.ch04_bptt import bptt, numerical_gradient, rnn_classifier_grads
+from course_utils.checks.ch03_rnn import cross_entropy, predict_latch_weight, rnn_step
+from course_utils.checks.ch04_bptt import (
+    bptt,
+    numerical_gradient,
+    predict_error_ratio,
+    rnn_classifier_grads,
+)
 from course_utils.checks.ch05_pathologies import (
     clip_grad_norm,
     jacobian_norms,
@@ -45,4 +50,6 @@ __all__ = [
     "conv_maxpool_backward", "rnn_classifier_grads", "lstm_bptt", "gru_bptt",
     # issue 13: chapters 00 and 01 move beyond the chapter; predictions are shown, not graded
     "masked_softmax", "tfidf_transform", "predict_bigram_cosine",
+    # predictions (issue 13): shown, never graded
+    "predict_latch_weight", "predict_error_ratio",
 ]

@@ -1,19 +1,46 @@
-"""Chapter 03 (the RNN equations): one RNN step, softmax cross-entropy."""
+"""Chapter 03 (the RNN equations): one RNN step, softmax cross-entropy, and a prediction about
+the hand-set one-unit "latch" RNN of the chapter's section 1."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from course_utils import scratch
+from course_utils import scratch, tasks
 from course_utils import softmax as sm
-from course_utils.checking import Case, CheckResult, Diagnosis, run_check
-from course_utils.checks.common import step_cases
+from course_utils.checking import (
+    FAILED,
+    Case,
+    CheckResult,
+    Diagnosis,
+    PredictionResult,
+    check_prediction,
+    report,
+    run_check,
+)
+from course_utils.checks.common import recurrent_params, step_cases
 
 # ---- one RNN step
 
 
+def rnn_step_cases() -> list[Case]:
+    """The shared step cases, plus the dtype rule: x_t float32 with h_prev and p float64."""
+    cases = step_cases(1, False, seed=3)
+    rng = np.random.default_rng(33)
+    p = recurrent_params(rng, 3, 5, 1, np.float64)
+    cases.append(Case((rng.standard_normal((4, 3)).astype(np.float32),
+                       rng.standard_normal((4, 5)) * 0.8, p),
+                      "mixed dtypes: x_t float32, h_prev and p float64 (h_t must be float32)"))
+    return cases
+
+
 def rnn_step(fn) -> CheckResult:
-    """Check ``fn(x_t, h_prev, p) -> h_t`` for the tanh RNN in PyTorch's layout."""
+    """Check ``fn(x_t, h_prev, p) -> h_t`` for the tanh RNN in PyTorch's layout.
+
+    x_t (B, D), h_prev (B, H), p with weight_ih (H, D), weight_hh (H, H), bias_ih, bias_hh (H,).
+    h_t is a NumPy array (B, H) in the dtype of x_t: h_prev and p are cast to it (as
+    ``scratch.rnn_step``), so x_t float32 with float64 parameters gives float32. Edge cases: B = 1,
+    a zero previous state, saturating inputs. Inputs must not be modified.
+    """
     def wrong_relu(x, h, p):
         return scratch.rnn_step(x, h, p, nonlinearity="relu")
 
@@ -27,7 +54,7 @@ def rnn_step(fn) -> CheckResult:
         return np.tanh(x @ p["weight_ih"].T + p["bias_ih"] + p["bias_hh"])
 
     return run_check(
-        "rnn_step", fn, step_cases(1, False, seed=3), scratch.rnn_step,
+        "rnn_step", fn, rnn_step_cases(), scratch.rnn_step,
         arg_names=["x_t", "h_prev", "p"], output_name="h_t",
         diagnoses=[
             Diagnosis(wrong_relu, "the course's RNN step uses tanh, not ReLU."),
@@ -104,15 +131,54 @@ def cross_entropy_wrong(variant: str):
     return wrong
 
 
+def loss_type_problem(fn, case: Case) -> str | None:
+    """What is wrong with the TYPE of the loss ``fn`` returns on ``case``, or None.
+
+    The stub promises a Python ``float``; NumPy's float64 scalar is a subclass of ``float`` and
+    passes, a 0-d array or a float32 scalar does not. Anything else (an exception, a wrong
+    structure) is left to ``run_check``, which reports it.
+    """
+    import copy
+    import warnings
+
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            out = fn(*copy.deepcopy(case.args))
+    except Exception:  # noqa: BLE001 - reported by run_check
+        return None
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return None
+    loss = out[0]
+    if isinstance(loss, float) or not isinstance(loss, (np.ndarray, np.generic)):
+        return None  # a float is right; None, a string... are reported by run_check
+    if isinstance(loss, np.ndarray):
+        kind = f"a {loss.ndim}-d NumPy array of dtype {loss.dtype}"
+    else:
+        kind = f"a NumPy {type(loss).__name__} scalar"
+    return (f"case 1 ({case.description}): the loss is {kind}; the exercise asks "
+            "for a Python float: return float(loss) (np.mean of a float32 array gives a float32 "
+            "scalar, np.sum(..., keepdims=True) an array).")
+
+
 def cross_entropy(fn) -> CheckResult:
     """Check ``fn(z, y) -> (loss, dz)``: mean softmax cross-entropy and its gradient.
 
-    z : (B, C) scores (float32 or float64), y : (B,) integer class ids. ``loss`` is a number,
-    the mean over the batch of ``-log softmax(z)[y]``; ``dz`` (B, C) has the dtype of z and
-    equals ``(softmax(z) - onehot(y)) / B``. Reference: ``course_utils.softmax.cross_entropy``.
+    z : (B, C) scores (float32 or float64), y : (B,) integer class ids (int64 or int32). ``loss``
+    is a Python ``float`` (a NumPy float64 scalar passes, being a subclass of float; a 0-d array
+    or a float32 scalar does not), the mean over the batch of ``-log softmax(z)[y]``, compared
+    with a relative tolerance of 1e-5 (so float32 arithmetic is fine); ``dz`` (B, C) is a NumPy
+    array with the dtype of z and equals ``(softmax(z) - onehot(y)) / B``. Edge cases: B = 1,
+    huge scores, a true class whose probability underflows to 0, every label the same.
+    Reference: ``course_utils.softmax.cross_entropy``.
     """
+    cases = cross_entropy_cases()
+    if callable(fn):
+        problem = loss_type_problem(fn, cases[0])
+        if problem is not None:
+            return report(CheckResult("cross_entropy", FAILED, problem, 0, len(cases)))
     return run_check(
-        "cross_entropy", fn, cross_entropy_cases(), cross_entropy_reference,
+        "cross_entropy", fn, cases, cross_entropy_reference,
         arg_names=["z", "y"], output_name="(loss, dz)", rtol=1e-5,
         diagnoses=[
             Diagnosis(cross_entropy_wrong("naive"),
@@ -137,3 +203,55 @@ def cross_entropy(fn) -> CheckResult:
             Diagnosis(cross_entropy_wrong("no_minus"),
                       "cross-entropy is MINUS the mean log-probability, so it is >= 0."),
         ])
+
+
+# ---- predict, then run: how strong must the latch's self-loop be?
+
+LATCH_VOCAB, LATCH_LENGTH, LATCH_MARKER_WEIGHT = 16, 40, 2.0
+
+
+def latch_accuracy(weight_hh: float, n: int = 2000, length: int = LATCH_LENGTH,
+                   seed: int = 0) -> float:
+    """Accuracy of chapter 03's hand-set one-unit RNN on its order-task sequences.
+
+    The latch of the chapter's section 1: input weight +2 for marker A, -2 for marker B, 0 for
+    fillers, no biases, h_0 = 0, recurrent weight ``weight_hh`` (5 in the chapter); it answers
+    "A first" when the last state is positive. Same sequences as the chapter (seed 0, markers
+    1 to length-1 steps apart). Runs ``scratch.rnn_forward``.
+    """
+    p = {"weight_ih": np.zeros((1, LATCH_VOCAB)), "weight_hh": np.array([[float(weight_hh)]]),
+         "bias_ih": np.zeros(1), "bias_hh": np.zeros(1)}
+    p["weight_ih"][0, tasks.ORDER_A] = LATCH_MARKER_WEIGHT
+    p["weight_ih"][0, tasks.ORDER_B] = -LATCH_MARKER_WEIGHT
+    tokens, labels = tasks.order_task(n, length, (1, length - 1), seed=seed)
+    h_all, _ = scratch.rnn_forward(np.eye(LATCH_VOCAB)[tokens.T], np.zeros((n, 1)), p)
+    return float(np.mean((h_all[-1, :, 0] > 0) == labels))
+
+
+def smallest_latch_weight(lo: float = 0.5, hi: float = 5.0, tol: float = 1e-4) -> float:
+    """The smallest recurrent weight at which the latch is right on all 2,000 sequences.
+
+    Bisection on [lo, hi] (about 16 runs of ``latch_accuracy``, well under a second): the
+    accuracy jumps from 0 to 1 at one weight, so "all correct" is monotone in the weight.
+    """
+    if latch_accuracy(hi) < 1.0 or latch_accuracy(lo) == 1.0:
+        raise RuntimeError("the latch's threshold is not inside the search interval")
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        if latch_accuracy(mid) == 1.0:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def predict_latch_weight(fn) -> PredictionResult:
+    """Show the learner's predicted smallest self-loop weight of the latch next to the
+    measured one (close: within 10 %). A prediction: shown, never graded."""
+    actual = smallest_latch_weight()
+    result = check_prediction("predict_latch_weight", fn, round(actual, 3), rel_tol=0.10)
+    if result.close is not None:
+        print("accuracy on the 2,000 sequences at recurrent weights around it: "
+              + ", ".join(f"{w:g}: {latch_accuracy(w):.0%}" for w in (1.0, 1.5, 2.0, 2.05, 2.1,
+                                                                     2.5, 5.0)))
+    return result

@@ -1,11 +1,19 @@
-"""Chapter 04 (backpropagation through time): BPTT and a numerical gradient."""
+"""Chapter 04 (backpropagation through time): BPTT, a numerical gradient, the gradients of a
+whole RNN classifier, and a prediction about the accuracy of central differences."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from course_utils import scratch
-from course_utils.checking import Case, CheckResult, Diagnosis, run_check
+from course_utils.checking import (
+    Case,
+    CheckResult,
+    Diagnosis,
+    PredictionResult,
+    check_prediction,
+    run_check,
+)
 from course_utils.checks.common import recurrent_params, telling
 
 # ---- backpropagation through time
@@ -33,6 +41,15 @@ def bptt_cases() -> list[Case]:
     dh_last[-1] = rng.standard_normal((2, 4))
     cases.append(Case((rng.standard_normal((6, 2, 3)), np.zeros((2, 4)), p, dh_last),
                       "a loss on the last state only"))
+    # the dtype rule: everything is computed in the dtype of x
+    p = recurrent_params(rng, 2, 3, 1, np.float64)
+    cases.append(Case((rng.standard_normal((4, 5, 2)).astype(np.float32),
+                       0.5 * rng.standard_normal((5, 3)), p, rng.standard_normal((4, 5, 3))),
+                      "mixed dtypes: x float32, h0, p and dh_all float64 (every output float32)"))
+    # no gradient from above: every output is zero
+    p = recurrent_params(rng, 3, 2, 1, np.float64)
+    cases.append(Case((rng.standard_normal((3, 4, 3)), 0.5 * rng.standard_normal((4, 2)), p,
+                       np.zeros((3, 4, 2))), "dh_all all zeros (so is every gradient)"))
     return cases
 
 
@@ -66,8 +83,12 @@ def bptt(fn) -> CheckResult:
     """Check ``fn(x, h0, p, dh_all) -> (dx, dh0, grads)`` for the tanh RNN.
 
     x (T, B, D) with ``x[t-1]`` = x_t; h0 (B, H) = h_0; dh_all (T, B, H) with ``dh_all[t-1]`` =
-    dLoss/dh_t coming from the outputs. dx (T, B, D), dh0 (B, H) = dLoss/dh_0; grads has the
-    keys of ``p``. The checker runs its own forward pass.
+    dLoss/dh_t coming from the outputs. Returns NumPy arrays dx (T, B, D), dh0 (B, H) =
+    dLoss/dh_0, and grads, a dict with the keys of ``p``, each shaped like its parameter. The
+    function runs its own forward pass. Dtype rule: everything is computed in the dtype of x
+    (h0, p and dh_all are cast to it, as in ``scratch``), so every output has x's dtype. Edge
+    cases: T = 1, B = 1, a gradient on the last state only, dh_all all zeros. Inputs must not be
+    modified.
     """
     return run_check(
         "bptt", fn, bptt_cases(), bptt_reference, arg_names=["x", "h0", "p", "dh_all"],
@@ -172,12 +193,14 @@ def numerical_gradient_wrong(variant: str):
 
 def numerical_gradient(fn) -> CheckResult:
     """Check ``fn(f, x, eps=1e-5) -> grad``: the gradient of ``f`` at ``x`` by central
-    differences, ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry i of x.
+    differences, ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry i of x, with
+    the step ``eps`` given (not a constant of your own; the cases use 1e-6 to 1e-2).
 
-    f : a function of one float64 array returning a number. x : float64 array of any shape.
-    grad : float64 array of the shape of x. x must be unchanged afterwards (if you perturb it in
-    place, put back the saved value, ``x[i] = old``; undoing with ``x[i] -= eps`` leaves
-    rounding errors behind).
+    f : a function of one float64 array (shaped like x) returning a number (a Python float or
+    a NumPy scalar). x : float64 array of any shape, including (1, 1) and 3-D. grad : a float64
+    NumPy array of the shape of x (not flattened). x must be unchanged afterwards, bit for bit
+    (if you perturb it in place, put back the saved value, ``x[i] = old``; undoing with
+    ``x[i] -= eps`` leaves rounding errors behind).
     """
     return run_check(
         "numerical_gradient", fn, numerical_gradient_cases(), numerical_gradient_reference,
@@ -339,3 +362,40 @@ def rnn_classifier_grads(fn) -> CheckResult:
             hint("one_minus_h",
                  "the derivative of tanh is 1 - h**2, not 1 - h."),
         ])
+
+
+# ---- predict, then run: how fast does the central difference's error shrink with eps?
+
+
+def central_difference_errors(eps_values=(1e-2, 1e-3), one_sided: bool = False) -> list[float]:
+    """Largest |central difference - exact| over the 9 entries of W_hh, for each eps
+    (``one_sided=True``: the forward difference (f(x + eps) - f(x)) / eps instead).
+
+    The function is chapter 04's kind of check: a small tanh RNN's loss sum(c * h_all) as a
+    function of W_hh (``rnn_loss_of_weight_hh``); the exact gradient comes from
+    ``scratch.rnn_backward``. Deterministic (seed 41), a few milliseconds.
+    """
+    f, w_hh = rnn_loss_of_weight_hh()
+    rng = np.random.default_rng(41)  # the same draws as rnn_loss_of_weight_hh
+    p = recurrent_params(rng, 2, 3, 1, np.float64)
+    x = rng.standard_normal((4, 2, 2))
+    h0 = 0.5 * rng.standard_normal((2, 3))
+    c = rng.standard_normal((4, 2, 3))
+    _, cache = scratch.rnn_forward(x, h0, p)
+    exact = scratch.rnn_backward(c, cache)[2]["weight_hh"]
+    method = numerical_gradient_wrong("forward") if one_sided else numerical_gradient_reference
+    return [float(np.max(np.abs(method(f, w_hh, eps) - exact))) for eps in eps_values]
+
+
+def predict_error_ratio(fn) -> PredictionResult:
+    """Show the learner's predicted ratio error(eps = 1e-2) / error(eps = 1e-3) of the central
+    difference next to the measured one (close: within 30 %). A prediction, never graded."""
+    big, small = central_difference_errors((1e-2, 1e-3))
+    result = check_prediction("predict_error_ratio", fn, round(big / small, 2), rel_tol=0.30)
+    if result.close is not None:
+        f_big, f_small = central_difference_errors((1e-2, 1e-3), one_sided=True)
+        print(f"largest error over the 9 entries of W_hh: {big:.2e} at eps = 1e-2, "
+              f"{small:.2e} at eps = 1e-3; for comparison, the one-sided difference "
+              f"(f(x + eps) - f(x)) / eps: {f_big:.2e} and {f_small:.2e}, a ratio of "
+              f"{f_big / f_small:.1f}")
+    return result

@@ -77,9 +77,9 @@ WRONG_RNN_STEP = '''def rnn_step(x_t, h_prev, p):
     return np.tanh(x_t @ p["weight_ih"].T + h_prev @ p["weight_hh"].T)'''
 
 RIGHT_RNN_STEP = '''def rnn_step(x_t, h_prev, p):
-    """One tanh RNN step."""
+    """One tanh RNN step, in the dtype of x_t."""
     pre = x_t @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
-    return np.tanh(pre)'''
+    return np.tanh(pre).astype(x_t.dtype)'''
 
 
 def test_exercise_loop_through_the_ui(page, lab):
