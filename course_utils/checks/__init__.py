@@ -19,6 +19,8 @@ from course_utils.checks.ch04_bptt import bptt, numerical_gradient, rnn_classifi
 from course_utils.checks.ch05_pathologies import (
     clip_grad_norm,
     jacobian_norms,
+    predict_weak_input_gradient,
+    relu_rnn_init,
     scale_to_spectral_radius,
 )
 from course_utils.checks.ch06_lstm import cell_path_gradient, lstm_bptt, lstm_step
@@ -37,4 +39,6 @@ __all__ = [
     "recurrent_param_count", "surname_gru",
     # derivations (issue 13): backward passes
     "conv_maxpool_backward", "rnn_classifier_grads", "lstm_bptt", "gru_bptt",
+    # chapter 05 (issue 13): a prediction and a design with a measured target
+    "predict_weak_input_gradient", "relu_rnn_init",
 ]
