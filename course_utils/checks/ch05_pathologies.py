@@ -427,9 +427,11 @@ def relu_rnn_init(fn, *, seed: int = DESIGN_SEED) -> CheckResult:
         return report(CheckResult(name, FAILED, f"training your initialisation raised "
                                   f"{type(exc).__name__}: {exc}{learner_frame(exc)}{hint}"))
     mse, base = run["test_mse"], run["baseline"]
-    what = (f"(seed {seed}; ReLU RNN 2 -> 32, linear readout; adding problem T = 50; 500 Adam "
-            f"steps of 32 sequences, lr 3e-3, clip 1.0; test on 500 new sequences, where "
-            f"predicting the mean gives {base:.3f})")
+    r = run["recipe"]
+    what = (f"(seed {seed}; ReLU RNN 2 -> {r['hidden']}, linear readout; adding problem "
+            f"T = {r['T']}; {r['steps']} Adam steps of {r['batch']} sequences, lr {r['lr']:g}, "
+            f"clip {r['clip']:g}; test on {r['n_test']} new sequences, where predicting the "
+            f"mean gives {base:.3f})")
     if not np.isfinite(mse):
         return report(CheckResult(name, FAILED, f"training diverged (a loss became NaN or "
                                   f"infinite) {what}\n   hint: a recurrent matrix that amplifies "
