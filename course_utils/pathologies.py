@@ -511,3 +511,89 @@ def plot_gradient_curves(rho: float, *, input_scale: float = 1.0, seed: int = 0,
     ax.set_title(rf"spectral radius $\rho$ = {rho:.2f}, input scale {input_scale:g}")
     ax.legend(loc="lower left")
     return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercises: a prediction and a design with a measured target
+# ---------------------------------------------------------------------------------------------
+
+WEAK_INPUT_SETUP = {"rho": 0.9, "T": 50, "H": 32, "input_scale": 0.01, "kind": "orthogonal"}
+
+
+def weak_input_gradient(seed: int = 0) -> float:
+    """The experiment of chapter 05's "predict, then run" exercise: ``||dh_50 / dh_0||_2`` of a
+    tanh RNN with 32 units whose ``W_hh`` is 0.9 times a random orthogonal matrix (seed ``seed``),
+    driven from h_0 = 0 by weak inputs (iid normal, standard deviation 0.01, seed ``seed + 1``).
+    A Python float; about 5.1e-3 (0.9**50 = 5.15e-3) for every seed tried."""
+    s = WEAK_INPUT_SETUP
+    curve = gradient_norm_curve(s["rho"], nonlinearity="tanh", T=s["T"], H=s["H"],
+                                input_scale=s["input_scale"], seed=seed, kind=s["kind"])
+    return float(curve[s["T"]])
+
+
+# The fixed recipe of the design exercise (the checker owns it; budgets in steps and sizes).
+ADDING_RECIPE = {"T": 50, "hidden": 32, "steps": 500, "batch": 32, "lr": 3e-3, "clip": 1.0,
+                 "n_test": 500}
+ADDING_TARGET = 0.05  # test MSE; always predicting the mean 1.0 gives about 1/6 = 0.167
+
+
+def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
+    """Train a ReLU RNN on the adding problem with a fixed recipe, after ``init_fn`` set its
+    initial weights; the design exercise of chapter 05.
+
+    The model: ``torch.nn.RNN(2, hidden, nonlinearity="relu")`` and a readout
+    ``torch.nn.Linear(hidden, 1)`` on the last state h_T, both built right after
+    ``torch.manual_seed(seed)`` (PyTorch's default initialisation), then ``init_fn(rnn)`` is
+    called (None: keep the default) and may change the values of the RNN's four parameters in
+    place. The recipe (:data:`ADDING_RECIPE`, ``overrides`` change it): the adding problem
+    (:func:`course_utils.tasks.adding_problem`, Le, Jaitly & Hinton's variant) of length
+    ``T``, ``steps`` Adam steps with learning rate ``lr`` on fresh mini-batches of ``batch``
+    sequences (training data seed ``seed``), the gradient clipped to global norm ``clip``, one
+    thread; then the MSE on ``n_test`` new sequences (seed ``seed + 1000``).
+
+    Returns a dict: ``test_mse`` (float, NaN if training diverged), ``baseline`` (the test MSE
+    of always predicting 1.0), ``losses`` (steps,) mini-batch MSEs, ``recipe``.
+    Raises ValueError when ``init_fn`` changed a parameter's shape or the nonlinearity.
+    """
+    import torch
+
+    from course_utils import env, tasks
+
+    recipe = {**ADDING_RECIPE, **overrides}
+    T, H, steps, batch = recipe["T"], recipe["hidden"], recipe["steps"], recipe["batch"]
+    x, y = tasks.adding_problem(steps * batch, T, seed=seed)
+    x_te, y_te = tasks.adding_problem(recipe["n_test"], T, seed=seed + 1000)
+    x, y, x_te, y_te = (torch.from_numpy(a) for a in (x, y, x_te, y_te))
+    with env.limit_threads(1):
+        torch.manual_seed(seed)
+        rnn = torch.nn.RNN(2, H, nonlinearity="relu")
+        head = torch.nn.Linear(H, 1)
+        shapes = {n: p.shape for n, p in rnn.named_parameters()}
+        if init_fn is not None:
+            init_fn(rnn)
+        now = {n: p.shape for n, p in rnn.named_parameters()}
+        if now != shapes or rnn.nonlinearity != "relu":
+            raise ValueError("the initialisation may change the values of weight_ih_l0, "
+                             "weight_hh_l0, bias_ih_l0 and bias_hh_l0, not their shapes or the "
+                             f"nonlinearity (now: {now}, nonlinearity {rnn.nonlinearity!r})")
+        params = [*rnn.parameters(), *head.parameters()]
+        opt = torch.optim.Adam(params, lr=recipe["lr"])
+        losses = np.full(steps, np.nan)
+        for step in range(steps):
+            xb, yb = x[:, step * batch:(step + 1) * batch], y[step * batch:(step + 1) * batch]
+            out, _ = rnn(xb)
+            loss = torch.mean((head(out[-1]).squeeze(-1) - yb) ** 2)
+            if not torch.isfinite(loss):
+                break
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, recipe["clip"])
+            opt.step()
+            losses[step] = loss.item()
+        with torch.no_grad():
+            out, _ = rnn(x_te)
+            mse = torch.mean((head(out[-1]).squeeze(-1) - y_te) ** 2).item()
+    return {"test_mse": mse if np.isfinite(mse) and np.all(np.isfinite(losses)) else float("nan"),
+            "baseline": float(torch.mean((y_te - 1.0) ** 2)), "losses": losses,
+            "recipe": recipe}
+

@@ -11,12 +11,16 @@ from course_utils import checks, pathologies
 def radius_ok_loop(W, rho):
     lam = np.linalg.eigvals(W)
     r = max(abs(complex(v)) for v in lam)
-    return W * (rho / r)
+    if r == 0:
+        raise ValueError("nilpotent")
+    return (W * (rho / r)).astype(W.dtype)
 
 
 def radius_ok_poly(W, rho):
     # eigenvalues as roots of the characteristic polynomial, then an explicit copy
-    r = np.max(np.abs(np.roots(np.poly(W.astype(np.float64)))))
+    r = np.max(np.abs(np.roots(np.poly(W.astype(np.float64)))), initial=0.0)
+    if r == 0:
+        raise np.linalg.LinAlgError("rho(W) = 0")  # a subclass of ValueError
     out = W.copy()
     out *= W.dtype.type(rho / r)
     return out
@@ -25,6 +29,8 @@ def radius_ok_poly(W, rho):
 def radius_ok_power(W, rho):
     # Gelfand's formula with a huge power, refined by the exact eigenvalues' modulus
     r = np.abs(np.linalg.eigvals(W.astype(np.complex128))).max()
+    if not r > 0:
+        raise ValueError("rho(W) = 0")
     return (W.astype(np.float64) * rho / r).astype(W.dtype)
 
 

@@ -203,8 +203,8 @@ BPTT_WRONG = {
 # ---------------------------------------------------------------- clip_grad_norm (chapter 05)
 def clip_ok(grads, max_norm):
     total = np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads.values()))
-    scale = max_norm / total if total > max_norm else 1.0
-    return {k: (g * scale).astype(g.dtype) for k, g in grads.items()}, total
+    scale = min(1.0, max_norm / (total + 1e-6))  # the stub's (PyTorch's) rule, chapter 05
+    return {k: (g * scale).astype(g.dtype) for k, g in grads.items()}, float(total)
 
 
 def clip_ok_torch(grads, max_norm):

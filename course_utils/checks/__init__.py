@@ -30,6 +30,8 @@ from course_utils.checks.ch04_bptt import (
 from course_utils.checks.ch05_pathologies import (
     clip_grad_norm,
     jacobian_norms,
+    predict_weak_input_gradient,
+    relu_rnn_init,
     scale_to_spectral_radius,
 )
 from course_utils.checks.ch06_lstm import cell_path_gradient, lstm_bptt, lstm_step
@@ -52,4 +54,6 @@ __all__ = [
     "masked_softmax", "tfidf_transform", "predict_bigram_cosine",
     # predictions (issue 13): shown, never graded
     "predict_latch_weight", "predict_error_ratio",
+    # chapter 05 (issue 13): a prediction and a design with a measured target
+    "predict_weak_input_gradient", "relu_rnn_init",
 ]

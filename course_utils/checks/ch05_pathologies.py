@@ -2,10 +2,70 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from course_utils import pathologies, scratch
-from course_utils.checking import Case, CheckResult, Diagnosis, run_check
+from course_utils.checking import (
+    FAILED,
+    NOT_ATTEMPTED,
+    PASSED,
+    Case,
+    CheckResult,
+    Diagnosis,
+    PredictionResult,
+    check_prediction,
+    learner_frame,
+    report,
+    run_check,
+)
+
+# ---- what the stubs promise beyond the values: return types, new arrays, raised errors
+
+
+class BreaksTheStub(Exception):
+    """Raised by :func:`keeps_the_stub` when the learner's result has the right values but breaks
+    a promise of the stub (a return type, a new array, an error to raise). ``run_check`` reports
+    it as "your function raised nothing, but its result breaks the stub: ..."."""
+
+
+BreaksTheStub.__name__ = "nothing, but its result breaks the stub"
+
+RAISED = 0.0  # what a case whose stub asks for an exception "returns" once the exception came
+
+
+def keeps_the_stub(fn, promise, raises=None):
+    """Wrap the learner's ``fn`` for ``run_check``: ``promise(args, out)`` returns a message when
+    ``out`` breaks the stub (None when it keeps it); ``raises(args)`` names the exception the
+    stub asks for on these arguments (None: it must return). An expected exception becomes
+    :data:`RAISED`; every other exception, NotImplementedError included, passes through."""
+    if not callable(fn):
+        return fn  # run_check reports "expected a function"
+
+    def wrapped(*args):
+        expected = raises(args) if raises is not None else None
+        try:
+            out = fn(*args)
+        except Exception as exc:
+            if expected is not None and isinstance(exc, expected):
+                return RAISED
+            raise
+        if expected is not None:
+            raise BreaksTheStub(f"it returned {type(out).__name__} where the stub asks for a "
+                                f"{expected.__name__}")
+        problem = promise(args, out) if promise is not None else None
+        if problem:
+            raise BreaksTheStub(problem)
+        return out
+
+    return wrapped
+
+
+def shares_input(out, inputs) -> bool:
+    """True when the array ``out`` is (a view of) one of the arrays ``inputs``."""
+    return isinstance(out, np.ndarray) and any(
+        isinstance(a, np.ndarray) and np.shares_memory(out, a) for a in inputs)
 
 # ---- gradient clipping by global norm
 
@@ -19,6 +79,8 @@ def clip_cases() -> list[Case]:
                 "bias": (scale * rng.standard_normal(4)).astype(dtype)}
 
     g_big = grads(np.float64, 3.0)
+    mixed = grads(np.float64, 3.0)
+    mixed["weight_ih"] = mixed["weight_ih"].astype(np.float32)
     return [
         Case((g_big, 1.0), "float64 gradients with a norm far above max_norm: clip"),
         Case((grads(np.float32, 3.0), 2.5), "float32 gradients above max_norm: clip"),
@@ -28,7 +90,29 @@ def clip_cases() -> list[Case]:
         Case(({"w": (10 * rng.standard_normal((2, 3))).astype(np.float64)}, 0.5),
              "a single gradient array"),
         Case(({"a": np.zeros(3), "b": np.zeros((2, 2))}, 1.0), "all-zero gradients (norm 0)"),
+        Case((mixed, 1.0), "float32 and float64 arrays in one dict: each keeps its own dtype"),
+        Case(({"w": np.array([3e-4, 4e-4]), "b": np.zeros(2)}, 5e-4),
+             "a norm exactly AT max_norm = 5e-4: the factor min(1, c / (n + 1e-6)) is "
+             "0.998, below 1"),
+        Case(({"w": np.array([[6e-4, 0.0], [0.0, 8e-4]])}, 2e-4),
+             "small gradients above max_norm (norm 1e-3): the 1e-6 changes the factor by 0.1 %"),
     ]
+
+
+def clip_promise(args, out):
+    """The stub's promises beyond the values: total_norm is a Python float, the arrays are new."""
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return None  # run_check describes a wrong structure itself
+    clipped, total = out
+    if isinstance(total, (bool, np.bool_)) or not isinstance(total, float):
+        return (f"total_norm is {type(total).__module__}.{type(total).__name__}; the stub asks "
+                "for a Python float (wrap it: float(...))")
+    if isinstance(clipped, dict):
+        for k, g in clipped.items():
+            if shares_input(g, args[0].values()):
+                return (f"clipped[{k!r}] is the input array itself (or a view of it); the stub "
+                        "asks for new arrays, e.g. g * 1.0 or g.copy() when nothing is scaled")
+    return None
 
 
 def clip_reference(grads, max_norm):
@@ -50,7 +134,9 @@ def clip_wrong(variant: str):
         ord_ = 1 if variant == "l1" else 2
         total = float(sum(np.sum(np.abs(g) ** ord_) for g in grads.values()) ** (1 / ord_))
         scale = max_norm / (total + 1e-6)
-        if variant != "always":
+        if variant == "only_above":
+            scale = max_norm / total if total > max_norm else 1.0
+        elif variant != "always":
             scale = min(1.0, scale)
         clipped = {k: (g * scale).astype(g.dtype) for k, g in grads.items()}
         if variant == "post_norm":
@@ -62,13 +148,22 @@ def clip_wrong(variant: str):
 def clip_grad_norm(fn) -> CheckResult:
     """Check ``fn(grads, max_norm) -> (clipped, total_norm)``: clipping by the GLOBAL L2 norm.
 
-    grads: dict name -> array. total_norm is the norm before clipping; the input arrays must
-    not be modified. A tiny epsilon in the scale (as PyTorch's 1e-6) is accepted.
+    The rule of the stub, PyTorch's (``torch.nn.utils.clip_grad_norm_``): with n the L2 norm of
+    all arrays of the dict ``grads`` together, EVERY array is multiplied by
+    ``min(1, max_norm / (n + 1e-6))``, so a norm exactly at max_norm is still scaled (by a
+    factor just below 1) and all-zero gradients stay zero. ``clipped`` is a new dict of new
+    arrays with the same keys, each array keeping its own dtype; ``total_norm`` is n before
+    clipping, a Python float; the input is not modified.
     """
     return run_check(
-        "clip_grad_norm", fn, clip_cases(), clip_reference, arg_names=["grads", "max_norm"],
-        output_name="(clipped, total_norm)", rtol=1e-5, atol=1e-7,
+        "clip_grad_norm", keeps_the_stub(fn, clip_promise), clip_cases(), clip_reference,
+        arg_names=["grads", "max_norm"],
+        output_name="(clipped, total_norm)", rtol=1e-5, atol=1e-10,
         diagnoses=[
+            Diagnosis(clip_wrong("only_above"),
+                      "the stub's rule is PyTorch's: multiply by min(1, max_norm / (total_norm "
+                      "+ 1e-6)) every time. At the threshold that factor is just below 1 (not "
+                      "1), and for small gradients the 1e-6 changes it measurably."),
             Diagnosis(clip_wrong("per_tensor"),
                       "clip by the norm of ALL gradients together (one global norm, one scale "
                       "for every array), not each array by its own norm."),
@@ -113,12 +208,36 @@ def radius_cases() -> list[Case]:
         Case((np.array([[4.0]]), 1.0), "a 1x1 matrix"),
         Case((rng.standard_normal((4, 4)).astype(np.float32) * 10, 0.05),
              "float32, large entries, a small target radius"),
+        Case((rng.standard_normal((5, 5)).astype(np.float32), np.float64(1.2)),
+             "float32 W with rho given as a NumPy float64: the result keeps W's dtype"),
+        Case((np.zeros((3, 3)), 1.0), "the zero matrix: rho(W) = 0, the stub asks for a "
+             "ValueError"),
+        Case((np.triu(rng.standard_normal((4, 4)), 1).astype(np.float32), 0.9),
+             "float32, strictly upper triangular (nilpotent): rho(W) = 0, a ValueError"),
     ]
+
+
+def zero_radius(args) -> bool:
+    W = np.asarray(args[0], dtype=np.float64)
+    return bool(np.max(np.abs(np.linalg.eigvals(W))) == 0)
+
+
+def radius_reference(W, rho):
+    """pathologies.scale_to_spectral_radius, with :data:`RAISED` where it raises ValueError."""
+    return RAISED if zero_radius((W, rho)) else pathologies.scale_to_spectral_radius(W, rho)
+
+
+def radius_promise(args, out):
+    if shares_input(out, args[:1]):
+        return "it returned W itself (or a view of it); the stub asks for a new array"
+    return None
 
 
 def radius_wrong(variant: str):
     def wrong(W, rho):
         W = np.asarray(W)
+        if zero_radius((W, rho)):  # every variant below divides by a size that is 0 here too
+            return np.full(W.shape, np.nan, dtype=W.dtype)
         eig = np.linalg.eigvals(W.astype(np.float64))
         size = {"spectral_norm": lambda: np.linalg.norm(W, 2),
                 "frobenius": lambda: np.linalg.norm(W),
@@ -131,10 +250,15 @@ def radius_wrong(variant: str):
 
 
 def scale_to_spectral_radius(fn) -> CheckResult:
-    """Check ``fn(W, rho) -> W_scaled``: W (H, H) times one scalar so that the largest
-    |eigenvalue| of the result is rho. Same shape and dtype as W; W is not modified."""
+    """Check ``fn(W, rho) -> W_scaled``: W (H, H) times one positive scalar so that the largest
+    |eigenvalue| of the result is rho. A new array of W's shape and dtype (float32 stays float32
+    whatever the type of rho); W is not modified; when rho(W) = 0 (np.linalg.eigvals gives only
+    zeros: the zero matrix, a strictly triangular one) ``fn`` raises ValueError."""
     return run_check(
-        "scale_to_spectral_radius", fn, radius_cases(), pathologies.scale_to_spectral_radius,
+        "scale_to_spectral_radius",
+        keeps_the_stub(fn, radius_promise,
+                       raises=lambda args: ValueError if zero_radius(args) else None),
+        radius_cases(), radius_reference,
         arg_names=["W", "rho"], output_name="W_scaled",
         diagnoses=[
             Diagnosis(radius_wrong("spectral_norm"),
@@ -183,6 +307,9 @@ def jacobian_cases() -> list[Case]:
     h_all[2, 1] = 1.0
     h_all[4, 3] = -1.0
     cases.append(Case((W, h_all), "strong inputs: saturated states, some exactly +-1"))
+    W, h_all = tanh_states(rng, 6, 5, np.float64)
+    cases.append(Case((W, h_all.astype(np.float32)),
+                      "W_hh float64, h_all float32: the result has h_all's dtype, float32"))
     return cases
 
 
@@ -222,9 +349,11 @@ def jacobian_wrong(variant: str):
 def jacobian_norms(fn) -> CheckResult:
     """Check ``fn(W_hh, h_all) -> norms`` for a tanh RNN.
 
-    W_hh (H, H) in PyTorch layout, h_all (T, H) the states h_1 .. h_T. Expected: (T + 1,) in
-    the dtype of h_all with ``norms[k] = ||dh_T/dh_k||_2`` (spectral norm) for k = 0 .. T,
-    where ``dh_T/dh_k = J_T ... J_{k+1}`` and ``J_t = diag(1 - h_t**2) W_hh``; norms[T] = 1.
+    W_hh (H, H) in PyTorch layout, h_all (T, H) the states h_1 .. h_T (T >= 1, H >= 1).
+    Expected: an ndarray (T + 1,) in the dtype of h_all (whatever W_hh's dtype) with
+    ``norms[k] = ||dh_T/dh_k||_2`` (spectral norm) for k = 0 .. T, where
+    ``dh_T/dh_k = J_T ... J_{k+1}`` and ``J_t = diag(1 - h_t**2) W_hh``; norms[T] = 1. Cases
+    include T = 1, H = 1, all-zero states and saturated states (h = +-1, slope 0).
     """
     hints = {
         "order": "dh_T/dh_k = J_T J_{T-1} ... J_{k+1}: start from the identity at k = T and "
@@ -247,3 +376,73 @@ def jacobian_norms(fn) -> CheckResult:
         "jacobian_norms", fn, jacobian_cases(), jacobian_reference,
         arg_names=["W_hh", "h_all"], output_name="norms",
         diagnoses=[Diagnosis(jacobian_wrong(v), hint) for v, hint in hints.items()])
+
+
+# ---- "predict, then run": the gradient of a nearly linear tanh RNN (never graded)
+
+
+def predict_weak_input_gradient(fn) -> PredictionResult:
+    """Show the learner's prediction of ``||dh_50 / dh_0||_2`` for a tanh RNN with
+    ``W_hh = 0.9 * (random orthogonal)``, 32 units and weak inputs (std 0.01) next to the
+    measured value (:func:`course_utils.pathologies.weak_input_gradient`, seed 0, about 5.1e-3).
+    Close means within 25 %. Never raises because of the learner's code."""
+    return check_prediction("predict_weak_input_gradient", fn, pathologies.weak_input_gradient(0),
+                            rel_tol=0.25)
+
+
+# ---- design: an initialisation that lets a ReLU RNN learn the adding problem
+
+DESIGN_SEED = 0  # the one seed the checker trains with (the tests try others)
+
+
+def relu_rnn_init(fn, *, seed: int = DESIGN_SEED) -> CheckResult:
+    """Check the design ``fn(rnn) -> None``: it sets the initial weights of a ReLU
+    ``torch.nn.RNN(2, 32, nonlinearity="relu")`` in place so that the checker's fixed recipe
+    (:func:`course_utils.pathologies.train_relu_rnn_adding`: adding problem of length 50,
+    500 Adam steps of 32 sequences, lr 3e-3, clipping at 1, one thread, seed ``seed``) reaches
+    a test MSE of at most ``pathologies.ADDING_TARGET`` (0.05; predicting the mean gives about
+    0.167). PyTorch's default initialisation misses it. Never raises because of the learner's
+    code.
+    """
+    target = pathologies.ADDING_TARGET
+    name = "relu_rnn_init"
+    if not callable(fn):
+        return report(CheckResult(name, FAILED, f"expected a function, got {type(fn).__name__}"))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run = pathologies.train_relu_rnn_adding(fn, seed=seed)
+    except NotImplementedError:
+        return report(CheckResult(name, NOT_ATTEMPTED,
+                                  "not attempted yet: replace the `raise NotImplementedError` "
+                                  "line with your code, then run this cell again."))
+    except Exception as exc:  # the learner's bug (or a broken model), reported, never raised
+        hint = ""
+        if isinstance(exc, (TypeError, RuntimeError)) and "grad" in str(exc).lower():
+            hint = ("\n   hint: change a parameter's values in place inside `with torch.no_grad():`"
+                    ", e.g. rnn.weight_hh_l0.copy_(...) or rnn.bias_hh_l0.zero_().")
+        elif isinstance(exc, TypeError) and "parameter" in str(exc).lower():
+            hint = ("\n   hint: do not assign a new tensor to rnn.weight_hh_l0; copy values into "
+                    "it in place: `with torch.no_grad(): rnn.weight_hh_l0.copy_(...)`.")
+        return report(CheckResult(name, FAILED, f"training your initialisation raised "
+                                  f"{type(exc).__name__}: {exc}{learner_frame(exc)}{hint}"))
+    mse, base = run["test_mse"], run["baseline"]
+    r = run["recipe"]
+    what = (f"(seed {seed}; ReLU RNN 2 -> {r['hidden']}, linear readout; adding problem "
+            f"T = {r['T']}; {r['steps']} Adam steps of {r['batch']} sequences, lr {r['lr']:g}, "
+            f"clip {r['clip']:g}; test on {r['n_test']} new sequences, where predicting the "
+            f"mean gives {base:.3f})")
+    if not np.isfinite(mse):
+        return report(CheckResult(name, FAILED, f"training diverged (a loss became NaN or "
+                                  f"infinite) {what}\n   hint: a recurrent matrix that amplifies "
+                                  "makes a ReLU RNN's state and gradient explode."))
+    if mse > target:
+        return report(CheckResult(name, FAILED, f"test MSE {mse:.3f}, target {target} {what}"
+                                  "\n   hint: look at the product of ReLU Jacobians "
+                                  "diag([net_t > 0]) W_hh: which W_hh lets it keep its size over "
+                                  "50 steps, and what should the biases be so that a unit's "
+                                  "state neither grows nor shrinks on its own?"))
+    return report(CheckResult(name, PASSED, f"test MSE {mse:.3f} <= target {target} {what}"))
+
+
+relu_rnn_init.design = True  # trains the learner's design against a target; no run_check
