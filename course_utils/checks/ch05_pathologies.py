@@ -171,8 +171,9 @@ def clip_grad_norm(fn) -> CheckResult:
                       "this is value clipping (np.clip element by element); norm clipping "
                       "rescales every element by the same factor and keeps the direction."),
             Diagnosis(clip_wrong("always"),
-                      "rescale only when the norm exceeds max_norm; smaller gradients pass "
-                      "unchanged."),
+                      "the factor is min(1, max_norm / (total_norm + 1e-6)): never above 1, so "
+                      "gradients with a norm below max_norm pass unchanged (clipping never "
+                      "scales a gradient up)."),
             Diagnosis(clip_wrong("post_norm"),
                       "return the norm measured BEFORE clipping, as torch's clip_grad_norm_ "
                       "does, so training logs show how large the gradient really was."),
