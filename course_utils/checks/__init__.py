@@ -21,8 +21,13 @@ from course_utils.checks.ch05_pathologies import (
     jacobian_norms,
     scale_to_spectral_radius,
 )
-from course_utils.checks.ch06_lstm import cell_path_gradient, lstm_bptt, lstm_step
-from course_utils.checks.ch07_gru import flip_update_gate, gru_bptt, gru_step
+from course_utils.checks.ch06_lstm import (
+    cell_path_gradient,
+    lstm_bptt,
+    lstm_step,
+    predict_forget_bias,
+)
+from course_utils.checks.ch07_gru import flip_update_gate, gru_bptt, gru_step, predict_wine_share
 from course_utils.checks.ch08_capstone import recurrent_param_count, surname_gru
 
 __all__ = [
@@ -37,4 +42,6 @@ __all__ = [
     "recurrent_param_count", "surname_gru",
     # derivations (issue 13): backward passes
     "conv_maxpool_backward", "rnn_classifier_grads", "lstm_bptt", "gru_bptt",
+    # "predict, then run" (issue 13): shown, never graded
+    "predict_forget_bias", "predict_wine_share",
 ]
