@@ -191,7 +191,8 @@ def flip_update_gate(fn) -> CheckResult:
                       "rows H..2H."),
             Diagnosis(flip_z_wrong("one_dtype"),
                       "the values are right but a dtype is not: each returned array keeps the "
-                      "dtype of the array it replaces (here float32 weights, float64 biases)."),
+                      "dtype of the array it replaces (a float32 array stays float32, even next "
+                      "to float64 ones)."),
         ])
 
 
