@@ -13,6 +13,9 @@ actually do, rather than assert it from theory:
 - :func:`gate_means`: mean gate values per kind of step, for chosen units;
 - :func:`lstm_step_jacobians` / :func:`lstm_state_gradient_norms`: the full Jacobian of an LSTM
   step and the size of ``dc_T / dc_k`` along all paths, next to the cell path ``diag(f)``;
+- :func:`cell_retention` / :func:`bias_for_retention`: how much of a stored value a forget
+  bias keeps over a number of steps, measured on a one-unit LSTM (a "predict, then run"
+  exercise of chapter 06);
 - :func:`train_until`: the shared :func:`course_utils.training.fit` with a stop rule: train until
   a validation metric reaches a target (the long-range showdown);
 - figures: :func:`plot_gate_trace`, :func:`plot_gate_histograms`.
@@ -343,6 +346,52 @@ def lstm_state_gradient_norms(J):
         P = P @ J[t - 1]
         out[t - 1] = np.linalg.norm(P[H:, H:], 2)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# How long a forget bias keeps a stored value ("predict, then run" of chapter 06)
+# ---------------------------------------------------------------------------------------------
+
+
+def bias_only_lstm(forget_bias: float, input_size: int = 1) -> dict:
+    """Parameters (PyTorch layout, float64) of a one-unit LSTM whose weights are all zero.
+
+    Every gate then sees only its bias: the forget gate is sigma(``forget_bias``) at every step,
+    the input gate is shut (bias -40, sigma = 4e-18) and the candidate is tanh(0) = 0, so nothing
+    is written; the output gate is open (bias 40). The bias sits in ``bias_ih``; ``bias_hh`` is 0,
+    so ``forget_bias`` is the effective bias b_if + b_hf.
+    """
+    bias = np.array([-40.0, forget_bias, 0.0, 40.0])
+    return {"weight_ih": np.zeros((4, input_size)), "weight_hh": np.zeros((4, 1)),
+            "bias_ih": bias, "bias_hh": np.zeros(4)}
+
+
+def cell_retention(forget_bias: float, steps: int, seed: int = 0) -> float:
+    """Share of a stored value left in the cell after ``steps`` steps of :func:`bias_only_lstm`.
+
+    Runs ``scratch.lstm_forward`` from c_0 = 1 (the stored value) and h_0 = 0 on ``steps`` seeded
+    random inputs (the zero weights ignore them) and returns c_steps, a Python float in [0, 1].
+    """
+    x = np.random.default_rng(seed).standard_normal((steps, 1, 1))
+    _, c_all, _ = scratch.lstm_forward(x, np.zeros((1, 1)), np.ones((1, 1)),
+                                       bias_only_lstm(float(forget_bias)))
+    return float(c_all[-1, 0, 0])
+
+
+def bias_for_retention(share: float = 0.5, steps: int = 50, *, lo: float = -20.0,
+                       hi: float = 40.0) -> float:
+    """The effective forget bias b at which :func:`cell_retention` (b, steps) equals ``share``.
+
+    Found by bisection on the experiment (the retention grows with b), to about 1e-9; a
+    Python float. With ``share`` 0.5 and 50 steps it is 4.27.
+    """
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if cell_retention(mid, steps) < share:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 # ---------------------------------------------------------------------------------------------

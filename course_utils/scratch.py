@@ -308,7 +308,8 @@ def lstm_gates(x_t, h_prev, p):
 def lstm_step(x_t, h_prev, c_prev, p):
     """One LSTM step (as ``torch.nn.LSTM``): c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t).
 
-    x_t: (B, D), h_prev, c_prev: (B, H) = h_{t-1}, c_{t-1} -> h_t, c_t: (B, H).
+    x_t: (B, D), h_prev, c_prev: (B, H) = h_{t-1}, c_{t-1} -> h_t, c_t: (B, H), in the dtype of
+    x_t (states and p are cast to it: x_t float32 with float64 parameters gives float32).
     """
     gates = lstm_gates(x_t, h_prev, p)
     i, f, g, o = (gates[name] for name in LSTM_GATE_NAMES)
@@ -405,7 +406,8 @@ def _gru_gate_values(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
 def gru_step(x_t, h_prev, p):
     """One GRU step (as ``torch.nn.GRU``): h_t = (1 - z) * n + z * h_{t-1}.
 
-    x_t: (B, D), h_prev: (B, H) = h_{t-1} -> h_t: (B, H).
+    x_t: (B, D), h_prev: (B, H) = h_{t-1} -> h_t: (B, H), in the dtype of x_t (h_prev and p are
+    cast to it: x_t float32 with float64 parameters gives float32).
     """
     gates = gru_gates(x_t, h_prev, p)
     z, n = gates["z"], gates["n"]

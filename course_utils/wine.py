@@ -18,7 +18,8 @@ later (EMNLP, arXiv v3) version, W_hn (r * h_{t-1}). The volumes drawn are the s
 The figure shows the volumes of that story; colours blend in the same proportions. Functions:
 ``draw_wine_mixing(r, z)`` (one step), ``draw_wine_grid(rs, zs)`` (a static grid of steps), and
 ``wine_widget()`` (the same figure with two sliders, for JupyterLab; without ipywidgets it
-falls back to the static figure).
+falls back to the static figure); ``new_wine_share(z, steps)`` runs the story for several steps on
+a one-unit GRU (a "predict, then run" exercise of chapter 07).
 """
 
 from __future__ import annotations
@@ -174,3 +175,25 @@ def wine_widget(r: float = 0.5, z: float = 0.5, convention: str = "pytorch"):
     return widgets.interactive(show, r=widgets.FloatSlider(value=r, description="reset r",
                                                            **slider),
                                z=widgets.FloatSlider(value=z, description="update z", **slider))
+
+
+def new_wine_share(z: float, steps: int, seed: int = 0) -> float:
+    """Share of new wine in the cup after ``steps`` steps of a one-unit GRU, fixed update gate.
+
+    The GRU (PyTorch's convention, run by ``scratch.gru_forward``) has all weights zero, so each
+    gate sees only its bias: the update gate is ``z`` at every step (the share of the OLD state
+    kept), the reset gate is 0.5 (irrelevant here: the recurrent part of the candidate is zero)
+    and the candidate is tanh(20) = 1, pure new wine. The cup starts with no new wine, h_0 = 0,
+    and the inputs (seeded, random) are ignored by the zero weights. Returns h_steps, a Python
+    float in [0, 1]. ``z`` must lie strictly between 0 and 1.
+    """
+    from course_utils import scratch
+
+    if not 0.0 < z < 1.0:
+        raise ValueError(f"z must lie strictly between 0 and 1, got {z}")
+    bias_ih = np.array([0.0, np.log(z / (1.0 - z)), 20.0])  # r, z, n
+    p = {"weight_ih": np.zeros((3, 1)), "weight_hh": np.zeros((3, 1)), "bias_ih": bias_ih,
+         "bias_hh": np.zeros(3)}
+    x = np.random.default_rng(seed).standard_normal((steps, 1, 1))
+    h_all, _ = scratch.gru_forward(x, np.zeros((1, 1)), p)
+    return float(h_all[-1, 0, 0])

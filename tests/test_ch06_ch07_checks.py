@@ -19,7 +19,7 @@ def cell_ok_loop(f, dc_last):
     out = [dc_last]
     for t in range(T - 1, -1, -1):
         out.append(out[-1] * f[t])
-    return np.stack(out[::-1])
+    return np.stack(out[::-1]).astype(f.dtype)  # the stated dtype rule: that of f
 
 
 def cell_ok_cumprod(f, dc_last):

@@ -254,6 +254,7 @@ CLIP_WRONG = {
 def lstm_variant(order="ifgo", cell_tanh=True, input_gate=True, one_minus_f=False, bias=True,
                  peephole_c=False):
     def fn(x, h, c, p):
+        h, c, p = h.astype(x.dtype), c.astype(x.dtype), in_dtype(p, x.dtype)  # stated dtype rule
         z = x @ p["weight_ih"].T + h @ p["weight_hh"].T
         if bias:
             z = z + p["bias_ih"] + p["bias_hh"]
@@ -268,8 +269,14 @@ def lstm_variant(order="ifgo", cell_tanh=True, input_gate=True, one_minus_f=Fals
     return fn
 
 
+def in_dtype(p, dtype):
+    """The parameters cast to ``dtype``: steps compute in the dtype of x_t (chapters 06, 07)."""
+    return {k: v.astype(dtype) for k, v in p.items()}
+
+
 def lstm_ok_stacked(x, h, c, p):
     H = h.shape[1]
+    h, c, p = h.astype(x.dtype), c.astype(x.dtype), in_dtype(p, x.dtype)
     w = np.hstack([p["weight_ih"], p["weight_hh"]])
     z = np.hstack([x, h]) @ w.T + p["bias_ih"] + p["bias_hh"]
     i = 0.5 * (1 + np.tanh(z[:, :H] / 2))  # sigmoid written through tanh
@@ -297,6 +304,7 @@ def gru_variant(reset_before=False, flip_z=False, bias_outside=False, no_reset=F
                 swap=False):
     def fn(x, h, p):
         H = h.shape[1]
+        h, p = h.astype(x.dtype), in_dtype(p, x.dtype)  # the stated dtype rule
         gi = x @ p["weight_ih"].T + p["bias_ih"]
         gh_nobias = h @ p["weight_hh"].T
         gh = gh_nobias + p["bias_hh"]
@@ -319,6 +327,7 @@ def gru_variant(reset_before=False, flip_z=False, bias_outside=False, no_reset=F
 
 def gru_ok_interpolate(x, h, p):
     H = h.shape[1]
+    h, p = h.astype(x.dtype), in_dtype(p, x.dtype)
     w_ir, w_iz, w_in = np.split(p["weight_ih"], 3)
     w_hr, w_hz, w_hn = np.split(p["weight_hh"], 3)
     b_ir, b_iz, b_in = np.split(p["bias_ih"], 3)

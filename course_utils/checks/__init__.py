@@ -34,8 +34,13 @@ from course_utils.checks.ch05_pathologies import (
     relu_rnn_init,
     scale_to_spectral_radius,
 )
-from course_utils.checks.ch06_lstm import cell_path_gradient, lstm_bptt, lstm_step
-from course_utils.checks.ch07_gru import flip_update_gate, gru_bptt, gru_step
+from course_utils.checks.ch06_lstm import (
+    cell_path_gradient,
+    lstm_bptt,
+    lstm_step,
+    predict_forget_bias,
+)
+from course_utils.checks.ch07_gru import flip_update_gate, gru_bptt, gru_step, predict_wine_share
 from course_utils.checks.ch08_capstone import recurrent_param_count, surname_gru
 
 __all__ = [
@@ -45,8 +50,8 @@ __all__ = [
     "rnn_step", "cross_entropy",
     "bptt", "numerical_gradient",
     "clip_grad_norm", "scale_to_spectral_radius", "jacobian_norms",
-    "lstm_step", "cell_path_gradient",
-    "gru_step", "flip_update_gate",
+    "lstm_step", "cell_path_gradient", "predict_forget_bias",  # predictions: shown, not graded
+    "gru_step", "flip_update_gate", "predict_wine_share",
     "recurrent_param_count", "surname_gru",
     # derivations (issue 13): backward passes
     "conv_maxpool_backward", "rnn_classifier_grads", "lstm_bptt", "gru_bptt",

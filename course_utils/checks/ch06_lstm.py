@@ -1,11 +1,19 @@
-"""Chapter 06 (LSTM gating): one LSTM step, the gradient along the cell path."""
+"""Chapter 06 (LSTM gating): one LSTM step, the gradient along the cell path, BPTT for the LSTM,
+and a "predict, then run" exercise on the forget-gate bias."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from course_utils import scratch
-from course_utils.checking import Case, CheckResult, Diagnosis, run_check
+from course_utils import gates, scratch
+from course_utils.checking import (
+    Case,
+    CheckResult,
+    Diagnosis,
+    PredictionResult,
+    check_prediction,
+    run_check,
+)
 from course_utils.checks.common import (
     BPTT_SHAPES,
     recurrent_params,
@@ -42,10 +50,41 @@ def lstm_wrong(variant: str):
     return wrong
 
 
+def lstm_promoted(x, h, c, p):
+    """The right step computed in NumPy's promoted dtype (float64 if anything is float64)."""
+    dtype = np.result_type(x, h, c, *p.values())
+    return scratch.lstm_step(np.asarray(x, dtype=dtype), h, c, p)
+
+
+def lstm_step_cases() -> list[Case]:
+    """The shared step cases plus the stub's stated edge cases: mixed dtypes and H = 1."""
+    cases = step_cases(4, True, seed=6)
+    rng = np.random.default_rng(61)
+    p = recurrent_params(rng, 3, 2, 4, np.float64)
+    cases.append(Case((rng.standard_normal((4, 3)).astype(np.float32),
+                       rng.standard_normal((4, 2)), rng.standard_normal((4, 2)), p),
+                      "mixed dtypes: x_t float32, h_prev, c_prev and p float64 (the result is "
+                      "float32)"))
+    p = recurrent_params(rng, 2, 1, 4, np.float32)
+    cases.append(Case((rng.standard_normal((1, 2)).astype(np.float32),
+                       rng.standard_normal((1, 1)).astype(np.float32),
+                       rng.standard_normal((1, 1)).astype(np.float32), p),
+                      "float32, B=1, D=2, H=1 (a single unit)"))
+    return cases
+
+
 def lstm_step(fn) -> CheckResult:
-    """Check ``fn(x_t, h_prev, c_prev, p) -> (h_t, c_t)``; gate rows ordered i, f, g, o."""
+    """Check ``fn(x_t, h_prev, c_prev, p) -> (h_t, c_t)``; gate rows ordered i, f, g, o.
+
+    x_t (B, D) float32 or float64; h_prev, c_prev (B, H); ``p`` in PyTorch's layout
+    (``weight_ih`` (4H, D), ``weight_hh`` (4H, H), ``bias_ih``, ``bias_hh`` (4H,)). Returns two
+    NumPy arrays (h_t, c_t), each (B, H). Dtype rule: computed in the dtype of x_t (states and
+    parameters are cast to it; float64 parameters with a float32 x_t give float32 outputs).
+    Edge cases: B = 1, H = 1, zero previous states, pre-activations large enough to saturate
+    the sigmoids and tanh (no NaN). Inputs must not be modified.
+    """
     return run_check(
-        "lstm_step", fn, step_cases(4, True, seed=6), scratch.lstm_step,
+        "lstm_step", fn, lstm_step_cases(), scratch.lstm_step,
         arg_names=["x_t", "h_prev", "c_prev", "p"], output_name="(h_t, c_t)",
         diagnoses=[
             Diagnosis(lstm_wrong("gate_order"),
@@ -58,6 +97,10 @@ def lstm_step(fn) -> CheckResult:
             Diagnosis(lstm_wrong("one_minus_f"),
                       "f multiplies the old cell directly (f near 1 means KEEP); you used 1-f."),
             Diagnosis(lstm_wrong("no_bias"), "add both biases, bias_ih and bias_hh."),
+            Diagnosis(lstm_promoted,
+                      "the values are right but the dtype is not: compute in the dtype of x_t "
+                      "(cast h_prev, c_prev and the parameters with .astype(x_t.dtype)); NumPy "
+                      "would otherwise promote float32 @ float64 to float64."),
         ])
 
 
@@ -78,23 +121,31 @@ def cell_path_reference(f, dc_last):
 def cell_path_cases() -> list[Case]:
     rng = np.random.default_rng(60)
 
-    def gates(shape, dtype, scale=2.0, shift=0.0):
+    def gate_values(shape, dtype, scale=2.0, shift=0.0):
         return sigmoid(shift + scale * rng.standard_normal(shape)).astype(dtype)
 
     cases = []
     for t, b, h, dtype in [(5, 3, 4, np.float64), (7, 2, 3, np.float32), (1, 2, 5, np.float64),
                            (6, 1, 1, np.float64), (4, 3, 2, np.float32)]:
-        cases.append(Case((gates((t, b, h), dtype), rng.standard_normal((b, h)).astype(dtype)),
+        cases.append(Case((gate_values((t, b, h), dtype),
+                           rng.standard_normal((b, h)).astype(dtype)),
                           f"{np.dtype(dtype).name}, T={t}, B={b}, H={h}"))
     cases.append(Case((np.ones((5, 2, 3)), rng.standard_normal((2, 3))),
                       "every forget gate exactly 1: the gradient must arrive unchanged"))
-    blocked = gates((6, 2, 3), np.float64)
+    blocked = gate_values((6, 2, 3), np.float64)
     blocked[2, 0, 1] = 0.0
     cases.append(Case((blocked, rng.standard_normal((2, 3))),
                       "one forget gate exactly 0: nothing may pass that step"))
-    cases.append(Case((gates((60, 2, 3), np.float64, scale=0.5, shift=5.0),
+    cases.append(Case((gate_values((60, 2, 3), np.float64, scale=0.5, shift=5.0),
                        rng.standard_normal((2, 3))),
                       "60 steps with forget gates near 1 (a long memory)"))
+    cases.append(Case((gate_values((5, 2, 3), np.float32), rng.standard_normal((2, 3))),
+                      "mixed dtypes: f float32, dc_last float64 (the result is float32)"))
+    cases.append(Case((gate_values((4, 3, 2), np.float64),
+                       rng.standard_normal((3, 2)).astype(np.float32)),
+                      "mixed dtypes: f float64, dc_last float32 (the result is float64)"))
+    cases.append(Case((np.empty((0, 2, 3)), rng.standard_normal((2, 3))),
+                      "T = 0 (no step): the result is dc_last alone, shape (1, B, H)"))
     return cases
 
 
@@ -120,6 +171,11 @@ def cell_path_wrong(variant: str):
             out = out[::-1]
         if variant == "no_last":
             out = out[:T]
+        if variant == "promoted":  # the products in NumPy's promoted dtype
+            out = out.astype(np.result_type(f, dc_last))
+            out[T] = dc_last
+            for k in range(T - 1, -1, -1):
+                out[k] = out[k + 1] * f[k]
         return out
     return wrong
 
@@ -128,8 +184,11 @@ def cell_path_gradient(fn) -> CheckResult:
     """Check ``fn(f, dc_last) -> dc``: the gradient along the LSTM's cell path.
 
     f : (T, B, H) forget gates, ``f[t-1]`` being f_t; dc_last : (B, H) = dE/dc_T.
-    Returns (T + 1, B, H): ``dc[k] = dE/dc_k`` along the cell path only,
-    ``dc_last * f_{k+1} * ... * f_T`` (elementwise), so ``dc[T] = dc_last``. Same dtype as f.
+    Returns a new NumPy array (T + 1, B, H): ``dc[k] = dE/dc_k`` along the cell path only,
+    ``dc_last * f_{k+1} * ... * f_T`` (elementwise), so ``dc[T] = dc_last``. Dtype rule: the
+    dtype of f, whatever the dtype of dc_last. Edge cases: T = 1, T = 0 (the result is dc_last
+    alone, shape (1, B, H)), B = 1, H = 1, a gate exactly 0 or exactly 1. Inputs must not be
+    modified.
     """
     return run_check(
         "cell_path_gradient", fn, cell_path_cases(), cell_path_reference,
@@ -152,6 +211,10 @@ def cell_path_gradient(fn) -> CheckResult:
             Diagnosis(cell_path_wrong("sum"),
                       "the cell update is additive, but the chain rule MULTIPLIES the step "
                       "derivatives: dc_{t-1} = dc_t * f_t."),
+            Diagnosis(cell_path_wrong("promoted"),
+                      "the values are right but the dtype is not: the result has the dtype of "
+                      "f (NumPy promotes float32 * float64 to float64; cast, or allocate the "
+                      "output with dtype=f.dtype)."),
         ])
 
 
@@ -304,3 +367,29 @@ def lstm_bptt(fn) -> CheckResult:
                  "a weight's gradient has the weight's shape: dnet.T @ input, e.g. (4H, D) for "
                  "weight_ih, not input.T @ dnet."),
         ])
+
+
+# ---- "predict, then run": how large a forget bias keeps half a memory for 50 steps?
+
+RETENTION_SHARE, RETENTION_STEPS = 0.5, 50
+
+
+def predict_forget_bias(fn) -> PredictionResult:
+    """"Predict, then run" (chapter 06): ``fn()`` returns the smallest effective forget-gate bias
+    b for which a one-unit LSTM whose forget gate sees only its bias (all weights zero, input
+    gate shut, ``gates.bias_only_lstm``) still holds at least half of a stored cell value after
+    50 steps. The experiment runs that LSTM (``gates.cell_retention``) and finds b by bisection
+    (``gates.bias_for_retention``): b = 4.27. Close: within 10 % of it. Also prints how much your
+    b keeps. Shown, never graded; never raises.
+    """
+    actual = round(gates.bias_for_retention(RETENTION_SHARE, RETENTION_STEPS), 2)
+    result = check_prediction("predict_forget_bias", fn, actual, rel_tol=0.10)
+    if result.close is not None:
+        try:
+            kept = gates.cell_retention(result.predicted, RETENTION_STEPS)
+            print(f"With your b = {result.predicted:g}, the experiment keeps {kept:.1%} of the "
+                  f"stored value after {RETENTION_STEPS} steps (target: at least "
+                  f"{RETENTION_SHARE:.0%}).")
+        except Exception:  # an extreme prediction must not break the cell
+            pass
+    return result

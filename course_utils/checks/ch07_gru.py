@@ -1,11 +1,19 @@
-"""Chapter 07 (GRU): one GRU step, converting between the update-gate conventions."""
+"""Chapter 07 (GRU): one GRU step, converting between the update-gate conventions, BPTT for the
+GRU, and a "predict, then run" exercise on the wine-mixing shares."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from course_utils import scratch
-from course_utils.checking import Case, CheckResult, Diagnosis, run_check
+from course_utils import scratch, wine
+from course_utils.checking import (
+    Case,
+    CheckResult,
+    Diagnosis,
+    PredictionResult,
+    check_prediction,
+    run_check,
+)
 from course_utils.checks.common import (
     BPTT_SHAPES,
     recurrent_params,
@@ -42,11 +50,40 @@ def gru_wrong(variant: str):
     return wrong
 
 
+def gru_promoted(x, h, p):
+    """The right step computed in NumPy's promoted dtype (float64 if anything is float64)."""
+    dtype = np.result_type(x, h, *p.values())
+    return scratch.gru_step(np.asarray(x, dtype=dtype), h, p)
+
+
+def gru_step_cases() -> list[Case]:
+    """The shared step cases plus the stub's stated edge cases: mixed dtypes and H = 1."""
+    cases = step_cases(3, False, seed=7)
+    rng = np.random.default_rng(71)
+    p = recurrent_params(rng, 3, 2, 3, np.float64)
+    cases.append(Case((rng.standard_normal((4, 3)).astype(np.float32),
+                       np.tanh(rng.standard_normal((4, 2))), p),
+                      "mixed dtypes: x_t float32, h_prev and p float64 (the result is float32)"))
+    p = recurrent_params(rng, 2, 1, 3, np.float32)
+    cases.append(Case((rng.standard_normal((1, 2)).astype(np.float32),
+                       rng.standard_normal((1, 1)).astype(np.float32), p),
+                      "float32, B=1, D=2, H=1 (a single unit)"))
+    return cases
+
+
 def gru_step(fn) -> CheckResult:
     """Check ``fn(x_t, h_prev, p) -> h_t`` in PyTorch's convention (rows r, z, n; reset after
-    the matrix product; ``h_t = (1 - z) * n + z * h_prev``)."""
+    the matrix product; ``h_t = (1 - z) * n + z * h_prev``).
+
+    x_t (B, D) float32 or float64; h_prev (B, H); ``p`` in PyTorch's layout (``weight_ih``
+    (3H, D), ``weight_hh`` (3H, H), ``bias_ih``, ``bias_hh`` (3H,)). Returns a NumPy array h_t
+    (B, H). Dtype rule: computed in the dtype of x_t (h_prev and the parameters are cast to it;
+    float64 parameters with a float32 x_t give a float32 h_t). Edge cases: B = 1, H = 1, a zero
+    previous state, pre-activations large enough to saturate the sigmoids and tanh (no NaN).
+    Inputs must not be modified.
+    """
     return run_check(
-        "gru_step", fn, step_cases(3, False, seed=7), scratch.gru_step,
+        "gru_step", fn, gru_step_cases(), scratch.gru_step,
         arg_names=["x_t", "h_prev", "p"], output_name="h_t",
         diagnoses=[
             Diagnosis(gru_wrong("reset_before"),
@@ -61,6 +98,10 @@ def gru_step(fn) -> CheckResult:
                       "the reset gate r must scale the recurrent part of the candidate."),
             Diagnosis(gru_wrong("swap_rz"),
                       "the gate rows are ordered r, z, n: the first block is the reset gate."),
+            Diagnosis(gru_promoted,
+                      "the values are right but the dtype is not: compute in the dtype of x_t "
+                      "(cast h_prev and the parameters with .astype(x_t.dtype)); NumPy would "
+                      "otherwise promote float32 @ float64 to float64."),
         ])
 
 
@@ -83,6 +124,11 @@ def flip_z_cases() -> list[Case]:
                         (1, 1, np.float64), (3, 4, np.float32)]:
         cases.append(Case((recurrent_params(rng, d, h, 3, dtype),),
                           f"{np.dtype(dtype).name}, D={d}, H={h}"))
+    mixed = recurrent_params(rng, 3, 2, 3, np.float32)
+    mixed["bias_ih"], mixed["bias_hh"] = (mixed[k].astype(np.float64) for k in ("bias_ih",
+                                                                              "bias_hh"))
+    cases.append(Case((mixed,), "mixed dtypes: float32 weights, float64 biases (each array "
+                                "keeps its own dtype)"))
     return cases
 
 
@@ -92,6 +138,9 @@ def flip_z_wrong(variant: str):
         H = out["weight_hh"].shape[1]
         block = {"r_block": slice(0, H), "n_block": slice(2 * H, 3 * H)}.get(variant,
                                                                               slice(H, 2 * H))
+        if variant == "one_dtype":  # every array in one common dtype
+            common = np.result_type(*out.values())
+            out = {k: v.astype(common) for k, v in out.items()}
         for k, v in out.items():
             if variant == "weights_only" and k.startswith("bias"):
                 continue
@@ -113,7 +162,9 @@ def flip_update_gate(fn) -> CheckResult:
     The same GRU written with the opposite update-gate convention (z' = 1 - z) has the update
     gate's pre-activation negated, since 1 - sigmoid(a) = sigmoid(-a): rows H..2H of
     ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh`` change sign, everything else stays.
-    Expected: a NEW dict with the same keys and dtypes; the input must not be modified.
+    Expected: a NEW dict with the same keys, of new NumPy arrays with the same shapes. Dtype
+    rule: each returned array has the dtype of the input array it replaces (float32 weights
+    with float64 biases stay so). Edge cases: H = 1, D = 1. The input must not be modified.
     """
     return run_check(
         "flip_update_gate", fn, flip_z_cases(), flip_z_reference, arg_names=["p"],
@@ -138,6 +189,10 @@ def flip_update_gate(fn) -> CheckResult:
             Diagnosis(flip_z_wrong("n_block"),
                       "PyTorch stacks the rows as r, z, n: the update gate is the SECOND block, "
                       "rows H..2H."),
+            Diagnosis(flip_z_wrong("one_dtype"),
+                      "the values are right but a dtype is not: each returned array keeps the "
+                      "dtype of the array it replaces (a float32 array stays float32, even next "
+                      "to float64 ones)."),
         ])
 
 
@@ -282,3 +337,19 @@ def gru_bptt(fn) -> CheckResult:
                  "a weight's gradient has the weight's shape: dnet.T @ input, e.g. (3H, D) for "
                  "weight_ih, not input.T @ dnet."),
         ])
+
+
+# ---- "predict, then run": the share of new wine after several steps
+
+WINE_Z, WINE_STEPS = 0.9, 10
+
+
+def predict_wine_share(fn) -> PredictionResult:
+    """"Predict, then run" (chapter 07): ``fn()`` returns the share of new wine in the cup after
+    10 steps of a one-unit GRU whose update gate is z = 0.9 at every step (PyTorch's
+    convention), whose fresh mix is pure new wine (n_t = 1) and whose cup starts with none
+    (h_0 = 0). The experiment runs that GRU (``wine.new_wine_share``): 0.651. Close: within
+    10 % of it. Shown, never graded; never raises.
+    """
+    actual = round(wine.new_wine_share(WINE_Z, WINE_STEPS), 3)
+    return check_prediction("predict_wine_share", fn, actual, rel_tol=0.10)
