@@ -13,7 +13,13 @@ re-exports the checkers, so notebooks keep writing ``checks.rnn_step(fn)``.
 
 from course_utils.checks.ch00_softmax import softmax, softmax_backward
 from course_utils.checks.ch01_tfidf import cosine_similarity, count_matrix, tfidf
-from course_utils.checks.ch02_cnn import conv_maxpool_backward, conv_relu_maxpool, receptive_field
+from course_utils.checks.ch02_cnn import (
+    conv_maxpool_backward,
+    conv_relu_maxpool,
+    order_cnn,
+    predict_dilation_holes,
+    receptive_field,
+)
 from course_utils.checks.ch03_rnn import cross_entropy, rnn_step
 from course_utils.checks.ch04_bptt import bptt, numerical_gradient, rnn_classifier_grads
 from course_utils.checks.ch05_pathologies import (
@@ -37,4 +43,6 @@ __all__ = [
     "recurrent_param_count", "surname_gru",
     # derivations (issue 13): backward passes
     "conv_maxpool_backward", "rnn_classifier_grads", "lstm_bptt", "gru_bptt",
+    # chapter 02 (issue 13): a prediction and a design
+    "predict_dilation_holes", "order_cnn",
 ]

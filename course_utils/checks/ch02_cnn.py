@@ -5,7 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import cnn
-from course_utils.checking import Case, CheckResult, Diagnosis, Mismatch, compare, run_check
+from course_utils.checking import (
+    FAILED,
+    NOT_ATTEMPTED,
+    PASSED,
+    Case,
+    CheckResult,
+    Diagnosis,
+    Mismatch,
+    PredictionResult,
+    check_prediction,
+    compare,
+    learner_frame,
+    report,
+    run_check,
+)
 from course_utils.checks.common import telling
 
 # ---- convolution + ReLU + max-over-time pooling; receptive fields
@@ -303,3 +317,230 @@ def conv_maxpool_backward(fn) -> CheckResult:
                  "sum the bias gradient over the batch, do not average it (the 1/B of a mean "
                  "loss is already inside dpooled)."),
         ])
+
+
+# ---- predict, then run: a dilated filter has holes (issue 13)
+
+HOLES_DISTANCES = tuple(range(1, 7))
+HOLES_STEPS = 150
+HOLES_BODY, HOLES_MARGIN = 20, 5  # sequences of 30 tokens; no marker within 5 of an edge
+
+
+def dilated_layer_accuracies(seed: int = 0) -> dict[int, float]:
+    """The experiment of ``predict_dilation_holes``: ONE convolution layer of width 3 and
+    dilation 2 (taps at offsets 0, 2, 4: it spans 5 tokens), 32 filters, global max pooling and
+    a linear layer, trained on the order task with distances 1 .. 6 (``cnn.train_order_model``,
+    150 steps, seed ``seed``), then tested on 1,000 held-out sequences per distance.
+    Returns {d: accuracy}. About 1 s on one core."""
+    import torch
+    from torch import nn
+
+    from course_utils import cnn as cnn_lib
+
+    class OneDilatedLayer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(cnn_lib.ORDER_VOCAB, 16)
+            self.conv = nn.Conv1d(16, 32, 3, dilation=2)
+            self.out = nn.Linear(32, 2)
+
+        def forward(self, tokens):
+            h = torch.relu(self.conv(self.embed(tokens).transpose(1, 2)))
+            return self.out(h.amax(dim=2))
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = OneDilatedLayer()
+        cnn_lib.train_order_model(model, steps=HOLES_STEPS, seed=seed, max_distance=6,
+                                  warmup=0.0, body=HOLES_BODY, margin=HOLES_MARGIN)
+    return cnn_lib.order_accuracy(model, HOLES_DISTANCES, n=1000, body=HOLES_BODY,
+                                  margin=HOLES_MARGIN)
+
+
+def predict_dilation_holes(fn) -> PredictionResult:
+    """``fn() -> float``: your predicted test accuracy (a fraction, 0.5 = chance, 1.0 = perfect)
+    of the single dilated layer of :func:`dilated_layer_accuracies` when the markers A and B
+    are adjacent (distance d = 1). Close means within 0.10. Shows the accuracy at every
+    distance 1 .. 6 after the verdict. Never graded."""
+    accs = dilated_layer_accuracies()
+    result = check_prediction("predict_dilation_holes", fn, accs[1], abs_tol=0.10)
+    print("the experiment, test accuracy per distance d (width 3, dilation 2, one layer): "
+          + ", ".join(f"d={d}: {a:.0%}" for d, a in accs.items()))
+    return result
+
+
+# ---- design: a CNN that relates two markers 40 tokens apart (issue 13)
+
+ORDER_CNN_SEED = 0
+ORDER_CNN_STEPS = 400
+ORDER_CNN_BATCH = 64
+ORDER_CNN_LR = 3e-3
+ORDER_CNN_MAX_DISTANCE = 40
+ORDER_CNN_DISTANCES = (20, 30, 40)
+ORDER_CNN_TEST_N = 1000
+ORDER_CNN_TARGET = 0.95
+ORDER_CNN_MAX_PARAMS = 5000
+ORDER_CNN_MAX_CONVS = 4
+ORDER_CNN_MAX_KERNEL = 3
+ORDER_CNN_PROBE_LENGTH = 150  # a second length: the model must pool over time
+
+
+class _Unusable(Exception):
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _forbidden(model) -> list[str]:
+    from torch import nn
+
+    kinds = (nn.RNNBase, nn.RNNCellBase, nn.MultiheadAttention, nn.Transformer,
+             nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
+    return sorted({type(m).__name__ for m in model.modules() if isinstance(m, kinds)})
+
+
+def _probe(model, length: int, batch: int, seed: int) -> None:
+    """Run the model on int64 tokens (batch, length); raise _Unusable unless it returns finite
+    float logits of shape (batch, 2)."""
+    import torch
+
+    from course_utils import cnn as cnn_lib
+
+    tokens, _ = cnn_lib.order_sequences(batch, 5, seed=seed, body=length - 2 * 5, margin=5)
+    try:
+        with torch.no_grad():
+            out = model(torch.from_numpy(tokens))
+    except Exception as exc:  # noqa: BLE001 - the learner's model, reported
+        raise _Unusable(FAILED, f"your model raised {type(exc).__name__} on int64 tokens of "
+                                f"shape ({batch}, {length}): {exc}{learner_frame(exc)}") from None
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+        raise _Unusable(FAILED, f"your model must return a float tensor of logits; on tokens "
+                                f"({batch}, {length}) it returned {type(out).__name__}"
+                                + (f" of dtype {out.dtype}" if isinstance(out, torch.Tensor)
+                                   else ""))
+    if tuple(out.shape) != (batch, 2):
+        hint = (" (it must pool over time, e.g. the max over positions, so that any length "
+                "gives one vector per sequence)" if length != 130 else "")
+        raise _Unusable(FAILED, f"on tokens of shape ({batch}, {length}) your model returned "
+                                f"shape {tuple(out.shape)}, expected ({batch}, 2){hint}")
+    if not torch.isfinite(out).all():
+        raise _Unusable(FAILED, "your untrained model returns NaN or infinite logits")
+
+
+def build_order_model(build, seed: int = ORDER_CNN_SEED):
+    """Call ``build()`` after ``torch.manual_seed(seed)`` and check the rules of the design
+    exercise before any training. Returns ``(model, n_params, n_convs)``; raises
+    :class:`_Unusable` (status, message) when the answer cannot be trained."""
+    import torch
+    from torch import nn
+
+    from course_utils import cnn as cnn_lib
+
+    torch.manual_seed(seed)
+    try:
+        model = build()
+    except NotImplementedError:
+        raise _Unusable(NOT_ATTEMPTED, "not attempted yet: replace `raise NotImplementedError` "
+                                       "in build() by code that returns your model.") from None
+    except Exception as exc:  # noqa: BLE001
+        raise _Unusable(FAILED, f"build() raised {type(exc).__name__}: {exc}"
+                                f"{learner_frame(exc)}") from None
+    if not isinstance(model, nn.Module):
+        raise _Unusable(FAILED, f"build() must return a torch.nn.Module, got "
+                                f"{type(model).__name__}")
+    bad = _forbidden(model)
+    if bad:
+        raise _Unusable(FAILED, f"a CNN only: your model contains {', '.join(bad)} (recurrent "
+                                "and attention layers are not allowed here)")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
+    if len(convs) > ORDER_CNN_MAX_CONVS:
+        raise _Unusable(FAILED, f"your model has {len(convs)} nn.Conv1d layers; the budget is "
+                                f"{ORDER_CNN_MAX_CONVS}. Nothing was trained.")
+    wide = [m.kernel_size[0] for m in convs if m.kernel_size[0] > ORDER_CNN_MAX_KERNEL]
+    if wide:
+        raise _Unusable(FAILED, f"every nn.Conv1d must have kernel_size <= "
+                                f"{ORDER_CNN_MAX_KERNEL}; yours has {wide}. Nothing was trained.")
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if n_params > ORDER_CNN_MAX_PARAMS:
+        raise _Unusable(FAILED, f"{n_params:,} trainable parameters, over the budget of "
+                                f"{ORDER_CNN_MAX_PARAMS:,}; use fewer channels or a smaller "
+                                "embedding. Nothing was trained.")
+    if n_params == 0:
+        raise _Unusable(FAILED, "your model has no trainable parameters")
+    model.eval()
+    _probe(model, cnn_lib.ORDER_LENGTH, 4, seed=123)
+    _probe(model, ORDER_CNN_PROBE_LENGTH, 2, seed=124)
+    return model, n_params, len(convs)
+
+
+def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int, float]]:
+    """Build, check, train and test the learner's model exactly as :func:`order_cnn` does.
+    Returns ``(status, message, accuracies)`` ({} when nothing was trained); never raises
+    because of the learner's code."""
+    import torch
+
+    from course_utils import cnn as cnn_lib
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            try:
+                model, n_params, n_convs = build_order_model(build, seed)
+            except _Unusable as err:
+                return err.status, err.message, {}
+            try:
+                loss = cnn_lib.train_order_model(
+                    model, steps=ORDER_CNN_STEPS, seed=seed, max_distance=ORDER_CNN_MAX_DISTANCE,
+                    batch_size=ORDER_CNN_BATCH, lr=ORDER_CNN_LR)
+                accs = cnn_lib.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N)
+            except Exception as exc:  # noqa: BLE001
+                return FAILED, (f"training or testing your model raised {type(exc).__name__}: "
+                                f"{exc}{learner_frame(exc)}"), {}
+    finally:
+        torch.set_num_threads(threads)
+    what = (f"what ran: seed {seed}, 1 thread, Adam (lr {ORDER_CNN_LR}), {ORDER_CNN_STEPS} "
+            f"steps of {ORDER_CNN_BATCH} fresh sequences of {cnn_lib.ORDER_LENGTH} tokens "
+            f"(distance uniform in 1 .. d_max, d_max growing from 4 to "
+            f"{ORDER_CNN_MAX_DISTANCE} over the first half); {n_params:,} parameters (budget "
+            f"{ORDER_CNN_MAX_PARAMS:,}), {n_convs} Conv1d layer(s) (at most "
+            f"{ORDER_CNN_MAX_CONVS}, kernel <= {ORDER_CNN_MAX_KERNEL}); test: "
+            f"{ORDER_CNN_TEST_N:,} held-out sequences per distance")
+    if not np.isfinite(loss):
+        return FAILED, f"training diverged (the loss became NaN or infinite).\n  {what}", accs
+    table = ", ".join(f"d = {d}: {100 * a:.1f} %" for d, a in accs.items())
+    head = f"test accuracy {table} (target >= {100 * ORDER_CNN_TARGET:.0f} % at each distance)"
+    if min(accs.values()) >= ORDER_CNN_TARGET:
+        return PASSED, f"{head}.\n  {what}", accs
+    advice = ("Work out your stack's receptive field (exercise 2's recurrence, with each "
+              "layer's dilation multiplying its k - 1): one unit must see the two markers "
+              f"together, {ORDER_CNN_MAX_DISTANCE + 1} consecutive tokens at d = "
+              f"{ORDER_CNN_MAX_DISTANCE}, and every offset up to that must be reachable (a "
+              "dilated filter skips positions).")
+    if loss > 0.68:
+        advice += (f" The training loss ended at {loss:.3f}, about ln 2 = 0.693: the model "
+                   "never got off the ground.")
+    return FAILED, f"not yet: {head}.\n  {what}\n  {advice}", accs
+
+
+def order_cnn(build, seed: int = ORDER_CNN_SEED) -> CheckResult:
+    """Check ``build() -> model``: a CNN for chapter 02's order task at long distances.
+
+    ``model`` maps int64 token ids of shape (B, L) (vocabulary 16: 2 = A, 3 = B, 4..15 fillers;
+    the checker uses L = 130: 40 fillers, a 50-token body holding A and B, 40 fillers) to
+    float logits of shape (B, 2) (class 1: A comes first), for any L >= 130 (the checker also
+    tries L = 150). Rules, checked before training: at most 4 ``nn.Conv1d`` layers, each with
+    kernel_size <= 3, at most 5,000 trainable parameters, no recurrent or attention layer.
+    The checker seeds torch with ``seed`` (default 0) before ``build()``, trains with its own
+    fixed recipe (:func:`course_utils.cnn.train_order_model`: Adam, lr 0.003, 400 steps of 64
+    sequences, one thread) and passes when the test accuracy is >= 95 % at each of d = 20, 30
+    and 40. Machine-independent: the budget is steps and parameters, not seconds.
+    """
+    try:
+        status, message, _ = run_order_cnn(build, seed)
+    except Exception as exc:  # noqa: BLE001 - a checker never raises at the learner
+        status, message = FAILED, f"the checker could not run your model: {exc!r}"
+    return report(CheckResult("order_cnn", status, message))
+
+
+order_cnn.design = True  # trains the learner's model against a target; no run_check
