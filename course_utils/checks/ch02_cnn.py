@@ -33,6 +33,8 @@ CONV_SHAPES = [(7, 3, 4, 5, 3, np.float64), (9, 2, 3, 4, 2, np.float32),
 
 def conv_confusable(t: int, k: int) -> set[str]:
     """Mistakes that give the right answer whatever the numbers, for this T and k."""
+    if t < k:  # the edge case: every variant raises ValueError, as the stub says
+        return set(CONV_VARIANTS)
     return ({"flipped", "same_padding"} if k == 1 else set()) | (
         {"mean_pool"} if t == k else set())
 
@@ -69,7 +71,38 @@ def conv_cases() -> list[Case]:
     cases.append(Case(draw(3, 2, 4, 5, 3, np.float64), "T = k: exactly one window"))
     cases.append(Case(draw(8, 3, 2, 4, 3, np.float64, bias_scale=6.0),
                       "large biases of both signs: ReLU turns some filters off (outputs 0)"))
+    x, w, b = draw(6, 2, 3, 4, 2, np.float64)
+    cases.append(Case((x.astype(np.float32), w, b),
+                      "mixed dtypes: x float32, weight and bias float64 -> float32 out"))
+    x, w, b = draw(7, 3, 2, 3, 3, np.float64)
+    cases.append(Case((x, w.astype(np.float32), b.astype(np.float32)),
+                      "mixed dtypes: x float64, weight and bias float32 -> float64 out"))
+    cases.append(Case((rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4, 3)),
+                       rng.standard_normal(5)),
+                      "T = 2 < k = 3: no window fits, the stub says raise ValueError"))
     return cases
+
+
+class EdgeCase(Exception):
+    """Raised by the guard when a function returns where the stub says it must raise."""
+
+
+def conv_guard(fn):
+    """``fn`` with the stated edge case T < k enforced: there the stub says "raise
+    ValueError"; the guard turns that ValueError into an empty marker array (which the
+    reference returns too) and turns a normal return into an :class:`EdgeCase` error."""
+    def guarded(x, weight, bias):
+        if x.shape[0] >= weight.shape[2]:
+            return fn(x, weight, bias)
+        try:
+            got = fn(x, weight, bias)
+        except ValueError:
+            return np.zeros(0, dtype=x.dtype)
+        shape = getattr(got, "shape", None)
+        raise EdgeCase(f"it returned {type(got).__name__}"
+                       f"{'' if shape is None else f' of shape {shape}'} instead of raising "
+                       "ValueError (no window fits when T < k)")
+    return guarded
 
 
 CONV_VARIANTS = ("flipped", "no_relu", "mean_pool", "no_bias", "missing_last", "same_padding")
@@ -77,6 +110,8 @@ CONV_VARIANTS = ("flipped", "no_relu", "mean_pool", "no_bias", "missing_last", "
 
 def conv_wrong(variant: str):
     def wrong(x, weight, bias):
+        if x.shape[0] < weight.shape[2]:  # the stated edge case, right in every variant
+            raise ValueError("sequence shorter than the filter")
         if variant == "flipped":
             weight = weight[:, :, ::-1]
         if variant == "no_bias":
@@ -95,30 +130,35 @@ def conv_wrong(variant: str):
 
 
 def conv_reference(x, weight, bias):
+    if x.shape[0] < weight.shape[2]:  # the stated edge case: ValueError, see conv_guard
+        return np.zeros(0, dtype=x.dtype)
     return cnn.conv_relu_maxpool(x, weight, bias)
 
 
 def conv_relu_maxpool(fn) -> CheckResult:
     """Check ``fn(x, weight, bias) -> pooled``: x (T, B, D) time-major, weight (C, D, k) in
     ``nn.Conv1d``'s layout, bias (C,); a 'valid' convolution (stride 1, no padding, filter not
-    flipped, as in PyTorch), ReLU, then the max over the T - k + 1 positions: pooled (B, C)."""
+    flipped, as in PyTorch), ReLU, then the max over the T - k + 1 positions: pooled (B, C), a
+    NumPy array in the dtype of x whatever the dtype of weight and bias. T < k (no window fits)
+    must raise ValueError. Inputs must not be modified."""
     return run_check(
-        "conv_relu_maxpool", fn, conv_cases(), conv_reference,
+        "conv_relu_maxpool", conv_guard(fn) if callable(fn) else fn, conv_cases(),
+        conv_reference,
         arg_names=["x", "weight", "bias"], output_name="pooled",
         diagnoses=[
-            Diagnosis(conv_wrong("flipped"),
+            Diagnosis(conv_guard(conv_wrong("flipped")),
                       "do not flip the filter: like nn.Conv1d, compute sum_j weight[:, :, j] @ "
                       "x[t + j] (a cross-correlation)."),
-            Diagnosis(conv_wrong("no_relu"),
+            Diagnosis(conv_guard(conv_wrong("no_relu")),
                       "apply the ReLU, max(0, .), to the feature maps (before or after the max "
                       "gives the same result)."),
-            Diagnosis(conv_wrong("mean_pool"),
+            Diagnosis(conv_guard(conv_wrong("mean_pool")),
                       "pool with the MAXIMUM over time, not the mean."),
-            Diagnosis(conv_wrong("no_bias"), "add each filter's bias."),
-            Diagnosis(conv_wrong("missing_last"),
+            Diagnosis(conv_guard(conv_wrong("no_bias")), "add each filter's bias."),
+            Diagnosis(conv_guard(conv_wrong("missing_last")),
                       "a sequence of T steps has T - k + 1 windows (t = 0 .. T-k); the last one "
                       "is missing."),
-            Diagnosis(conv_wrong("same_padding"),
+            Diagnosis(conv_guard(conv_wrong("same_padding")),
                       "no padding: only windows that lie fully inside the sequence count."),
         ])
 
@@ -133,6 +173,7 @@ def rf_cases() -> list[Case]:
         Case(([(3, 1), (3, 2), (3, 1)],), "an overlapping pooling: width 3, stride 2"),
         Case(([(1, 1), (2, 3), (1, 1)],), "width-1 layers add nothing"),
         Case(([],), "an empty stack: a unit sees its own position only (1)"),
+        Case(([(2, 3), (3, 1)],), "a stride larger than the kernel: conv 2 stride 3, conv 3"),
     ]
 
 
@@ -156,12 +197,25 @@ def rf_wrong(variant: str):
     return wrong
 
 
+def rf_typed(fn):
+    """``fn`` with its stated return type enforced: an integer (int or a NumPy integer)."""
+    def typed(layers):
+        out = fn(layers)
+        if isinstance(out, (bool, np.bool_)) or not isinstance(out, (int, np.integer)):
+            raise TypeError(f"the receptive field must be an int, got {type(out).__name__} "
+                            f"{out!r}")
+        return out
+    return typed
+
+
 def receptive_field(fn) -> CheckResult:
-    """Check ``fn(layers) -> int``: layers is a list of (kernel, stride) pairs, bottom layer
-    first (a pooling of width p and stride p is (p, p)); return how many consecutive input
-    positions one unit of the top layer depends on."""
+    """Check ``fn(layers) -> int``: layers is a list of (kernel, stride) pairs of ints >= 1,
+    bottom layer first (a pooling of width p and stride p is (p, p)); return how many
+    consecutive input positions one unit of the top layer depends on, as an int (a float such
+    as 3.0 fails). An empty list gives 1. The list must not be modified."""
     return run_check(
-        "receptive_field", fn, rf_cases(), rf_reference, arg_names=["layers"],
+        "receptive_field", rf_typed(fn) if callable(fn) else fn, rf_cases(), rf_reference,
+        arg_names=["layers"],
         output_name="receptive field",
         diagnoses=[
             Diagnosis(rf_wrong("no_stride"),
