@@ -461,22 +461,24 @@ def _probe(model, length: int, batch: int, seed: int) -> None:
     from course_utils import cnn as cnn_lib
 
     tokens, _ = cnn_lib.order_sequences(batch, 5, seed=seed, body=length - 2 * 5, margin=5)
+    other = length != cnn_lib.ORDER_LENGTH
+    pool = (" (the model must accept any length >= 130: pool over time, e.g. the max over "
+            "positions, so that any length gives one vector per sequence)" if other else "")
     try:
         with torch.no_grad():
             out = model(torch.from_numpy(tokens))
     except Exception as exc:  # noqa: BLE001 - the learner's model, reported
         raise _Unusable(FAILED, f"your model raised {type(exc).__name__} on int64 tokens of "
-                                f"shape ({batch}, {length}): {exc}{learner_frame(exc)}") from None
+                                f"shape ({batch}, {length}): {exc}{learner_frame(exc)}{pool}"
+                        ) from None
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():
         raise _Unusable(FAILED, f"your model must return a float tensor of logits; on tokens "
                                 f"({batch}, {length}) it returned {type(out).__name__}"
                                 + (f" of dtype {out.dtype}" if isinstance(out, torch.Tensor)
                                    else ""))
     if tuple(out.shape) != (batch, 2):
-        hint = (" (it must pool over time, e.g. the max over positions, so that any length "
-                "gives one vector per sequence)" if length != 130 else "")
         raise _Unusable(FAILED, f"on tokens of shape ({batch}, {length}) your model returned "
-                                f"shape {tuple(out.shape)}, expected ({batch}, 2){hint}")
+                                f"shape {tuple(out.shape)}, expected ({batch}, 2){pool}")
     if not torch.isfinite(out).all():
         raise _Unusable(FAILED, "your untrained model returns NaN or infinite logits")
 
