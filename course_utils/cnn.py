@@ -12,6 +12,10 @@ words x_t, ..., x_{t+k-1} (``x[t - 1]`` holds x_t, as everywhere in the course).
 
 Figures: :func:`draw_sliding_window` (a filter sliding over a sentence, then max-over-time
 pooling) and :func:`draw_receptive_field` (stacked layers and the input span of one unit).
+
+The order task at long distances (chapter 02's exercises 4 and 5, in PyTorch): sequences with
+wide random margins (:func:`order_sequences`), one fixed, seeded training recipe
+(:func:`train_order_model`) and held-out accuracy per distance (:func:`order_accuracy`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["conv1d", "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window",
-           "max_over_time", "receptive_field", "receptive_field_table"]
+__all__ = ["ORDER_BODY", "ORDER_LENGTH", "ORDER_MARGIN", "ORDER_VOCAB", "conv1d",
+           "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window", "max_over_time",
+           "order_accuracy", "order_sequences", "receptive_field", "receptive_field_table",
+           "train_order_model"]
 
 
 def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Chapter 02 (a CNN over text): convolution + ReLU + max-over-time pooling, receptive fields."""
+"""Chapter 02 (a CNN over text): convolution + ReLU + max-over-time pooling, receptive fields,
+the backward pass, a prediction (a dilated filter's holes) and a design checker (``order_cnn``:
+a CNN that relates two markers 40 tokens apart, trained by the checker's fixed recipe)."""
 
 from __future__ import annotations
 
