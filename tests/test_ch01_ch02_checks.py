@@ -270,6 +270,8 @@ def test_cosine_rejects_wrong(name, capsys):
 def conv_ok_loops(x, weight, bias):
     t_len, b_len, _ = x.shape
     c_len, _, k = weight.shape
+    if t_len < k:
+        raise ValueError(f"T = {t_len} < k = {k}: no window fits")
     out = np.full((b_len, c_len), -np.inf)
     for t in range(t_len - k + 1):
         window = x[t:t + k]  # (k, B, D)
@@ -280,8 +282,11 @@ def conv_ok_loops(x, weight, bias):
 
 
 def conv_ok_torch(x, weight, bias):
+    if x.shape[0] < weight.shape[2]:
+        raise ValueError("shorter than the filter")
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(1, 2, 0)))
-    h = torch.nn.functional.conv1d(xt, torch.from_numpy(weight), torch.from_numpy(bias))
+    h = torch.nn.functional.conv1d(xt, torch.from_numpy(weight.astype(x.dtype)),
+                                   torch.from_numpy(bias.astype(x.dtype)))
     return torch.relu(h).amax(dim=2).numpy()
 
 

@@ -19,7 +19,13 @@ from course_utils.checks.ch01_tfidf import (
     tfidf,
     tfidf_transform,
 )
-from course_utils.checks.ch02_cnn import conv_maxpool_backward, conv_relu_maxpool, receptive_field
+from course_utils.checks.ch02_cnn import (
+    conv_maxpool_backward,
+    conv_relu_maxpool,
+    order_cnn,
+    predict_dilation_holes,
+    receptive_field,
+)
 from course_utils.checks.ch03_rnn import cross_entropy, predict_latch_weight, rnn_step
 from course_utils.checks.ch04_bptt import (
     bptt,
@@ -44,21 +50,20 @@ from course_utils.checks.ch07_gru import flip_update_gate, gru_bptt, gru_step, p
 from course_utils.checks.ch08_capstone import recurrent_param_count, surname_gru
 
 __all__ = [
-    "softmax", "softmax_backward",
-    "count_matrix", "tfidf", "cosine_similarity",
-    "conv_relu_maxpool", "receptive_field",
+    # graded: each compares the learner's function with a reference on seeded cases
+    "softmax", "masked_softmax", "softmax_backward",
+    "count_matrix", "tfidf", "tfidf_transform", "cosine_similarity",
+    "conv_relu_maxpool", "receptive_field", "conv_maxpool_backward",
     "rnn_step", "cross_entropy",
-    "bptt", "numerical_gradient",
+    "numerical_gradient", "bptt", "rnn_classifier_grads",
     "clip_grad_norm", "scale_to_spectral_radius", "jacobian_norms",
-    "lstm_step", "cell_path_gradient", "predict_forget_bias",  # predictions: shown, not graded
-    "gru_step", "flip_update_gate", "predict_wine_share",
-    "recurrent_param_count", "surname_gru",
-    # derivations (issue 13): backward passes
-    "conv_maxpool_backward", "rnn_classifier_grads", "lstm_bptt", "gru_bptt",
-    # issue 13: chapters 00 and 01 move beyond the chapter; predictions are shown, not graded
-    "masked_softmax", "tfidf_transform", "predict_bigram_cosine",
-    # predictions (issue 13): shown, never graded
-    "predict_latch_weight", "predict_error_ratio",
-    # chapter 05 (issue 13): a prediction and a design with a measured target
-    "predict_weak_input_gradient", "relu_rnn_init",
+    "lstm_step", "cell_path_gradient", "lstm_bptt",
+    "gru_step", "flip_update_gate", "gru_bptt",
+    "recurrent_param_count",
+    # graded designs: each trains the learner's model against a measured target
+    "order_cnn", "relu_rnn_init", "surname_gru",
+    # "predict, then run": shown next to the experiment's result, never graded
+    "predict_bigram_cosine", "predict_dilation_holes", "predict_latch_weight",
+    "predict_error_ratio", "predict_weak_input_gradient", "predict_forget_bias",
+    "predict_wine_share",
 ]

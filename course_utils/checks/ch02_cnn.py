@@ -1,11 +1,28 @@
-"""Chapter 02 (a CNN over text): convolution + ReLU + max-over-time pooling, receptive fields."""
+"""Chapter 02 (a CNN over text): convolution + ReLU + max-over-time pooling, receptive fields,
+the backward pass, a prediction (a dilated filter's holes) and a design checker (``order_cnn``:
+a CNN that relates two markers 40 tokens apart, trained by the checker's fixed recipe)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from course_utils import cnn
-from course_utils.checking import Case, CheckResult, Diagnosis, Mismatch, compare, run_check
+from course_utils.checking import (
+    FAILED,
+    NOT_ATTEMPTED,
+    PASSED,
+    Case,
+    CheckResult,
+    Diagnosis,
+    Mismatch,
+    PredictionResult,
+    check_prediction,
+    compare,
+    design_checker,
+    learner_frame,
+    report,
+    run_check,
+)
 from course_utils.checks.common import telling
 
 # ---- convolution + ReLU + max-over-time pooling; receptive fields
@@ -19,6 +36,8 @@ CONV_SHAPES = [(7, 3, 4, 5, 3, np.float64), (9, 2, 3, 4, 2, np.float32),
 
 def conv_confusable(t: int, k: int) -> set[str]:
     """Mistakes that give the right answer whatever the numbers, for this T and k."""
+    if t < k:  # the edge case: every variant raises ValueError, as the stub says
+        return set(CONV_VARIANTS)
     return ({"flipped", "same_padding"} if k == 1 else set()) | (
         {"mean_pool"} if t == k else set())
 
@@ -55,7 +74,38 @@ def conv_cases() -> list[Case]:
     cases.append(Case(draw(3, 2, 4, 5, 3, np.float64), "T = k: exactly one window"))
     cases.append(Case(draw(8, 3, 2, 4, 3, np.float64, bias_scale=6.0),
                       "large biases of both signs: ReLU turns some filters off (outputs 0)"))
+    x, w, b = draw(6, 2, 3, 4, 2, np.float64)
+    cases.append(Case((x.astype(np.float32), w, b),
+                      "mixed dtypes: x float32, weight and bias float64 -> float32 out"))
+    x, w, b = draw(7, 3, 2, 3, 3, np.float64)
+    cases.append(Case((x, w.astype(np.float32), b.astype(np.float32)),
+                      "mixed dtypes: x float64, weight and bias float32 -> float64 out"))
+    cases.append(Case((rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4, 3)),
+                       rng.standard_normal(5)),
+                      "T = 2 < k = 3: no window fits, the stub says raise ValueError"))
     return cases
+
+
+class EdgeCase(Exception):
+    """Raised by the guard when a function returns where the stub says it must raise."""
+
+
+def conv_guard(fn):
+    """``fn`` with the stated edge case T < k enforced: there the stub says "raise
+    ValueError"; the guard turns that ValueError into an empty marker array (which the
+    reference returns too) and turns a normal return into an :class:`EdgeCase` error."""
+    def guarded(x, weight, bias):
+        if x.shape[0] >= weight.shape[2]:
+            return fn(x, weight, bias)
+        try:
+            got = fn(x, weight, bias)
+        except ValueError:
+            return np.zeros(0, dtype=x.dtype)
+        shape = getattr(got, "shape", None)
+        raise EdgeCase(f"it returned {type(got).__name__}"
+                       f"{'' if shape is None else f' of shape {shape}'} instead of raising "
+                       "ValueError (no window fits when T < k)")
+    return guarded
 
 
 CONV_VARIANTS = ("flipped", "no_relu", "mean_pool", "no_bias", "missing_last", "same_padding")
@@ -63,6 +113,8 @@ CONV_VARIANTS = ("flipped", "no_relu", "mean_pool", "no_bias", "missing_last", "
 
 def conv_wrong(variant: str):
     def wrong(x, weight, bias):
+        if x.shape[0] < weight.shape[2]:  # the stated edge case, right in every variant
+            raise ValueError("sequence shorter than the filter")
         if variant == "flipped":
             weight = weight[:, :, ::-1]
         if variant == "no_bias":
@@ -81,30 +133,35 @@ def conv_wrong(variant: str):
 
 
 def conv_reference(x, weight, bias):
+    if x.shape[0] < weight.shape[2]:  # the stated edge case: ValueError, see conv_guard
+        return np.zeros(0, dtype=x.dtype)
     return cnn.conv_relu_maxpool(x, weight, bias)
 
 
 def conv_relu_maxpool(fn) -> CheckResult:
     """Check ``fn(x, weight, bias) -> pooled``: x (T, B, D) time-major, weight (C, D, k) in
     ``nn.Conv1d``'s layout, bias (C,); a 'valid' convolution (stride 1, no padding, filter not
-    flipped, as in PyTorch), ReLU, then the max over the T - k + 1 positions: pooled (B, C)."""
+    flipped, as in PyTorch), ReLU, then the max over the T - k + 1 positions: pooled (B, C), a
+    NumPy array in the dtype of x whatever the dtype of weight and bias. T < k (no window fits)
+    must raise ValueError. Inputs must not be modified."""
     return run_check(
-        "conv_relu_maxpool", fn, conv_cases(), conv_reference,
+        "conv_relu_maxpool", conv_guard(fn) if callable(fn) else fn, conv_cases(),
+        conv_reference,
         arg_names=["x", "weight", "bias"], output_name="pooled",
         diagnoses=[
-            Diagnosis(conv_wrong("flipped"),
+            Diagnosis(conv_guard(conv_wrong("flipped")),
                       "do not flip the filter: like nn.Conv1d, compute sum_j weight[:, :, j] @ "
                       "x[t + j] (a cross-correlation)."),
-            Diagnosis(conv_wrong("no_relu"),
+            Diagnosis(conv_guard(conv_wrong("no_relu")),
                       "apply the ReLU, max(0, .), to the feature maps (before or after the max "
                       "gives the same result)."),
-            Diagnosis(conv_wrong("mean_pool"),
+            Diagnosis(conv_guard(conv_wrong("mean_pool")),
                       "pool with the MAXIMUM over time, not the mean."),
-            Diagnosis(conv_wrong("no_bias"), "add each filter's bias."),
-            Diagnosis(conv_wrong("missing_last"),
+            Diagnosis(conv_guard(conv_wrong("no_bias")), "add each filter's bias."),
+            Diagnosis(conv_guard(conv_wrong("missing_last")),
                       "a sequence of T steps has T - k + 1 windows (t = 0 .. T-k); the last one "
                       "is missing."),
-            Diagnosis(conv_wrong("same_padding"),
+            Diagnosis(conv_guard(conv_wrong("same_padding")),
                       "no padding: only windows that lie fully inside the sequence count."),
         ])
 
@@ -119,6 +176,7 @@ def rf_cases() -> list[Case]:
         Case(([(3, 1), (3, 2), (3, 1)],), "an overlapping pooling: width 3, stride 2"),
         Case(([(1, 1), (2, 3), (1, 1)],), "width-1 layers add nothing"),
         Case(([],), "an empty stack: a unit sees its own position only (1)"),
+        Case(([(2, 3), (3, 1)],), "a stride larger than the kernel: conv 2 stride 3, conv 3"),
     ]
 
 
@@ -142,12 +200,25 @@ def rf_wrong(variant: str):
     return wrong
 
 
+def rf_typed(fn):
+    """``fn`` with its stated return type enforced: an integer (int or a NumPy integer)."""
+    def typed(layers):
+        out = fn(layers)
+        if isinstance(out, (bool, np.bool_)) or not isinstance(out, (int, np.integer)):
+            raise TypeError(f"the receptive field must be an int, got {type(out).__name__} "
+                            f"{out!r}")
+        return out
+    return typed
+
+
 def receptive_field(fn) -> CheckResult:
-    """Check ``fn(layers) -> int``: layers is a list of (kernel, stride) pairs, bottom layer
-    first (a pooling of width p and stride p is (p, p)); return how many consecutive input
-    positions one unit of the top layer depends on."""
+    """Check ``fn(layers) -> int``: layers is a list of (kernel, stride) pairs of ints >= 1,
+    bottom layer first (a pooling of width p and stride p is (p, p)); return how many
+    consecutive input positions one unit of the top layer depends on, as an int (a float such
+    as 3.0 fails). An empty list gives 1. The list must not be modified."""
     return run_check(
-        "receptive_field", fn, rf_cases(), rf_reference, arg_names=["layers"],
+        "receptive_field", rf_typed(fn) if callable(fn) else fn, rf_cases(), rf_reference,
+        arg_names=["layers"],
         output_name="receptive field",
         diagnoses=[
             Diagnosis(rf_wrong("no_stride"),
@@ -303,3 +374,232 @@ def conv_maxpool_backward(fn) -> CheckResult:
                  "sum the bias gradient over the batch, do not average it (the 1/B of a mean "
                  "loss is already inside dpooled)."),
         ])
+
+
+# ---- predict, then run: a dilated filter has holes (issue 13)
+
+HOLES_DISTANCES = tuple(range(1, 7))
+HOLES_STEPS = 150
+HOLES_BODY, HOLES_MARGIN = 20, 5  # sequences of 30 tokens; no marker within 5 of an edge
+
+
+def dilated_layer_accuracies(seed: int = 0) -> dict[int, float]:
+    """The experiment of ``predict_dilation_holes``: ONE convolution layer of width 3 and
+    dilation 2 (taps at offsets 0, 2, 4: it spans 5 tokens), 32 filters, global max pooling and
+    a linear layer, trained on the order task with distances 1 .. 6 (``cnn.train_order_model``,
+    150 steps, seed ``seed``), then tested on 1,000 held-out sequences per distance.
+    Returns {d: accuracy}. About 1 s on one core."""
+    import torch
+    from torch import nn
+
+    from course_utils import cnn as cnn_lib
+
+    class OneDilatedLayer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(cnn_lib.ORDER_VOCAB, 16)
+            self.conv = nn.Conv1d(16, 32, 3, dilation=2)
+            self.out = nn.Linear(32, 2)
+
+        def forward(self, tokens):
+            h = torch.relu(self.conv(self.embed(tokens).transpose(1, 2)))
+            return self.out(h.amax(dim=2))
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = OneDilatedLayer()
+        cnn_lib.train_order_model(model, steps=HOLES_STEPS, seed=seed, max_distance=6,
+                                  warmup=0.0, body=HOLES_BODY, margin=HOLES_MARGIN)
+    return cnn_lib.order_accuracy(model, HOLES_DISTANCES, n=1000, body=HOLES_BODY,
+                                  margin=HOLES_MARGIN)
+
+
+def predict_dilation_holes(fn) -> PredictionResult:
+    """``fn() -> float``: your predicted test accuracy (a fraction, 0.5 = chance, 1.0 = perfect)
+    of the single dilated layer of :func:`dilated_layer_accuracies` when the markers A and B
+    are adjacent (distance d = 1). Close means within 0.10. Shows the accuracy at every
+    distance 1 .. 6 after the verdict. Never graded."""
+    accs = dilated_layer_accuracies()
+    result = check_prediction("predict_dilation_holes", fn, accs[1], abs_tol=0.10)
+    print("the experiment, test accuracy per distance d (width 3, dilation 2, one layer): "
+          + ", ".join(f"d={d}: {a:.0%}" for d, a in accs.items()))
+    return result
+
+
+# ---- design: a CNN that relates two markers 40 tokens apart (issue 13)
+
+ORDER_CNN_SEED = 0
+ORDER_CNN_STEPS = 400
+ORDER_CNN_BATCH = 64
+ORDER_CNN_LR = 3e-3
+ORDER_CNN_MAX_DISTANCE = 40
+ORDER_CNN_DISTANCES = (20, 30, 40)
+ORDER_CNN_TEST_N = 1000
+ORDER_CNN_TARGET = 0.95
+ORDER_CNN_MAX_PARAMS = 5000
+ORDER_CNN_MAX_CONVS = 4
+ORDER_CNN_MAX_KERNEL = 3
+ORDER_CNN_PROBE_LENGTH = 150  # a second length: the model must pool over time
+
+
+class _Unusable(Exception):
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _forbidden(model) -> list[str]:
+    from torch import nn
+
+    kinds = (nn.RNNBase, nn.RNNCellBase, nn.MultiheadAttention, nn.Transformer,
+             nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
+    return sorted({type(m).__name__ for m in model.modules() if isinstance(m, kinds)})
+
+
+def _probe(model, length: int, batch: int, seed: int) -> None:
+    """Run the model on int64 tokens (batch, length); raise _Unusable unless it returns finite
+    float logits of shape (batch, 2)."""
+    import torch
+
+    from course_utils import cnn as cnn_lib
+
+    tokens, _ = cnn_lib.order_sequences(batch, 5, seed=seed, body=length - 2 * 5, margin=5)
+    other = length != cnn_lib.ORDER_LENGTH
+    pool = (" (the model must accept any length >= 130: pool over time, e.g. the max over "
+            "positions, so that any length gives one vector per sequence)" if other else "")
+    try:
+        with torch.no_grad():
+            out = model(torch.from_numpy(tokens))
+    except Exception as exc:  # noqa: BLE001 - the learner's model, reported
+        raise _Unusable(FAILED, f"your model raised {type(exc).__name__} on int64 tokens of "
+                                f"shape ({batch}, {length}): {exc}{learner_frame(exc)}{pool}"
+                        ) from None
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+        raise _Unusable(FAILED, f"your model must return a float tensor of logits; on tokens "
+                                f"({batch}, {length}) it returned {type(out).__name__}"
+                                + (f" of dtype {out.dtype}" if isinstance(out, torch.Tensor)
+                                   else ""))
+    if tuple(out.shape) != (batch, 2):
+        raise _Unusable(FAILED, f"on tokens of shape ({batch}, {length}) your model returned "
+                                f"shape {tuple(out.shape)}, expected ({batch}, 2){pool}")
+    if not torch.isfinite(out).all():
+        raise _Unusable(FAILED, "your untrained model returns NaN or infinite logits")
+
+
+def build_order_model(build, seed: int = ORDER_CNN_SEED):
+    """Call ``build()`` after ``torch.manual_seed(seed)`` and check the rules of the design
+    exercise before any training. Returns ``(model, n_params, n_convs)``; raises
+    :class:`_Unusable` (status, message) when the answer cannot be trained."""
+    import torch
+    from torch import nn
+
+    from course_utils import cnn as cnn_lib
+
+    torch.manual_seed(seed)
+    try:
+        model = build()
+    except NotImplementedError:
+        raise _Unusable(NOT_ATTEMPTED, "not attempted yet: replace `raise NotImplementedError` "
+                                       "in build() by code that returns your model.") from None
+    except Exception as exc:  # noqa: BLE001
+        raise _Unusable(FAILED, f"build() raised {type(exc).__name__}: {exc}"
+                                f"{learner_frame(exc)}") from None
+    if not isinstance(model, nn.Module):
+        raise _Unusable(FAILED, f"build() must return a torch.nn.Module, got "
+                                f"{type(model).__name__}")
+    bad = _forbidden(model)
+    if bad:
+        raise _Unusable(FAILED, f"a CNN only: your model contains {', '.join(bad)} (recurrent "
+                                "and attention layers are not allowed here)")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
+    if len(convs) > ORDER_CNN_MAX_CONVS:
+        raise _Unusable(FAILED, f"your model has {len(convs)} nn.Conv1d layers; the budget is "
+                                f"{ORDER_CNN_MAX_CONVS}. Nothing was trained.")
+    wide = [m.kernel_size[0] for m in convs if m.kernel_size[0] > ORDER_CNN_MAX_KERNEL]
+    if wide:
+        raise _Unusable(FAILED, f"every nn.Conv1d must have kernel_size <= "
+                                f"{ORDER_CNN_MAX_KERNEL}; yours has {wide}. Nothing was trained.")
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if n_params > ORDER_CNN_MAX_PARAMS:
+        raise _Unusable(FAILED, f"{n_params:,} trainable parameters, over the budget of "
+                                f"{ORDER_CNN_MAX_PARAMS:,}; use fewer channels or a smaller "
+                                "embedding. Nothing was trained.")
+    if n_params == 0:
+        raise _Unusable(FAILED, "your model has no trainable parameters")
+    model.eval()
+    _probe(model, cnn_lib.ORDER_LENGTH, 4, seed=123)
+    _probe(model, ORDER_CNN_PROBE_LENGTH, 2, seed=124)
+    return model, n_params, len(convs)
+
+
+def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int, float]]:
+    """Build, check, train and test the learner's model exactly as :func:`order_cnn` does.
+    Returns ``(status, message, accuracies)`` ({} when nothing was trained); never raises
+    because of the learner's code."""
+    import torch
+
+    from course_utils import cnn as cnn_lib
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            try:
+                model, n_params, n_convs = build_order_model(build, seed)
+            except _Unusable as err:
+                return err.status, err.message, {}
+            try:
+                loss = cnn_lib.train_order_model(
+                    model, steps=ORDER_CNN_STEPS, seed=seed, max_distance=ORDER_CNN_MAX_DISTANCE,
+                    batch_size=ORDER_CNN_BATCH, lr=ORDER_CNN_LR)
+                accs = cnn_lib.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N)
+            except Exception as exc:  # noqa: BLE001
+                return FAILED, (f"training or testing your model raised {type(exc).__name__}: "
+                                f"{exc}{learner_frame(exc)}"), {}
+    finally:
+        torch.set_num_threads(threads)
+    what = (f"what ran: seed {seed}, 1 thread, Adam (lr {ORDER_CNN_LR}), {ORDER_CNN_STEPS} "
+            f"steps of {ORDER_CNN_BATCH} fresh sequences of {cnn_lib.ORDER_LENGTH} tokens "
+            f"(distance uniform in 1 .. d_max, d_max growing from 4 to "
+            f"{ORDER_CNN_MAX_DISTANCE} over the first half); {n_params:,} parameters (budget "
+            f"{ORDER_CNN_MAX_PARAMS:,}), {n_convs} Conv1d layer(s) (at most "
+            f"{ORDER_CNN_MAX_CONVS}, kernel <= {ORDER_CNN_MAX_KERNEL}); test: "
+            f"{ORDER_CNN_TEST_N:,} held-out sequences per distance")
+    if not np.isfinite(loss):
+        return FAILED, f"training diverged (the loss became NaN or infinite).\n  {what}", accs
+    table = ", ".join(f"d = {d}: {100 * a:.1f} %" for d, a in accs.items())
+    head = f"test accuracy {table} (target >= {100 * ORDER_CNN_TARGET:.0f} % at each distance)"
+    if min(accs.values()) >= ORDER_CNN_TARGET:
+        return PASSED, f"{head}.\n  {what}", accs
+    advice = ("Work out your stack's receptive field (exercise 2's recurrence, with each "
+              "layer's dilation multiplying its k - 1): one unit must see the two markers "
+              f"together, {ORDER_CNN_MAX_DISTANCE + 1} consecutive tokens at d = "
+              f"{ORDER_CNN_MAX_DISTANCE}, and every offset up to that must be reachable (a "
+              "dilated filter skips positions).")
+    if loss > 0.68:
+        advice += (f" The training loss ended at {loss:.3f}, about ln 2 = 0.693: the model "
+                   "never got off the ground.")
+    return FAILED, f"not yet: {head}.\n  {what}\n  {advice}", accs
+
+
+@design_checker
+def order_cnn(build, seed: int = ORDER_CNN_SEED) -> CheckResult:
+    """Check ``build() -> model``: a CNN for chapter 02's order task at long distances.
+
+    ``model`` maps int64 token ids of shape (B, L) (vocabulary 16: 2 = A, 3 = B, 4..15 fillers;
+    the checker uses L = 130: 40 fillers, a 50-token body holding A and B, 40 fillers) to
+    float logits of shape (B, 2) (class 1: A comes first), for any L >= 130 (the checker also
+    tries L = 150). Rules, checked before training: at most 4 ``nn.Conv1d`` layers, each with
+    kernel_size <= 3, at most 5,000 trainable parameters, no recurrent or attention layer.
+    The checker seeds torch with ``seed`` (default 0) before ``build()``, trains with its own
+    fixed recipe (:func:`course_utils.cnn.train_order_model`: Adam, lr 0.003, 400 steps of 64
+    sequences, one thread) and passes when the test accuracy is >= 95 % at each of d = 20, 30
+    and 40. Machine-independent: the budget is steps and parameters, not seconds.
+    """
+    try:
+        status, message, _ = run_order_cnn(build, seed)
+    except Exception as exc:  # noqa: BLE001 - a checker never raises at the learner
+        status, message = FAILED, f"the checker could not run your model: {exc!r}"
+    return report(CheckResult("order_cnn", status, message))
+
+

@@ -1,0 +1,226 @@
+"""Chapter 02's issue-13 exercises: the stated edge cases of the stubs, the "predict, then run"
+checker (a dilated filter's holes) and the design checker ``order_cnn``."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_utils import checks, cnn
+from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED
+from course_utils.checks import ch02_cnn
+
+# ---- precise stubs: what the stubs state is what the checkers test
+
+
+def conv_right(x, weight, bias):
+    k = weight.shape[2]
+    n = x.shape[0] - k + 1
+    if n < 1:
+        raise ValueError("sequence shorter than the filter")
+    out = sum(x[j:j + n] @ weight[:, :, j].T for j in range(k)) + bias
+    return np.maximum(out, 0).max(axis=0).astype(x.dtype)
+
+
+def test_conv_short_sequence_must_raise_value_error(capsys):
+    assert checks.conv_relu_maxpool(conv_right)
+
+    def zeros_when_short(x, weight, bias):
+        if x.shape[0] < weight.shape[2]:
+            return np.zeros((x.shape[1], weight.shape[0]), dtype=x.dtype)
+        return conv_right(x, weight, bias)
+
+    result = checks.conv_relu_maxpool(zeros_when_short)
+    assert not result and "T = 2 < k = 3" in result.message and "ValueError" in result.message
+
+
+def test_conv_mixed_dtypes_follow_x():
+    def result_type(x, weight, bias):  # NumPy's promotion: float64 wins
+        return conv_right(x, weight, bias).astype(np.result_type(x, weight))
+
+    result = checks.conv_relu_maxpool(result_type)
+    assert not result and "mixed dtypes" in result.message
+
+
+def test_receptive_field_must_be_an_int():
+    def right(layers):
+        r, jump = 1, 1
+        for k, s in layers:
+            r += (k - 1) * jump
+            jump *= s
+        return r
+
+    assert checks.receptive_field(right)
+    assert checks.receptive_field(lambda layers: np.int64(right(layers)))
+    result = checks.receptive_field(lambda layers: float(right(layers)))
+    assert not result and "must be an int" in result.message
+
+
+# ---- predict, then run: the holes of a dilated filter
+
+
+@pytest.fixture(scope="module")
+def holes():
+    return ch02_cnn.dilated_layer_accuracies()
+
+
+def test_the_dilated_layer_has_holes(holes):
+    """The numbers the solution explains: chance at odd distances (taps at offsets 0, 2, 4),
+    near perfect at d = 2 and 4, chance again beyond the span (d = 5, 6)."""
+    assert list(holes) == [1, 2, 3, 4, 5, 6]
+    for d in (1, 3, 5):
+        assert abs(holes[d] - 0.5) < 0.05, holes
+    assert holes[2] >= 0.97 and holes[4] >= 0.97, holes
+    assert holes[6] < 0.6, holes
+
+
+def test_the_experiment_is_deterministic(holes):
+    assert ch02_cnn.dilated_layer_accuracies() == holes
+
+
+@pytest.mark.parametrize(("prediction", "close"), [
+    (0.5, True), (0.55, True), (1.0, False), (0.8, False)])
+def test_predictions_close_and_far(prediction, close, holes, monkeypatch):
+    monkeypatch.setattr(ch02_cnn, "dilated_layer_accuracies", lambda: holes)
+    result = checks.predict_dilation_holes(lambda: prediction)
+    assert result.close is close and result.actual == holes[1]
+
+
+@pytest.mark.parametrize("fn", [
+    lambda: (_ for _ in ()).throw(NotImplementedError()), lambda: "half", lambda: None,
+    lambda: 1 / 0, lambda: float("nan")])
+def test_unusable_predictions_are_not_raised(fn, holes, monkeypatch, capsys):
+    monkeypatch.setattr(ch02_cnn, "dilated_layer_accuracies", lambda: holes)
+    result = checks.predict_dilation_holes(fn)
+    assert result.close is None
+    assert "d=1" in capsys.readouterr().out
+
+
+# ---- the design exercise: order_cnn
+
+
+class Stack(nn.Module):
+    """Embedding, width-3 convolutions with the given dilations (each + ReLU), max over time,
+    a linear layer."""
+
+    def __init__(self, dilations, channels=16, embed_dim=16, kernel=3):
+        super().__init__()
+        self.embed = nn.Embedding(16, embed_dim)
+        sizes = [embed_dim] + [channels] * len(dilations)
+        self.convs = nn.ModuleList(nn.Conv1d(a, b, kernel, dilation=d)
+                                   for a, b, d in zip(sizes[:-1], sizes[1:], dilations,
+                                                      strict=True))
+        self.out = nn.Linear(channels, 2)
+
+    def forward(self, tokens):
+        h = self.embed(tokens).transpose(1, 2)
+        for conv in self.convs:
+            h = torch.relu(conv(h))
+        return self.out(h.amax(dim=2))
+
+
+def test_the_solution_passes():
+    """Dilations 1, 3, 9, 27: receptive field 81, every offset up to 80 reachable."""
+    assert cnn.receptive_field([(3, 1, d) for d in (1, 3, 9, 27)]) == 81
+    status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack((1, 3, 9, 27)))
+    assert status == PASSED, message
+    assert min(accs.values()) >= 0.95 and "3,426 parameters" in message
+
+
+@pytest.mark.parametrize(("dilations", "field"), [((1, 2, 4), 15), ((1, 1, 1, 1), 9)])
+def test_stacks_that_cannot_see_far_enough_fail(dilations, field):
+    """The chapter's stack (receptive field 15, 16 channels so it fits the budget) and an
+    undilated stack of the allowed 4 layers are at chance at every tested distance."""
+    assert cnn.receptive_field([(3, 1, d) for d in dilations]) == field
+    status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack(dilations))
+    assert status == FAILED and "receptive field" in message
+    assert all(abs(a - 0.5) < 0.06 for a in accs.values()), accs
+
+
+def refuse_training(*args, **kwargs):
+    raise AssertionError("the checker trained a model it should have rejected")
+
+
+@pytest.mark.parametrize(("build", "words"), [
+    (lambda: Stack((1, 2, 4), channels=32), "over the budget"),     # the chapter's own stack
+    (lambda: Stack((1, 2, 4, 8, 16)), "5 nn.Conv1d layers"),
+    (lambda: Stack((1, 8), kernel=5), "kernel_size <= 3"),
+])
+def test_rule_breakers_are_rejected_before_training(build, words, monkeypatch):
+    monkeypatch.setattr(cnn, "train_order_model", refuse_training)
+    result = checks.order_cnn(build)
+    assert result.status == FAILED and words in result.message
+    assert "Nothing was trained" in result.message
+
+
+class Flatten(nn.Module):
+    """An MLP over the whole sequence: works for one length only."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(16, 2)
+        self.out = nn.Linear(2 * cnn.ORDER_LENGTH, 2)
+
+    def forward(self, tokens):
+        return self.out(self.embed(tokens).flatten(1))
+
+
+class WithGRU(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4, 4)
+
+
+class NaNModel(Stack):
+    def forward(self, tokens):
+        return super().forward(tokens) * float("nan")
+
+
+def broken_build():
+    return undefined_name  # noqa: F821
+
+
+@pytest.mark.parametrize(("build", "status", "words"), [
+    (lambda: (_ for _ in ()).throw(NotImplementedError()), NOT_ATTEMPTED, "not attempted"),
+    (broken_build, FAILED, "build() raised NameError"),
+    (lambda: None, FAILED, "must return a torch.nn.Module"),
+    ("not a function", FAILED, "build() raised TypeError"),
+    (lambda: nn.Linear(3, 2), FAILED, "your model raised"),
+    (lambda: nn.Sequential(nn.Embedding(16, 2)), FAILED, "expected (4, 2)"),
+    (Flatten, FAILED, "pool over time"),
+    (WithGRU, FAILED, "GRU"),
+    (lambda: NaNModel((1,)), FAILED, "NaN"),
+    (lambda: nn.Sequential(), FAILED, "no trainable parameters"),
+])
+def test_garbage_is_reported_not_raised(build, status, words, monkeypatch):
+    monkeypatch.setattr(cnn, "train_order_model", refuse_training)
+    result = checks.order_cnn(build)
+    assert result.status == status and words in result.message, result.message
+
+
+def test_order_cnn_is_a_design_checker():
+    assert checks.order_cnn.design is True and "order_cnn" in checks.__all__
+    assert "predict_dilation_holes" in checks.__all__
+
+
+def test_training_is_deterministic_and_leaves_the_global_seed_alone():
+    def tiny():
+        return Stack((1,), channels=4, embed_dim=4)
+
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = tiny()
+        loss = cnn.train_order_model(model, steps=5, seed=0, max_distance=6, body=20, margin=5)
+        runs.append((loss, model.out.weight.detach().clone()))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+
+    def consumes_then_gives_up():
+        torch.rand(3)
+        raise NotImplementedError
+
+    torch.manual_seed(5)
+    before = torch.rand(1)
+    torch.manual_seed(5)
+    assert ch02_cnn.run_order_cnn(consumes_then_gives_up)[0] == NOT_ATTEMPTED
+    assert torch.equal(torch.rand(1), before)
