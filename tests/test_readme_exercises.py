@@ -1,0 +1,40 @@
+"""The README's table of exercises matches the solution notebooks: names, order, ★ and minutes."""
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LABEL = re.compile(r"\*Difficulty (★+) · about (\d+) minutes")
+CHECK = re.compile(r"checks\.(\w+)\(")
+
+
+def from_solutions():
+    rows = []
+    for path in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):
+        labels, names = [], []
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            text = "".join(cell["source"])
+            if cell["cell_type"] == "markdown" and text.startswith("## Exercise"):
+                labels.append(LABEL.search(text).groups())
+            elif cell["cell_type"] == "code":
+                names += CHECK.findall(text)
+        assert len(labels) == len(names), f"{path.name}: {len(labels)} labels, checks {names}"
+        for number, ((stars, minutes), name) in enumerate(zip(labels, names, strict=True), 1):
+            rows.append((path.name[:2], number, name.removeprefix("predict_"), stars, minutes))
+    return rows
+
+
+def from_readme():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("### The exercises", 1)[1]
+    rows = []
+    for m in re.finditer(r"^\| (\d\d) \| (\d+) (?:\*predict\* )?`(\w+)`[^|]*\| (★+) \| (\d+) \|",
+                         table, flags=re.M):
+        chapter, number, name, stars, minutes = m.groups()
+        rows.append((chapter, int(number), name, stars, minutes))
+    return rows
+
+
+def test_readme_lists_every_exercise_as_the_notebooks_do():
+    assert from_readme() == from_solutions()
