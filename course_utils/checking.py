@@ -59,11 +59,16 @@ class CheckResult:
 
 @dataclass
 class Case:
-    """One call of the learner's function: positional arguments and a description for humans."""
+    """One call of the learner's function: positional arguments and a description for humans.
+
+    ``raises``: the stub says the function must raise this exception on these arguments (an
+    edge case such as T < k); the case passes when it does, and the reference is not called.
+    """
 
     args: tuple
     description: str
     kwargs: dict = field(default_factory=dict)
+    raises: type[Exception] | None = None
 
 
 @dataclass
@@ -279,10 +284,15 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
               arg_names: Sequence[str], output_name: str = "output",
               diagnoses: Sequence[Diagnosis] = (), rtol: float | None = None,
               atol: float | None = None, check_dtype: bool = True,
+              promise: Callable[[tuple, Any], str | None] | None = None,
               success_note: str = "") -> CheckResult:
     """Run ``fn`` on every case, compare it with ``reference`` and report.
 
     ``reference`` and every ``Diagnosis.wrong`` take the same arguments as ``fn``.
+    ``promise(args, output)`` (``args`` as the function received them) checks what the stub
+    states beyond the values (a Python float, new arrays rather than the inputs, ...): it
+    returns a sentence when the output breaks the stub, else None, and runs once the values
+    are right.
     """
     total = len(cases)
     if not callable(fn):
@@ -302,9 +312,17 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
                                       "line with your code, then run this cell again.",
                                       number - 1, total))
         except Exception as exc:  # the learner's bug, reported rather than raised
+            if case.raises is not None and isinstance(exc, case.raises):
+                continue
             return report(CheckResult(exercise, FAILED,
                                       f"{where}: your function raised {type(exc).__name__}: "
                                       f"{exc}{learner_frame(exc)}", number - 1, total))
+        if case.raises is not None:
+            shape = getattr(got, "shape", None)
+            return report(CheckResult(
+                exercise, FAILED, f"{where}: the stub says to raise {case.raises.__name__} "
+                f"here, but your function returned {type(got).__name__}"
+                f"{'' if shape is None else f' of shape {shape}'}.", number - 1, total))
         expected = reference(*copy.deepcopy(pristine), **case.kwargs)
         try:
             compare(got, expected, output_name, rtol=rtol, atol=atol, check_dtype=check_dtype)
@@ -315,6 +333,10 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
             if hint is not None:
                 message += f"\n   hint: {hint}"
             return report(CheckResult(exercise, FAILED, message, number - 1, total))
+        problem = promise(learner_args, got) if promise is not None else None
+        if problem:
+            return report(CheckResult(exercise, FAILED, f"{where}: the values are right, but "
+                                      f"{problem}", number - 1, total))
         changed = _changed_inputs(pristine, learner_args, arg_names)
         if changed is not None:
             return report(CheckResult(exercise, FAILED,

@@ -456,6 +456,8 @@ def _assert_all_differ(cases, reference, wrong_for):
     from course_utils.checking import Mismatch, compare
 
     for case in cases:
+        if case.raises is not None:  # the stub asks for an exception: no values to tell apart
+            continue
         expected = reference(*case.args)
         for wrong in wrong_for(case):
             with np.errstate(all="ignore"), pytest.raises(Mismatch):

@@ -101,7 +101,7 @@ def test_radius_zero_must_raise_value_error(capsys):
     result = checks.scale_to_spectral_radius(returns_nan)
     assert result.status == FAILED
     assert "rho(W) = 0" in result.message and "ValueError" in result.message
-    assert "raised nothing, but its result breaks the stub" in result.message
+    assert "the stub says to raise ValueError here, but your function returned" in result.message
 
     def other_error(W, rho):
         r = np.max(np.abs(np.linalg.eigvals(W)))

@@ -73,6 +73,8 @@ def test_known_mistakes_run_on_every_case(name, monkeypatch):
     would be a broken hint, so none may."""
     (_exercise, _fn, cases, reference), kwargs = recorded_call(name, monkeypatch)
     for case in cases:
+        if case.raises is not None:  # the stub asks for an exception: nothing to compare
+            continue
         expected = reference(*copy.deepcopy(case.args), **case.kwargs)
         for diag in kwargs.get("diagnoses", ()):
             with warnings.catch_warnings(), np.errstate(all="ignore"):

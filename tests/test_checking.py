@@ -109,3 +109,36 @@ def test_a_design_checker_leaves_training_to_the_grader(monkeypatch):
     # The kernel is told to defer; the trusted check's own process is not.
     assert grade._kernel_env()[checking.DEFER_ENV] == "1"
     assert checking.DEFER_ENV not in grade._worker_env()
+
+
+def test_a_case_can_require_an_exception_and_a_promise_is_checked_after_the_values():
+    cases = [checking.Case((np.ones(2),), "ones"),
+             checking.Case((np.zeros(0),), "empty: the stub says ValueError", raises=ValueError)]
+
+    def ref(x):
+        return 2 * x
+
+    def right(x):
+        if x.size == 0:
+            raise ValueError("empty")
+        return 2 * x
+
+    def promise(args, out):
+        return None if out is not args[0] else "it returned its input"
+
+    kw = {"arg_names": ["x"], "promise": promise}
+    assert checking.run_check("demo", right, cases, ref, **kw)
+    res = checking.run_check("demo", lambda x: 2 * x, cases, ref, **kw)
+    assert not res and "raise ValueError here, but your function returned ndarray" in res.message
+    res = checking.run_check("demo", lambda x: (_ for _ in ()).throw(KeyError("k")), cases[1:],
+                             ref, **kw)
+    assert not res and "raised KeyError" in res.message
+
+    def in_place(x):
+        if x.size == 0:
+            raise ValueError
+        x *= 2
+        return x
+
+    res = checking.run_check("demo", in_place, cases, ref, **kw)
+    assert not res and "the values are right, but it returned its input" in res.message

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from course_utils.checking import (
     report,
     run_check,
 )
+from course_utils.checks.common import integer_promise
 
 # ---- parameter counts and the learner's GRU on the surnames
 
@@ -74,36 +74,15 @@ def param_count_wrong(variant: str):
     return wrong
 
 
-def _int_problem(fn) -> str | None:
-    """Why the first case's result is not an integer, or None (raising is run_check's job)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            got = fn("lstm", 3, 5)
-    except Exception:  # noqa: BLE001 - reported by run_check, with the learner's line
-        return None
-    if got is None:  # run_check asks whether a `return` is missing
-        return None
-    if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
-        return (f"return an integer (a Python int or a NumPy integer): got "
-                f"{type(got).__name__} {got!r} for ('lstm', 3, 5); a count is never a float "
-                "(use // rather than /, or int(...)).")
-    return None
-
-
 def recurrent_param_count(fn) -> CheckResult:
     """Check ``fn(kind, input_dim, hidden, num_layers=1, bidirectional=False) -> int``: the
     trainable scalars of ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (kind "rnn", "lstm" or "gru")
     with these arguments and both bias vectors, as PyTorch builds it. The count must be an
     integer (a Python int or a NumPy integer), never a float."""
-    if callable(fn):
-        problem = _int_problem(fn)
-        if problem is not None:
-            return report(CheckResult("recurrent_param_count", FAILED, problem, 0,
-                                      len(param_count_cases())))
     return run_check(
         "recurrent_param_count", fn, param_count_cases(), param_count_reference,
         arg_names=["kind", "input_dim", "hidden"], output_name="parameter count",
+        promise=integer_promise,
         diagnoses=[
             Diagnosis(param_count_wrong("one_bias"),
                       "PyTorch keeps two bias vectors per gate block, bias_ih and bias_hh."),

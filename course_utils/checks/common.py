@@ -90,3 +90,13 @@ def wrong_grad_buffers(p: dict, variant: str, batch: int) -> dict:
         for k in ("weight_ih", "weight_hh"):
             grads[k] = grads[k].T.copy()
     return grads
+
+
+def integer_promise(args, got) -> str | None:
+    """``run_check`` promise of a stub that returns a count: an integer (a Python int or a NumPy
+    integer), never a float or a bool."""
+    if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
+        return (f"the result is {type(got).__name__} {got!r}; the stub asks for an integer (a "
+                "Python int or a NumPy integer), never a float: use // rather than /, or "
+                "int(...).")
+    return None
