@@ -283,6 +283,24 @@ def rnn_backward(dh_all, cache):
     return _input_grad(da_all, W_ih), dh_next, grads
 
 
+def last_state_classifier_grads(h_all, cache, W_hy, b_y, y):
+    """A classifier on the last state: logits = h_T W_hy^T + b_y, mean cross-entropy against y.
+
+    h_all, cache: from ``rnn_forward``; W_hy (C, H), b_y (C,), y (B,) class ids. The loss sits
+    on h_T only, so dLoss/dh_t = 0 for t < T and BPTT starts from dh_all[-1] alone. Returns
+    (loss, grads): loss a Python float, grads the keys of the RNN's p plus "W_hy" and "b_y".
+    Chapter 04's exercise 3 derives this; the chapter's training loop calls it.
+    """
+    from course_utils.softmax import cross_entropy
+
+    loss, dz = cross_entropy(h_all[-1] @ W_hy.T + b_y, y)   # dz = (softmax - onehot) / B
+    dh_all = np.zeros_like(h_all)
+    dh_all[-1] = dz @ W_hy
+    _, _, grads = rnn_backward(dh_all, cache)
+    grads["W_hy"], grads["b_y"] = dz.T @ h_all[-1], dz.sum(0)
+    return loss, grads
+
+
 # ---------------------------------------------------------------------------------------------
 # LSTM:  i, f, o = sigmoid(...), g = tanh(...);  c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
 # ---------------------------------------------------------------------------------------------

@@ -315,3 +315,24 @@ def test_step_and_backward_shape_errors():
         scratch.lstm_backward(dh_all[:4], cache)
     with pytest.raises(ValueError, match="nonlinearity"):
         scratch.rnn_forward(x, h0, scratch.params_from_torch(make_module("rnn_tanh")), "sigmoid")
+
+
+def test_last_state_classifier_grads_match_autograd():
+    rng = np.random.default_rng(3)
+    T, B, D, H, C = 5, 4, 3, 6, 3
+    rnn = torch.nn.RNN(D, H).double()
+    head = torch.nn.Linear(H, C).double()
+    x = torch.from_numpy(rng.standard_normal((T, B, D)))
+    y = torch.from_numpy(rng.integers(0, C, B))
+    out, _ = rnn(x)
+    loss = torch.nn.functional.cross_entropy(head(out[-1]), y)
+    loss.backward()
+    p = {k.removesuffix("_l0"): v.detach().numpy() for k, v in rnn.named_parameters()}
+    h_all, cache = scratch.rnn_forward(x.numpy(), np.zeros((B, H)), p)
+    got_loss, grads = scratch.last_state_classifier_grads(
+        h_all, cache, head.weight.detach().numpy(), head.bias.detach().numpy(), y.numpy())
+    assert isinstance(got_loss, float) and abs(got_loss - loss.item()) < 1e-12
+    for k, v in rnn.named_parameters():
+        np.testing.assert_allclose(grads[k.removesuffix("_l0")], v.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(grads["W_hy"], head.weight.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(grads["b_y"], head.bias.grad.numpy(), atol=1e-12)
