@@ -7,7 +7,7 @@ from nbclient import NotebookClient
 from course_utils import checking
 from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED, CheckResult
 
-FAIL_TEXT = ("\u274c rnn_step: case 1 of 6 (float64, B=3, D=4, H=5): h_t: 15 of 15 elements "
+FAIL_TEXT = ("\u274c rnn_step: case 1 of 7 (float64, B=3, D=4, H=5): h_t: 15 of 15 elements "
              "differ; worst at [0, 2]: expected 0.61, got 0.043 <x>\n"
              "   hint: both biases, bias_ih and bias_hh, are added before the tanh.")
 

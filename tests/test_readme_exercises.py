@@ -38,3 +38,27 @@ def from_readme():
 
 def test_readme_lists_every_exercise_as_the_notebooks_do():
     assert from_readme() == from_solutions()
+
+
+def test_the_feedback_shown_in_the_readme_is_what_the_checker_prints(capsys):
+    import numpy as np
+
+    from course_utils import checks
+
+    def stub(x_t, h_prev, p):
+        raise NotImplementedError
+
+    def transposed(x_t, h_prev, p):
+        a = x_t @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"] + p["bias_hh"]
+        return np.tanh(a).astype(x_t.dtype)
+
+    def right(x_t, h_prev, p):
+        a = x_t @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
+        return np.tanh(a).astype(x_t.dtype)
+
+    for fn in (stub, transposed, right):
+        checks.rnn_step(fn)
+    printed = capsys.readouterr().out.strip().splitlines()
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("**Doing an exercise.**", 1)[1].split("```\n", 2)[1]
+    assert block.strip().splitlines() == printed
