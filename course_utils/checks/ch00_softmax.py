@@ -42,21 +42,24 @@ def softmax_cases() -> list[Case]:
     ]
 
 
+# Normalising over the wrong axis: a mistake both softmax checkers recognise.
+ROW_MISTAKES = [
+    Diagnosis(softmax_wrong_axis0,
+              "you normalised over the first axis; softmax normalises each row, i.e. "
+              "over the last axis (axis=-1)."),
+    Diagnosis(softmax_wrong_global,
+              "you divided by the sum over the whole array; each row needs its own sum "
+              "(axis=-1, keepdims=True)."),
+]
+
+
 def softmax(fn) -> CheckResult:
     """Check ``fn(z) -> probs``: softmax over the last axis of finite float32 or float64 scores
     (..., C), same shape and dtype, finite for huge scores. (Chapter 00's exercise is the
     masked version, :func:`masked_softmax`; this checker is kept for finite scores.)"""
     return run_check(
         "softmax", fn, softmax_cases(), sm.softmax, arg_names=["z"], output_name="probs",
-        diagnoses=[
-            Diagnosis(softmax_wrong_axis0,
-                      "you normalised over the first axis; softmax normalises each row, i.e. "
-                      "over the last axis (axis=-1)."),
-            Diagnosis(softmax_wrong_global,
-                      "you divided by the sum over the whole array; each row needs its own sum "
-                      "(axis=-1, keepdims=True)."),
-        ],
-        success_note="Stable for huge scores too.")
+        diagnoses=ROW_MISTAKES, success_note="Stable for huge scores too.")
 
 
 def masked_softmax_reference(z: np.ndarray) -> np.ndarray:
@@ -99,12 +102,7 @@ def masked_softmax(fn) -> CheckResult:
         "masked_softmax", fn, masked_softmax_cases(), masked_softmax_reference, arg_names=["z"],
         output_name="probs",
         diagnoses=[
-            Diagnosis(softmax_wrong_axis0,
-                      "you normalised over the first axis; softmax normalises each row, i.e. "
-                      "over the last axis (axis=-1)."),
-            Diagnosis(softmax_wrong_global,
-                      "you divided by the sum over the whole array; each row needs its own sum "
-                      "(axis=-1, keepdims=True)."),
+            *ROW_MISTAKES,
             Diagnosis(sm.softmax,
                       "a row whose scores are all -inf has max -inf, and -inf - (-inf) is NaN: "
                       "shift such a row by 0 instead, and return 0 where the row's sum is 0."),

@@ -15,20 +15,13 @@ from course_utils.checking import (
     check_prediction,
     run_check,
 )
-from course_utils.checks.common import recurrent_params, step_cases
+from course_utils.checks.common import step_cases
 
 # ---- one RNN step
 
 
 def rnn_step_cases() -> list[Case]:
-    """The shared step cases, plus the dtype rule: x_t float32 with h_prev and p float64."""
-    cases = step_cases(1, False, seed=3)
-    rng = np.random.default_rng(33)
-    p = recurrent_params(rng, 3, 5, 1, np.float64)
-    cases.append(Case((rng.standard_normal((4, 3)).astype(np.float32),
-                       rng.standard_normal((4, 5)) * 0.8, p),
-                      "mixed dtypes: x_t float32, h_prev and p float64 (h_t must be float32)"))
-    return cases
+    return step_cases(1, False, seed=3)
 
 
 def rnn_step(fn) -> CheckResult:

@@ -14,7 +14,7 @@ from course_utils.checking import (
     check_prediction,
     run_check,
 )
-from course_utils.checks.common import recurrent_params, telling
+from course_utils.checks.common import last_state_gradient, recurrent_params, telling
 
 # ---- backpropagation through time
 
@@ -37,8 +37,7 @@ def bptt_cases() -> list[Case]:
         cases.append(Case(args, f"{np.dtype(dtype).name}, {label}, B={b}, D={d}, H={h}"))
     # only the last step receives a gradient: everything else must flow back through time
     p = recurrent_params(rng, 3, 4, 1, np.float64)
-    dh_last = np.zeros((6, 2, 4))
-    dh_last[-1] = rng.standard_normal((2, 4))
+    dh_last = last_state_gradient(rng, 6, 2, 4)
     cases.append(Case((rng.standard_normal((6, 2, 3)), np.zeros((2, 4)), p, dh_last),
                       "a loss on the last state only"))
     # the dtype rule: everything is computed in the dtype of x

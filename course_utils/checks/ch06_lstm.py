@@ -16,6 +16,8 @@ from course_utils.checking import (
 )
 from course_utils.checks.common import (
     BPTT_SHAPES,
+    last_state_gradient,
+    promoted,
     recurrent_params,
     step_cases,
     telling,
@@ -50,27 +52,8 @@ def lstm_wrong(variant: str):
     return wrong
 
 
-def lstm_promoted(x, h, c, p):
-    """The right step computed in NumPy's promoted dtype (float64 if anything is float64)."""
-    dtype = np.result_type(x, h, c, *p.values())
-    return scratch.lstm_step(np.asarray(x, dtype=dtype), h, c, p)
-
-
 def lstm_step_cases() -> list[Case]:
-    """The shared step cases plus the stub's stated edge cases: mixed dtypes and H = 1."""
-    cases = step_cases(4, True, seed=6)
-    rng = np.random.default_rng(61)
-    p = recurrent_params(rng, 3, 2, 4, np.float64)
-    cases.append(Case((rng.standard_normal((4, 3)).astype(np.float32),
-                       rng.standard_normal((4, 2)), rng.standard_normal((4, 2)), p),
-                      "mixed dtypes: x_t float32, h_prev, c_prev and p float64 (the result is "
-                      "float32)"))
-    p = recurrent_params(rng, 2, 1, 4, np.float32)
-    cases.append(Case((rng.standard_normal((1, 2)).astype(np.float32),
-                       rng.standard_normal((1, 1)).astype(np.float32),
-                       rng.standard_normal((1, 1)).astype(np.float32), p),
-                      "float32, B=1, D=2, H=1 (a single unit)"))
-    return cases
+    return step_cases(4, True, seed=6, single_unit=True)
 
 
 def lstm_step(fn) -> CheckResult:
@@ -97,7 +80,7 @@ def lstm_step(fn) -> CheckResult:
             Diagnosis(lstm_wrong("one_minus_f"),
                       "f multiplies the old cell directly (f near 1 means KEEP); you used 1-f."),
             Diagnosis(lstm_wrong("no_bias"), "add both biases, bias_ih and bias_hh."),
-            Diagnosis(lstm_promoted,
+            Diagnosis(promoted(scratch.lstm_step),
                       "the values are right but the dtype is not: compute in the dtype of x_t "
                       "(cast h_prev, c_prev and the parameters with .astype(x_t.dtype)); NumPy "
                       "would otherwise promote float32 @ float64 to float64."),
@@ -307,8 +290,7 @@ def lstm_bptt_cases() -> list[Case]:
                 rng.standard_normal((t, b, h)).astype(pdtype))
         cases.append(Case(args, f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, H={h}{label}"))
     p = recurrent_params(rng, 3, 4, 4, np.float64)
-    dh_last = np.zeros((7, 2, 4))
-    dh_last[-1] = rng.standard_normal((2, 4))
+    dh_last = last_state_gradient(rng, 7, 2, 4)
     cases.append(Case((rng.standard_normal((7, 2, 3)), np.zeros((2, 4)), np.zeros((2, 4)), p,
                        dh_last), "a loss on the last state only, zero initial states"))
     return cases

@@ -16,6 +16,8 @@ from course_utils.checking import (
 )
 from course_utils.checks.common import (
     BPTT_SHAPES,
+    last_state_gradient,
+    promoted,
     recurrent_params,
     step_cases,
     telling,
@@ -50,25 +52,8 @@ def gru_wrong(variant: str):
     return wrong
 
 
-def gru_promoted(x, h, p):
-    """The right step computed in NumPy's promoted dtype (float64 if anything is float64)."""
-    dtype = np.result_type(x, h, *p.values())
-    return scratch.gru_step(np.asarray(x, dtype=dtype), h, p)
-
-
 def gru_step_cases() -> list[Case]:
-    """The shared step cases plus the stub's stated edge cases: mixed dtypes and H = 1."""
-    cases = step_cases(3, False, seed=7)
-    rng = np.random.default_rng(71)
-    p = recurrent_params(rng, 3, 2, 3, np.float64)
-    cases.append(Case((rng.standard_normal((4, 3)).astype(np.float32),
-                       np.tanh(rng.standard_normal((4, 2))), p),
-                      "mixed dtypes: x_t float32, h_prev and p float64 (the result is float32)"))
-    p = recurrent_params(rng, 2, 1, 3, np.float32)
-    cases.append(Case((rng.standard_normal((1, 2)).astype(np.float32),
-                       rng.standard_normal((1, 1)).astype(np.float32), p),
-                      "float32, B=1, D=2, H=1 (a single unit)"))
-    return cases
+    return step_cases(3, False, seed=7, single_unit=True)
 
 
 def gru_step(fn) -> CheckResult:
@@ -98,7 +83,7 @@ def gru_step(fn) -> CheckResult:
                       "the reset gate r must scale the recurrent part of the candidate."),
             Diagnosis(gru_wrong("swap_rz"),
                       "the gate rows are ordered r, z, n: the first block is the reset gate."),
-            Diagnosis(gru_promoted,
+            Diagnosis(promoted(scratch.gru_step),
                       "the values are right but the dtype is not: compute in the dtype of x_t "
                       "(cast h_prev and the parameters with .astype(x_t.dtype)); NumPy would "
                       "otherwise promote float32 @ float64 to float64."),
@@ -280,8 +265,7 @@ def gru_bptt_cases() -> list[Case]:
                 rng.standard_normal((t, b, h)).astype(pdtype))
         cases.append(Case(args, f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, H={h}{label}"))
     p = recurrent_params(rng, 3, 4, 3, np.float64)
-    dh_last = np.zeros((7, 2, 4))
-    dh_last[-1] = rng.standard_normal((2, 4))
+    dh_last = last_state_gradient(rng, 7, 2, 4)
     cases.append(Case((rng.standard_normal((7, 2, 3)), np.zeros((2, 4)), p, dh_last),
                       "a loss on the last state only, a zero initial state"))
     return cases

@@ -31,7 +31,10 @@ BPTT_SHAPES = [
 STEP_SHAPES = [(3, 4, 5), (2, 7, 3), (1, 1, 2), (5, 3, 8)]
 
 
-def step_cases(gates: int, with_cell: bool, seed: int) -> list[Case]:
+def step_cases(gates: int, with_cell: bool, seed: int, single_unit: bool = False) -> list[Case]:
+    """Cases for a recurrent step ``fn(x_t, h_prev[, c_prev], p)``: the seeded shapes, a zero
+    previous state, saturation, the stated dtype rule (x_t float32 with float64 states and
+    parameters: the result is float32) and, with ``single_unit``, H = 1."""
     rng = np.random.default_rng(seed)
     cases = []
     for k, (b, d, h) in enumerate(STEP_SHAPES):
@@ -50,7 +53,35 @@ def step_cases(gates: int, with_cell: bool, seed: int) -> list[Case]:
     cases.append(Case((20 * rng.standard_normal((b, d)), rng.standard_normal((b, h)))
                       + ((rng.standard_normal((b, h)),) if with_cell else ()) + (p,),
                       "large inputs that saturate the nonlinearities"))
+    p = recurrent_params(rng, 3, 2, gates, np.float64)
+    states = (rng.standard_normal((4, 2)) * 0.8,) + ((rng.standard_normal((4, 2)),)
+                                                     if with_cell else ())
+    cases.append(Case((rng.standard_normal((4, 3)).astype(np.float32),) + states + (p,),
+                      f"mixed dtypes: x_t float32, {'h_prev, c_prev' if with_cell else 'h_prev'} "
+                      "and p float64 (the result is float32)"))
+    if single_unit:
+        p = recurrent_params(rng, 2, 1, gates, np.float32)
+        states = tuple(rng.standard_normal((1, 1)).astype(np.float32)
+                       for _ in range(2 if with_cell else 1))
+        cases.append(Case((rng.standard_normal((1, 2)).astype(np.float32),) + states + (p,),
+                          "float32, B=1, D=2, H=1 (a single unit)"))
     return cases
+
+
+def promoted(step):
+    """A known mistake for a step whose stub says "in the dtype of x_t": the right step, computed
+    in NumPy's promoted dtype of all its inputs (float64 if anything is float64)."""
+    def wrong(x, *rest):
+        arrays = [a for r in rest for a in (r.values() if isinstance(r, dict) else (r,))]
+        return step(np.asarray(x, dtype=np.result_type(x, *arrays)), *rest)
+    return wrong
+
+
+def last_state_gradient(rng, t: int, b: int, h: int) -> np.ndarray:
+    """dh_all (t, b, h) with a gradient on the last state only: the rest must flow back in time."""
+    dh_all = np.zeros((t, b, h))
+    dh_all[-1] = rng.standard_normal((b, h))
+    return dh_all
 
 
 
