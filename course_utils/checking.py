@@ -16,6 +16,8 @@ import functools
 import json
 import math
 import os
+import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
@@ -81,6 +83,80 @@ class Diagnosis:
 
 class Mismatch(Exception):
     """Raised inside the comparison with a message meant for the learner."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Own work: a learner's function must not hand the job to the course's own implementation.
+
+# exercise name -> the course functions that compute its answer (or its main part), as
+# "module.qualname"; filled by ``course_utils.checks.course_answers``. The checker's reference
+# is always added. Names, not objects, so that nothing here imports torch.
+COURSE_ANSWERS: dict[str, tuple[str, ...]] = {}
+
+
+def qualified_name(fn: Any) -> str | None:
+    """``module.qualname`` of a Python function (methods and ``functools.wraps`` unwrapped)."""
+    fn = getattr(fn, "__func__", fn)
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    return f"{module}.{qualname}" if module and qualname else None
+
+
+class CourseCallWatch:
+    """Notes the first watched function that runs while the ``with`` block runs.
+
+    Watching code that runs, not reading the learner's source, catches every route to it: the
+    function object itself, an alias imported under another name, a lambda, a closure, a helper
+    of the learner's that calls it, a ``functools.partial``. It uses ``sys.setprofile`` (this
+    thread, and threads started inside the block); an earlier profiler is restored afterwards.
+    A watched function is recognised by its module's ``__name__`` and its ``co_qualname``.
+    """
+
+    def __init__(self, names: Sequence[str], functions: Sequence[Callable] = ()):
+        self.names = frozenset(names)
+        # functions given as objects are matched by their code object: exact even for lambdas,
+        # which share a qualname with every other lambda of their scope
+        self.codes = {code: qualified_name(fn) for fn in functions for code in _codes(fn)}
+        self.hit: str | None = None
+
+    def _profile(self, frame, event, arg):
+        if event == "call" and self.hit is None:
+            code = frame.f_code
+            if code in self.codes:
+                self.hit = self.codes[code]
+                return
+            name = f"{frame.f_globals.get('__name__')}.{code.co_qualname}"
+            if name in self.names:
+                self.hit = name
+
+    def __enter__(self) -> CourseCallWatch:
+        self._before = sys.getprofile(), threading.getprofile()
+        if self.names or self.codes:
+            sys.setprofile(self._profile)
+            threading.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        sys.setprofile(self._before[0])
+        threading.setprofile(self._before[1])
+
+
+def _codes(fn: Any) -> list:
+    """The code objects that run when ``fn`` is called (through wrappers and bound methods)."""
+    codes, seen = [], set()
+    while fn is not None and id(fn) not in seen:
+        seen.add(id(fn))
+        fn = getattr(fn, "__func__", fn)
+        if getattr(fn, "__code__", None) is not None:
+            codes.append(fn.__code__)
+        fn = getattr(fn, "__wrapped__", None)
+    return codes
+
+
+def own_work_message(name: str) -> str:
+    """The failure message for a learner function that calls the course's ``name``."""
+    return (f"your function calls `{name}`, the course's own implementation of this answer. "
+            "Write it yourself: NumPy and your own functions are fine (the exercise says what "
+            "else you may call).")
 
 
 def report(result: CheckResult) -> CheckResult:
@@ -252,8 +328,14 @@ def _changed_inputs(before: Sequence, after: Sequence, names: Sequence[str]) -> 
             return isinstance(b, dict) and a.keys() == b.keys() and all(
                 same(a[k], b[k]) for k in a)
         if isinstance(a, (tuple, list)):
-            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-        return True
+            return (isinstance(b, (tuple, list)) and len(a) == len(b)
+                    and all(same(x, y) for x, y in zip(a, b, strict=True)))
+        if callable(a):  # a function argument (numerical_gradient's f) is not data
+            return True
+        try:  # strings and numbers inside nested lists: docs' tokens, a layer's (k, s) pairs
+            return bool(a == b) or (a != a and b != b)  # NaN stays NaN
+        except (TypeError, ValueError):  # no usable ==: cannot tell, so unchanged
+            return True
 
     for name, a, b in zip(names, before, after, strict=False):
         if not same(a, b):
@@ -295,6 +377,7 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
     are right.
     """
     total = len(cases)
+    watched = COURSE_ANSWERS.get(exercise, ())
     if not callable(fn):
         return report(CheckResult(exercise, FAILED, f"expected a function, got "
                                   f"{type(fn).__name__}", 0, total))
@@ -302,21 +385,31 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
         pristine = copy.deepcopy(case.args)
         learner_args = copy.deepcopy(case.args)
         where = f"case {number} of {total} ({case.description})"
+        watch = CourseCallWatch(watched, [reference])
         try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
+            with warnings.catch_warnings(), np.errstate(all="ignore"), watch:
                 warnings.simplefilter("ignore")
                 got = fn(*learner_args, **case.kwargs)
         except NotImplementedError:
+            if watch.hit:
+                return report(CheckResult(exercise, FAILED, own_work_message(watch.hit),
+                                          number - 1, total))
             return report(CheckResult(exercise, NOT_ATTEMPTED,
                                       "not attempted yet: replace the `raise NotImplementedError` "
                                       "line with your code, then run this cell again.",
                                       number - 1, total))
         except Exception as exc:  # the learner's bug, reported rather than raised
+            if watch.hit:
+                return report(CheckResult(exercise, FAILED, own_work_message(watch.hit),
+                                          number - 1, total))
             if case.raises is not None and isinstance(exc, case.raises):
                 continue
             return report(CheckResult(exercise, FAILED,
                                       f"{where}: your function raised {type(exc).__name__}: "
                                       f"{exc}{learner_frame(exc)}", number - 1, total))
+        if watch.hit:
+            return report(CheckResult(exercise, FAILED, own_work_message(watch.hit),
+                                      number - 1, total))
         if case.raises is not None:
             shape = getattr(got, "shape", None)
             return report(CheckResult(

@@ -291,7 +291,11 @@ def conv_ok_torch(x, weight, bias):
 
 
 def conv_ok_max_then_relu(x, weight, bias):
-    return np.maximum(cnn.conv1d(x, weight, bias).max(axis=0), 0)
+    """All windows at once (a strided view), max over time, then the ReLU."""
+    k = weight.shape[2]
+    windows = np.lib.stride_tricks.sliding_window_view(x, k, axis=0)  # (T-k+1, B, D, k)
+    maps = np.einsum("tbdk,cdk->tbc", windows, weight) + bias
+    return np.maximum(maps.max(axis=0), 0).astype(x.dtype)
 
 
 def conv_true_convolution(x, weight, bias):
@@ -357,7 +361,7 @@ def test_conv_rejects_wrong(name, capsys):
     assert not checks.conv_relu_maxpool(CONV_WRONG[name])
 
 
-def test_conv_hints_and_not_attempted(capsys):
+def test_conv_hints_and_not_attempted(capsys, no_own_work_guard):
     checks.conv_relu_maxpool(conv_true_convolution)
     assert "do not flip" in capsys.readouterr().out
     checks.conv_relu_maxpool(conv_mean)

@@ -55,7 +55,7 @@ def test_every_checker_but_the_training_one_has_diagnoses():
 
 
 @pytest.mark.parametrize(("name", "index"), DIAGNOSES, ids=lambda v: str(v))
-def test_each_hint_is_reachable(name, index, monkeypatch, capsys):
+def test_each_hint_is_reachable(name, index, monkeypatch, capsys, no_own_work_guard):
     (exercise, _fn, cases, reference), kwargs = recorded_call(name, monkeypatch)
     diag = kwargs["diagnoses"][index]
     result = checking.run_check(exercise, diag.wrong, cases, reference, **kwargs)

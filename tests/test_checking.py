@@ -142,3 +142,30 @@ def test_a_case_can_require_an_exception_and_a_promise_is_checked_after_the_valu
 
     res = checking.run_check("demo", in_place, cases, ref, **kw)
     assert not res and "the values are right, but it returned its input" in res.message
+
+
+def test_editing_a_nested_token_list_in_place_is_caught(capsys):
+    """``docs`` is a list of token lists: changing a token inside it counts as changing docs."""
+    from course_utils import checks
+
+    def count_matrix(docs, vocab):
+        counts = np.zeros((len(docs), len(vocab)), dtype=np.int64)
+        for i, doc in enumerate(docs):
+            for j, token in enumerate(doc):
+                if token in vocab:
+                    counts[i, vocab[token]] += 1
+                doc[j] = token.upper()  # the bug: the learner's tokens, edited in place
+        return counts
+
+    result = checks.count_matrix(count_matrix)
+    assert not result
+    assert "changed its input `docs` in place" in result.message
+
+
+def test_unchanged_nested_inputs_and_functions_are_not_flagged():
+    same = checking._changed_inputs
+    assert same([[["a", "b"]], (lambda x: x)], [[["a", "b"]], (lambda x: x)], ["docs", "f"]) is None
+    assert same([[("a", 1.0)]], [[("a", 1.0)]], ["pairs"]) is None
+    assert same([[float("nan")]], [[float("nan")]], ["x"]) is None
+    assert same([[["a", "b"]]], [[["a", "B"]]], ["docs"]) == "docs"
+    assert same([[(3, 1)]], [[(3, 2)]], ["layers"]) == "layers"

@@ -7,10 +7,12 @@ a common mistake, a hint about that mistake. The result is truthy only when ever
 
 For maintainers: one module per chapter (``ch03_rnn`` holds chapter 03's checkers with their
 cases, references and known wrong variants); ``common`` has the case generators that several
-chapters share; the machinery that runs a checker is ``course_utils.checking``. This file only
+chapters share; ``course_answers`` lists, per exercise, the course functions a learner's function
+must not call; the machinery that runs a checker is ``course_utils.checking``. This file only
 re-exports the checkers, so notebooks keep writing ``checks.rnn_step(fn)``.
 """
 
+from course_utils.checks import course_answers  # noqa: F401 - fills checking.COURSE_ANSWERS
 from course_utils.checks.ch00_softmax import masked_softmax, softmax, softmax_backward
 from course_utils.checks.ch01_tfidf import (
     cosine_similarity,
