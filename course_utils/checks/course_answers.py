@@ -20,6 +20,8 @@ _SCRATCH = "course_utils.scratch."
 _RNN = (_SCRATCH + "rnn_step", _SCRATCH + "rnn_forward")
 # a backward exercise may run the course's forward pass: the backward pass is the answer
 _RNN_GRADS = (_SCRATCH + "rnn_backward", _SCRATCH + "last_state_classifier_grads")
+# the classifier exercise offers scratch's BPTT: the head's gradient and the loss are the answer
+_CLASSIFIER = (_SCRATCH + "last_state_classifier_grads", "course_utils.softmax.cross_entropy")
 _LSTM = (_SCRATCH + "lstm_step", _SCRATCH + "lstm_forward", _SCRATCH + "lstm_gates",
          _SCRATCH + "_lstm_gate_values")
 _GRU = (_SCRATCH + "gru_step", _SCRATCH + "gru_forward", _SCRATCH + "gru_gates",
@@ -48,7 +50,7 @@ TABLE: dict[str, tuple[str, ...]] = {
     # chapter 04
     "numerical_gradient": (),
     "bptt": _RNN_GRADS,
-    "rnn_classifier_grads": _RNN_GRADS + ("course_utils.softmax.cross_entropy",),
+    "rnn_classifier_grads": _CLASSIFIER,
     # chapter 05
     "clip_grad_norm": (_SCRATCH + "clip_grad_norm",),
     "scale_to_spectral_radius": ("course_utils.pathologies.scale_to_spectral_radius",
