@@ -90,10 +90,11 @@ def receptive_field_table(layers: Sequence[Sequence[int]]) -> list[dict]:
     A layer is ``(kernel, stride)`` or ``(kernel, stride, dilation)``; a pooling layer of width
     p and stride p is ``(p, p)``. With r_0 = 1 and j_0 = 1 (one input position):
 
-        r_l = r_{l-1} + (k_l - 1) * d_l * j_{l-1},     j_l = j_{l-1} * s_l,
+        r_l = r_{l-1} + (k_l - 1) * δ_l * j_{l-1},     j_l = j_{l-1} * s_l,
 
-    where j_{l-1} is how many input positions one step of layer l-1 moves (the product of the
-    earlier strides).
+    where δ_l is layer l's dilation (the course keeps d for a distance between two tokens) and
+    j_{l-1} is how many input positions one step of layer l-1 moves (the product of the earlier
+    strides).
 
     Returns:
         one dict per layer with keys ``layer`` (1-based), ``kernel``, ``stride``, ``dilation``,
@@ -204,7 +205,7 @@ def draw_receptive_field(layers: Sequence[Sequence[int]], n_inputs: int, ax=None
         rows.append(np.array([a + (r_new - 1) / 2 for a in starts]))
         first, r, jump = starts[0], r_new, jump * s
     names = list(names) if names is not None else ["input"] + [
-        f"layer {i}: k={k}, s={s}" + (f", d={d}" if d > 1 else "")
+        f"layer {i}: k={k}, s={s}" + (f", δ={d}" if d > 1 else "")
         for i, (k, s, d) in enumerate(specs, start=1)]
     top = len(rows) - 1
     unit = len(rows[top]) // 2 if unit is None else unit

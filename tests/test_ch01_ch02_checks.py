@@ -267,91 +267,129 @@ def test_cosine_rejects_wrong(name, capsys):
 # ------------------------------------------------------------------ conv_relu_maxpool checker
 
 
-def conv_ok_loops(x, weight, bias):
-    t_len, b_len, _ = x.shape
-    c_len, _, k = weight.shape
-    if t_len < k:
-        raise ValueError(f"T = {t_len} < k = {k}: no window fits")
-    out = np.full((b_len, c_len), -np.inf)
-    for t in range(t_len - k + 1):
-        window = x[t:t + k]  # (k, B, D)
-        for c in range(c_len):
-            value = np.einsum("kbd,dk->b", window, weight[c]) + bias[c]
-            out[:, c] = np.maximum(out[:, c], value)
-    return np.maximum(out, 0).astype(x.dtype)
+def _windows_ok(x, weight, lengths):
+    k = weight.shape[2]
+    lengths = np.asarray(lengths)
+    if x.shape[0] < k or lengths.min() < k or lengths.max() > x.shape[0]:
+        raise ValueError("a sentence is shorter than the filter")
+    return k, lengths
 
 
-def conv_ok_torch(x, weight, bias):
-    if x.shape[0] < weight.shape[2]:
-        raise ValueError("shorter than the filter")
+def conv_ok_loops(x, weight, bias, lengths):
+    """One sentence at a time, sliced to its real tokens: no mask needed."""
+    k, lengths = _windows_ok(x, weight, lengths)
+    out = np.zeros((x.shape[1], weight.shape[0]), dtype=x.dtype)
+    for b, n in enumerate(lengths):
+        best = np.full(weight.shape[0], -np.inf)
+        for t in range(n - k + 1):
+            window = x[t:t + k, b]  # (k, D)
+            best = np.maximum(best, np.einsum("kd,cdk->c", window, weight) + bias)
+        out[b] = np.maximum(best, 0)
+    return out
+
+
+def conv_ok_torch(x, weight, bias, lengths):
+    """PyTorch's conv1d, then a -inf mask on the padded windows."""
+    k, lengths = _windows_ok(x, weight, lengths)
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(1, 2, 0)))
     h = torch.nn.functional.conv1d(xt, torch.from_numpy(weight.astype(x.dtype)),
-                                   torch.from_numpy(bias.astype(x.dtype)))
-    return torch.relu(h).amax(dim=2).numpy()
+                                   torch.from_numpy(bias.astype(x.dtype)))  # (B, C, T-k+1)
+    starts = torch.arange(h.shape[2])
+    pad = starts[None, :] > torch.from_numpy(lengths - k)[:, None]
+    h = h.masked_fill(pad[:, None, :], float("-inf"))
+    return torch.relu(h.amax(dim=2)).numpy()
 
 
-def conv_ok_max_then_relu(x, weight, bias):
-    """All windows at once (a strided view), max over time, then the ReLU."""
-    k = weight.shape[2]
+def conv_ok_relu_zero_mask(x, weight, bias, lengths):
+    """ReLU first, then padded windows set to 0 (not -inf): the same, since ReLU >= 0."""
+    k, lengths = _windows_ok(x, weight, lengths)
     windows = np.lib.stride_tricks.sliding_window_view(x, k, axis=0)  # (T-k+1, B, D, k)
-    maps = np.einsum("tbdk,cdk->tbc", windows, weight) + bias
-    return np.maximum(maps.max(axis=0), 0).astype(x.dtype)
+    h = np.maximum(np.einsum("tbdk,cdk->tbc", windows, weight) + bias, 0).astype(x.dtype)
+    h[np.arange(h.shape[0])[:, None] > (lengths - k)[None, :]] = 0
+    return h.max(axis=0)
 
 
-def conv_true_convolution(x, weight, bias):
-    return conv_ok_loops(x, weight[:, :, ::-1].copy(), bias)
+def conv_unmasked(x, weight, bias, lengths):
+    """The chapter's TextCNN pooling: every window of the padded batch."""
+    return np.maximum(cnn.conv1d(x, weight, bias), 0).max(axis=0)
 
 
-def conv_no_relu(x, weight, bias):
-    return cnn.conv1d(x, weight, bias).max(axis=0)
+def conv_mask_by_start(x, weight, bias, lengths):
+    h = np.maximum(cnn.conv1d(x, weight, bias), 0)
+    h[np.arange(h.shape[0])[:, None] >= np.asarray(lengths)[None, :]] = 0
+    return h.max(axis=0)
 
 
-def conv_mean(x, weight, bias):
-    return np.maximum(cnn.conv1d(x, weight, bias), 0).mean(axis=0)
-
-
-def conv_no_bias(x, weight, bias):
-    return conv_ok_loops(x, weight, np.zeros_like(bias))
-
-
-def conv_off_by_one(x, weight, bias):
+def conv_last_real_window_missing(x, weight, bias, lengths):
     k = weight.shape[2]
-    h = cnn.conv1d(x, weight, bias)
-    return np.maximum(h[: max(x.shape[0] - k, 1)], 0).max(axis=0)
+    h = np.maximum(cnn.conv1d(x, weight, bias), 0)
+    h[np.arange(h.shape[0])[:, None] >= (np.asarray(lengths) - k)[None, :]] = 0
+    return h.max(axis=0)
 
 
-def conv_zero_padded(x, weight, bias):
+def conv_true_convolution(x, weight, bias, lengths):
+    return conv_ok_loops(x, weight[:, :, ::-1].copy(), bias, lengths)
+
+
+def conv_no_relu(x, weight, bias, lengths):
+    k, lengths = _windows_ok(x, weight, lengths)
+    return np.stack([cnn.conv1d(x[:n, b:b + 1], weight, bias).max(axis=0)[0]
+                     for b, n in enumerate(lengths)])
+
+
+def conv_mean(x, weight, bias, lengths):
+    k, lengths = _windows_ok(x, weight, lengths)
+    return np.stack([np.maximum(cnn.conv1d(x[:n, b:b + 1], weight, bias), 0).mean(axis=0)[0]
+                     for b, n in enumerate(lengths)]).astype(x.dtype)
+
+
+def conv_no_bias(x, weight, bias, lengths):
+    return conv_ok_loops(x, weight, np.zeros_like(bias), lengths)
+
+
+def conv_zero_padded(x, weight, bias, lengths):
     pad = np.zeros((1,) + x.shape[1:], dtype=x.dtype)
-    return conv_ok_loops(np.concatenate([pad, x, pad]), weight, bias)
+    return conv_ok_loops(np.concatenate([pad, x, pad]), weight, bias, np.asarray(lengths) + 2)
 
 
-def conv_batch_first(x, weight, bias):
+def conv_batch_first(x, weight, bias, lengths):
     """Treats x as (B, T, D): loops over the wrong axis."""
-    return conv_ok_loops(x.transpose(1, 0, 2), weight, bias)
+    return conv_unmasked(x.transpose(1, 0, 2), weight, bias, lengths)
 
 
-def conv_pool_channels(x, weight, bias):
+def conv_pool_channels(x, weight, bias, lengths):
     return np.maximum(cnn.conv1d(x, weight, bias), 0).max(axis=2).T
 
 
-def conv_float64(x, weight, bias):
-    return conv_ok_loops(x.astype(np.float64), weight.astype(np.float64), bias)
+def conv_float64(x, weight, bias, lengths):
+    return conv_ok_loops(x.astype(np.float64), weight.astype(np.float64), bias, lengths)
 
 
-def conv_mutates(x, weight, bias):
-    out = conv_ok_loops(x, weight, bias)
+def conv_mutates(x, weight, bias, lengths):
+    out = conv_ok_loops(x, weight, bias, lengths)
     np.maximum(x, 0, out=x)
     return out
 
 
+def conv_no_value_error(x, weight, bias, lengths):
+    """Returns zeros for a sentence shorter than the filter instead of raising."""
+    k = weight.shape[2]
+    if x.shape[0] < k or np.min(lengths) < k:
+        return np.zeros((x.shape[1], weight.shape[0]), dtype=x.dtype)
+    return conv_ok_loops(x, weight, bias, lengths)
+
+
 CONV_WRONG = {"true convolution (flipped filter)": conv_true_convolution,
               "no ReLU": conv_no_relu, "mean pooling": conv_mean, "no bias": conv_no_bias,
-              "last window missing": conv_off_by_one, "zero padding": conv_zero_padded,
+              "padding not masked": conv_unmasked, "window starts inside": conv_mask_by_start,
+              "last real window missing": conv_last_real_window_missing,
+              "zero padding": conv_zero_padded,
               "batch-first input": conv_batch_first, "pooled over channels": conv_pool_channels,
-              "always float64": conv_float64, "changes x in place": conv_mutates}
+              "always float64": conv_float64, "changes x in place": conv_mutates,
+              "no ValueError": conv_no_value_error}
 
 
-@pytest.mark.parametrize("fn", [conv_ok_loops, conv_ok_torch, conv_ok_max_then_relu])
+@pytest.mark.parametrize("fn", [conv_ok_loops, conv_ok_torch, conv_ok_relu_zero_mask])
 def test_conv_accepts_correct(fn, capsys):
     assert checks.conv_relu_maxpool(fn)
 
@@ -361,13 +399,19 @@ def test_conv_rejects_wrong(name, capsys):
     assert not checks.conv_relu_maxpool(CONV_WRONG[name])
 
 
-def test_conv_hints_and_not_attempted(capsys, no_own_work_guard):
-    checks.conv_relu_maxpool(conv_true_convolution)
-    assert "do not flip" in capsys.readouterr().out
-    checks.conv_relu_maxpool(conv_mean)
-    assert "MAXIMUM" in capsys.readouterr().out
+@pytest.mark.parametrize(("fn", "words"), [
+    (conv_true_convolution, "do not flip"), (conv_mean, "MAXIMUM"), (conv_no_relu, "ReLU"),
+    (conv_no_bias, "bias"), (conv_unmasked, "must not take part in the max"),
+    (conv_mask_by_start, "FULLY inside"), (conv_last_real_window_missing, "is missing"),
+])
+def test_conv_hints_name_the_mistake(fn, words, capsys, no_own_work_guard):
+    checks.conv_relu_maxpool(fn)
+    out = capsys.readouterr().out
+    assert "hint" in out and words in out, out
 
-    def stub(x, weight, bias):
+
+def test_conv_not_attempted(capsys):
+    def stub(x, weight, bias, lengths):
         raise NotImplementedError
 
     result = checks.conv_relu_maxpool(stub)
@@ -380,44 +424,60 @@ def test_conv_hints_and_not_attempted(capsys, no_own_work_guard):
 def rf_ok_recursive(layers):
     """Top-down: how many inputs does a window of `span` units at this level cover?"""
     span = 1
-    for k, s in reversed(layers):
-        span = (span - 1) * s + k
+    for k, s, dilation in reversed(layers):
+        span = (span - 1) * s + (k - 1) * dilation + 1
     return span
 
 
 def rf_ok_positions(layers):
     """Brute force: the input positions one top unit reads, followed down the stack."""
     positions = {0}
-    for k, s in reversed(layers):
-        positions = {q * s + j for q in positions for j in range(k)}
+    for k, s, dilation in reversed(layers):
+        positions = {q * s + j * dilation for q in positions for j in range(k)}
     return max(positions) - min(positions) + 1
 
 
 def rf_sum_minus(layers):
-    return 1 + sum(k - 1 for k, _ in layers)
+    return 1 + sum((k - 1) * dilation for k, _, dilation in layers)
 
 
 def rf_sum(layers):
-    return sum(k for k, _ in layers) or 1
+    return sum(k for k, _, _ in layers) or 1
 
 
 def rf_product(layers):
-    return int(np.prod([k for k, _ in layers])) if layers else 1
+    return int(np.prod([k for k, _, _ in layers])) if layers else 1
 
 
 def rf_own_stride(layers):
     r, jump = 1, 1
-    for k, s in layers:
+    for k, s, dilation in layers:
         jump *= s
-        r += (k - 1) * jump
+        r += (k - 1) * dilation * jump
     return r
 
 
 def rf_kernel_times_jump(layers):
     r, jump = 1, 1
-    for k, s in layers:
-        r += k * jump - 1
+    for k, s, dilation in layers:
+        r += k * dilation * jump - 1
         jump *= s
+    return r
+
+
+def rf_ignores_dilation(layers):
+    r, jump = 1, 1
+    for k, s, _ in layers:
+        r += (k - 1) * jump
+        jump *= s
+    return r
+
+
+def rf_dilation_as_stride(layers):
+    r, jump = 1, 1
+    for k, s, dilation in layers:
+        r += (k - 1) * dilation * jump
+        jump *= s * dilation
     return r
 
 
@@ -427,13 +487,15 @@ def rf_empty_zero(layers):
 
 def rf_top_down_wrong(layers):
     span = 1
-    for k, s in layers:  # forgot to go from the top down
-        span = (span - 1) * s + k
+    for k, s, dilation in layers:  # forgot to go from the top down
+        span = (span - 1) * s + (k - 1) * dilation + 1
     return span
 
 
 RF_WRONG = {"ignores strides": rf_sum_minus, "sum of kernels": rf_sum, "product": rf_product,
             "own stride counted": rf_own_stride, "k instead of k - 1": rf_kernel_times_jump,
+            "ignores dilation": rf_ignores_dilation,
+            "dilation multiplies the jump": rf_dilation_as_stride,
             "empty stack is 0": rf_empty_zero, "bottom-up recursion": rf_top_down_wrong,
             "returns None": lambda layers: None}
 
@@ -448,9 +510,13 @@ def test_rf_rejects_wrong(name, capsys):
     assert not checks.receptive_field(RF_WRONG[name])
 
 
-def test_rf_hint(capsys):
-    checks.receptive_field(rf_sum_minus)
-    assert "product of the strides" in capsys.readouterr().out
+@pytest.mark.parametrize(("fn", "words"), [
+    (rf_sum_minus, "product of the strides"), (rf_ignores_dilation, "spaces the layer's k taps"),
+    (rf_dilation_as_stride, "unlike a stride"), (rf_own_stride, "own stride"),
+])
+def test_rf_hints(fn, words, capsys, no_own_work_guard):
+    checks.receptive_field(fn)
+    assert words in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------ hints are never misleading
@@ -478,8 +544,7 @@ def test_every_case_tells_every_known_mistake_apart():
     _assert_all_differ(cosine_cases(), cosine_reference, lambda case: cos_wrongs)
 
     def conv_wrongs(case):
-        t, k = case.args[0].shape[0], case.args[1].shape[2]
-        skip = conv_confusable(t, k)
+        skip = conv_confusable(case.args)
         return [conv_wrong(v) for v in CONV_VARIANTS if v not in skip]
 
     _assert_all_differ(conv_cases(), conv_reference, conv_wrongs)

@@ -13,40 +13,61 @@ from course_utils.checks import ch02_cnn
 # ---- precise stubs: what the stubs state is what the checkers test
 
 
-def conv_right(x, weight, bias):
+def conv_right(x, weight, bias, lengths):
     k = weight.shape[2]
     n = x.shape[0] - k + 1
-    if n < 1:
-        raise ValueError("sequence shorter than the filter")
+    lengths = np.asarray(lengths)
+    if n < 1 or lengths.min() < k or lengths.max() > x.shape[0]:
+        raise ValueError("a sentence is shorter than the filter")
     out = sum(x[j:j + n] @ weight[:, :, j].T for j in range(k)) + bias
+    out = np.where((np.arange(n)[:, None] + k <= lengths[None, :])[:, :, None], out, -np.inf)
     return np.maximum(out, 0).max(axis=0).astype(x.dtype)
 
 
 def test_conv_short_sequence_must_raise_value_error(capsys):
     assert checks.conv_relu_maxpool(conv_right)
 
-    def zeros_when_short(x, weight, bias):
+    def zeros_when_short(x, weight, bias, lengths):
         if x.shape[0] < weight.shape[2]:
             return np.zeros((x.shape[1], weight.shape[0]), dtype=x.dtype)
-        return conv_right(x, weight, bias)
+        return conv_right(x, weight, bias, lengths)
 
     result = checks.conv_relu_maxpool(zeros_when_short)
     assert not result and "T = 2 < k = 3" in result.message and "ValueError" in result.message
 
+    def short_sentence_pooled_anyway(x, weight, bias, lengths):
+        """A sentence shorter than the filter: pooled over the padded array instead."""
+        k = weight.shape[2]
+        return conv_right(x, weight, bias, np.maximum(lengths, k))
+
+    result = checks.conv_relu_maxpool(short_sentence_pooled_anyway)
+    assert not result and "2 real tokens" in result.message
+
 
 def test_conv_mixed_dtypes_follow_x():
-    def result_type(x, weight, bias):  # NumPy's promotion: float64 wins
-        return conv_right(x, weight, bias).astype(np.result_type(x, weight))
+    def result_type(x, weight, bias, lengths):  # NumPy's promotion: float64 wins
+        return conv_right(x, weight, bias, lengths).astype(np.result_type(x, weight))
 
     result = checks.conv_relu_maxpool(result_type)
     assert not result and "mixed dtypes" in result.message
 
 
+def test_conv_zero_padding_case_needs_the_mask(capsys):
+    """With <pad> embedded as zeros, an unmasked max fails on the case that says so."""
+    def unmasked_after_the_padded_cases(x, weight, bias, lengths):
+        if np.all(x[np.arange(x.shape[0])[:, None] >= np.asarray(lengths)[None, :]] == 0):
+            return conv_right(x, weight, bias, np.full_like(lengths, x.shape[0]))
+        return conv_right(x, weight, bias, lengths)
+
+    result = checks.conv_relu_maxpool(unmasked_after_the_padded_cases)
+    assert not result and "zero vectors" in result.message
+
+
 def test_receptive_field_must_be_an_int():
     def right(layers):
         r, jump = 1, 1
-        for k, s in layers:
-            r += (k - 1) * jump
+        for k, s, dilation in layers:
+            r += (k - 1) * dilation * jump
             jump *= s
         return r
 
@@ -54,6 +75,18 @@ def test_receptive_field_must_be_an_int():
     assert checks.receptive_field(lambda layers: np.int64(right(layers)))
     result = checks.receptive_field(lambda layers: float(right(layers)))
     assert not result and "the stub asks for an integer" in result.message
+
+
+def test_receptive_field_cases_need_strides_and_dilations():
+    """The chapter prints the unstrided, undilated rule only: it must fail the exercise."""
+    def chapter_rule(layers):
+        return 1 + sum(k - 1 for k, _, _ in layers)
+
+    assert not checks.receptive_field(chapter_rule)
+    stacks = [case.args[0] for case in ch02_cnn.rf_cases()]
+    assert any(s > 1 for layer in stacks for _, s, _ in layer)
+    assert any(d > 1 for layer in stacks for _, _, d in layer)
+    assert any(s > 1 and d > 1 for layer in stacks for _, s, d in layer)
 
 
 # ---- predict, then run: the holes of a dilated filter
@@ -84,6 +117,35 @@ def test_predictions_close_and_far(prediction, close, holes, monkeypatch):
     monkeypatch.setattr(ch02_cnn, "dilated_layer_accuracies", lambda: holes)
     result = checks.predict_dilation_holes(lambda: prediction)
     assert result.close is close and result.actual == holes[1]
+
+
+def test_the_prediction_is_read_before_the_experiment_runs(holes, monkeypatch, capsys):
+    order = []
+
+    def experiment():
+        order.append("experiment")
+        return holes
+
+    def prediction():
+        order.append("prediction")
+        return 0.5
+
+    monkeypatch.setattr(ch02_cnn, "dilated_layer_accuracies", experiment)
+    checks.predict_dilation_holes(prediction)
+    assert order == ["prediction", "experiment"]
+
+
+def test_the_prediction_cell_does_not_reveal_the_result():
+    """Issue 19, section 2: the cell under the prediction only calls the checker."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for folder in ("solutions", "exercises"):
+        nb = json.loads((root / folder / "02_cnn_text.ipynb").read_text(encoding="utf-8"))
+        cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+        cell = next(c for c in cells if "checks.predict_dilation_holes(" in c)
+        assert "assert" not in cell and "0.5" not in cell, cell
 
 
 @pytest.mark.parametrize("fn", [
@@ -130,11 +192,39 @@ def test_the_solution_passes():
 @pytest.mark.parametrize(("dilations", "field"), [((1, 2, 4), 15), ((1, 1, 1, 1), 9)])
 def test_stacks_that_cannot_see_far_enough_fail(dilations, field):
     """The chapter's stack (receptive field 15, 16 channels so it fits the budget) and an
-    undilated stack of the allowed 4 layers are at chance at every tested distance."""
+    undilated stack of the allowed 4 layers are at chance at every tested distance, learn the
+    short distances, and are told that their receptive field is too small."""
     assert cnn.receptive_field([(3, 1, d) for d in dilations]) == field
     status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack(dilations))
-    assert status == FAILED and "receptive field" in message
+    assert status == FAILED and "receptive field is too small" in message
+    assert f"receptive field is {field} tokens" in message and "did not train" not in message
     assert all(abs(a - 0.5) < 0.06 for a in accs.values()), accs
+
+
+def test_doubling_once_more_is_too_small_at_d_40():
+    """Dilations 1, 2, 4, 8 (receptive field 31) train under the recipe (issue 19 said they
+    stay at chance; under the current recipe they do not): d = 20 is solved, d = 40 is at
+    chance, and the feedback blames the receptive field, correctly."""
+    status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack((1, 2, 4, 8)))
+    assert status == FAILED and accs[20] >= 0.95 and abs(accs[40] - 0.5) < 0.06, accs
+    assert "receptive field is 31 tokens" in message and "did not train" not in message
+
+
+def test_a_model_that_does_not_train_is_told_so():
+    """Issue 19's case: dilations 1, 2, 4, 8 with 8-dimensional embeddings (receptive field
+    31) stay at chance even at d = 1 .. 4 under the recipe. The feedback says 'did not train',
+    not 'receptive field too small'."""
+    status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack((1, 2, 4, 8), embed_dim=8))
+    assert status == FAILED and all(abs(a - 0.5) < 0.06 for a in accs.values()), accs
+    assert "did not train" in message and "receptive field (31 tokens" in message
+    assert "too small" not in message
+
+
+def test_receptive_field_of_the_learner_stack():
+    assert ch02_cnn.stacked_receptive_field(Stack((1, 3, 9, 27))) == 81
+    pooled = nn.Sequential(nn.Conv1d(4, 4, 3), nn.MaxPool1d(2), nn.Conv1d(4, 4, 3, dilation=2))
+    assert ch02_cnn.stacked_receptive_field(pooled) == cnn.receptive_field(
+        [(3, 1, 1), (2, 2, 1), (3, 1, 2)]) == 12
 
 
 def refuse_training(*args, **kwargs):

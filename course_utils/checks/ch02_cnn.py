@@ -25,134 +25,204 @@ from course_utils.checking import (
 )
 from course_utils.checks.common import integer_promise, telling
 
-# ---- convolution + ReLU + max-over-time pooling; receptive fields
+# ---- convolution + ReLU + max-over-time pooling over the real tokens only; receptive fields
 
 # (T, B, D, C, k, dtype): T never equals B, D never equals k, so a transposed layout fails by
-# shape. The width-1 case is float64: with k = 1 flipping and padding change nothing, and the
-# first float32 case is where a right-valued, wrong-dtype answer fails (it must get no hint).
-CONV_SHAPES = [(7, 3, 4, 5, 3, np.float64), (9, 2, 3, 4, 2, np.float32),
-               (6, 4, 5, 2, 4, np.float32), (5, 1, 2, 3, 1, np.float64)]
+# shape. The width-1 case is float64: with k = 1 flipping and a window's start changes nothing,
+# and the first float32 case is where a right-valued, wrong-dtype answer fails (it gets no hint).
+# The last entry is the real length of each sentence (rows beyond it are padding).
+CONV_SHAPES = [(7, 3, 4, 5, 3, np.float64, [7, 5, 3]), (9, 2, 3, 4, 2, np.float32, [9, 4]),
+               (6, 4, 5, 2, 4, np.float32, [6, 5, 4, 4]), (5, 1, 2, 3, 1, np.float64, [3])]
+
+CONV_VARIANTS = ("flipped", "no_relu", "mean_pool", "no_bias", "unmasked", "start_inside",
+                 "missing_last")
 
 
-def conv_confusable(t: int, k: int) -> set[str]:
-    """Mistakes that give the right answer whatever the numbers, for this T and k."""
-    if t < k:  # the edge case: every variant raises ValueError, as the stub says
+def conv_confusable(args) -> set[str]:
+    """Mistakes that give the right answer whatever the numbers, for these shapes and lengths."""
+    x, weight, _, lengths = args
+    t, k = x.shape[0], weight.shape[2]
+    lengths = np.asarray(lengths)
+    if t < k or lengths.min() < k or lengths.max() > t:  # the stub says: raise ValueError
         return set(CONV_VARIANTS)
-    return ({"flipped", "same_padding"} if k == 1 else set()) | (
-        {"mean_pool"} if t == k else set())
+    same = set()
+    if k == 1:  # a width-1 window cannot be flipped, nor start inside and end in the padding
+        same |= {"flipped", "start_inside"}
+    if np.all(lengths == t):  # no padding at all: masking changes nothing
+        same |= {"unmasked", "start_inside"}
+    if np.all(lengths > t - k):  # no window starts in the padding: both mistakes coincide
+        same |= {"start_inside"}
+    if np.all(lengths == k):  # one valid window per sentence: its mean is its max
+        same |= {"mean_pool"}
+    return same
 
 
-def conv_cases() -> list[Case]:
-    """Random cases, redrawn until every known mistake gives a different answer (so a hint is
-    never shown for a mistake the case cannot tell apart from the right answer)."""
-    rng = np.random.default_rng(21)
-
-    def telling(args) -> bool:
-        expected = conv_reference(*args)
-        t, k = args[0].shape[0], args[1].shape[2]
-        for variant in set(CONV_VARIANTS) - conv_confusable(t, k):
-            try:
-                compare(conv_wrong(variant)(*args), expected, "pooled", check_dtype=False)
-            except Mismatch:
-                continue
-            return False
-        return True
-
-    def draw(t, b, d, c, k, dtype, bias_scale=0.5):
-        while True:
-            bias = bias_scale * rng.standard_normal(c)
-            bias[0] = -4.0  # one filter mostly switched off, so the ReLU matters
-            args = (rng.standard_normal((t, b, d)).astype(dtype),
-                    rng.standard_normal((c, d, k)).astype(dtype), bias.astype(dtype))
-            if telling(args):
-                return args
-
-    cases = []
-    for t, b, d, c, k, dtype in CONV_SHAPES:
-        cases.append(Case(draw(t, b, d, c, k, dtype),
-                          f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, C={c}, k={k}"))
-    cases.append(Case(draw(3, 2, 4, 5, 3, np.float64), "T = k: exactly one window"))
-    cases.append(Case(draw(8, 3, 2, 4, 3, np.float64, bias_scale=6.0),
-                      "large biases of both signs: ReLU turns some filters off (outputs 0)"))
-    x, w, b = draw(6, 2, 3, 4, 2, np.float64)
-    cases.append(Case((x.astype(np.float32), w, b),
-                      "mixed dtypes: x float32, weight and bias float64 -> float32 out"))
-    x, w, b = draw(7, 3, 2, 3, 3, np.float64)
-    cases.append(Case((x, w.astype(np.float32), b.astype(np.float32)),
-                      "mixed dtypes: x float64, weight and bias float32 -> float64 out"))
-    cases.append(Case((rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4, 3)),
-                       rng.standard_normal(5)),
-                      "T = 2 < k = 3: no window fits, the stub says raise ValueError",
-                      raises=ValueError))
-    return cases
+def _real_windows(t: int, k: int, lengths, variant: str = "") -> np.ndarray:
+    """(T - k + 1, B) bool: which 0-based window starts s count for each sentence."""
+    s = np.arange(t - k + 1)[:, None]
+    n = np.asarray(lengths)[None, :]
+    if variant == "unmasked":
+        return np.ones((t - k + 1, n.shape[1]), dtype=bool)
+    if variant == "start_inside":  # the window starts on a real token, may end in padding
+        return s < n
+    if variant == "missing_last":
+        return s + k < n
+    return s + k <= n  # the whole window s .. s + k - 1 lies inside the real tokens
 
 
-CONV_VARIANTS = ("flipped", "no_relu", "mean_pool", "no_bias", "missing_last", "same_padding")
-
-
-def conv_wrong(variant: str):
-    def wrong(x, weight, bias):
-        if x.shape[0] < weight.shape[2]:  # the stated edge case, right in every variant
-            raise ValueError("sequence shorter than the filter")
+def conv_wrong(variant: str = ""):
+    """The right answer (variant "") or one known mistake, on one implementation."""
+    def fn(x, weight, bias, lengths):
+        t, k = x.shape[0], weight.shape[2]
+        lengths = np.asarray(lengths)
+        if t < k or lengths.min() < k or lengths.max() > t:
+            raise ValueError("no window fits: every length must lie between k and T")
         if variant == "flipped":
             weight = weight[:, :, ::-1]
         if variant == "no_bias":
             bias = np.zeros_like(bias)
-        if variant == "same_padding":
-            k = weight.shape[2]
-            pad = np.zeros((k - 1,) + x.shape[1:], dtype=x.dtype)
-            x = np.concatenate([pad, x, pad])
-        h = cnn.conv1d(x, weight, bias)
-        if variant == "missing_last":
-            h = h[:-1] if len(h) > 1 else np.zeros_like(h)
+        h = cnn.conv1d(x.astype(np.float64), np.asarray(weight, np.float64),
+                       np.asarray(bias, np.float64))  # (T - k + 1, B, C)
         if variant != "no_relu":
             h = np.maximum(h, 0)
-        return h.mean(axis=0) if variant == "mean_pool" else h.max(axis=0)
-    return wrong
+        keep = _real_windows(t, k, lengths, variant)[:, :, None]
+        if variant == "mean_pool":
+            pooled = (h * keep).sum(axis=0) / keep.sum(axis=0)
+        else:
+            pooled = np.where(keep, h, -np.inf).max(axis=0)
+            if variant == "missing_last":  # a one-window sentence keeps nothing: 0
+                pooled = np.where(np.isfinite(pooled), pooled, 0.0)
+        return pooled.astype(x.dtype)
+    return fn
 
 
-def conv_reference(x, weight, bias):
-    return cnn.conv_relu_maxpool(x, weight, bias)
+def conv_reference(x, weight, bias, lengths):
+    """Convolution, ReLU, and the max over the windows that lie fully inside each sentence's
+    real tokens (0-based starts s = 0 .. lengths[b] - k), in the dtype of x."""
+    return conv_wrong("")(x, weight, bias, lengths)
+
+
+def conv_cases() -> list[Case]:
+    """Seeded cases, redrawn until every known mistake gives a different answer (so a hint is
+    never shown for a mistake the case cannot tell apart from the right answer or from another
+    mistake). The padding
+    holds random numbers in most cases and zero vectors (an embedded ``<pad>``) in one."""
+    rng = np.random.default_rng(21)
+
+    def telling(args) -> bool:
+        """Every known mistake differs from the right answer and from every other mistake,
+        so the first hint that matches names the mistake actually made."""
+        outputs = [conv_reference(*args)] + [
+            conv_wrong(v)(*args) for v in CONV_VARIANTS if v not in conv_confusable(args)]
+        for i, a in enumerate(outputs):
+            for b in outputs[i + 1:]:
+                try:
+                    compare(b, a, "pooled", check_dtype=False)
+                except Mismatch:
+                    continue
+                return False
+        return True
+
+    def draw(t, b, d, c, k, dtype, lengths=None, bias_scale=0.5, zero_pad=False):
+        for _ in range(10_000):
+            bias = bias_scale * rng.standard_normal(c)
+            bias[0] = -4.0  # one filter mostly switched off, so the ReLU matters
+            n = (rng.integers(k, t + 1, size=b) if lengths is None
+                 else np.asarray(lengths)).astype(np.int64)
+            x = rng.standard_normal((t, b, d))
+            if zero_pad:
+                x[np.arange(t)[:, None] >= n[None, :]] = 0.0
+            args = (x.astype(dtype), rng.standard_normal((c, d, k)).astype(dtype),
+                    bias.astype(dtype), n)
+            if telling(args):
+                return args
+        raise RuntimeError("no telling case found")  # pragma: no cover
+
+    cases = []
+    for t, b, d, c, k, dtype, lengths in CONV_SHAPES:
+        cases.append(Case(draw(t, b, d, c, k, dtype, lengths),
+                          f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, C={c}, k={k}, "
+                          f"lengths {lengths}"))
+    cases.append(Case(draw(6, 3, 4, 5, 3, np.float64, [6, 6, 6]),
+                      "no padding: every length equals T = 6"))
+    cases.append(Case(draw(8, 3, 4, 5, 3, np.float64, [3, 8, 3]),
+                      "lengths = k = 3 for two sentences: exactly one window each"))
+    cases.append(Case(draw(9, 3, 4, 4, 3, np.float64, [4, 9, 6], zero_pad=True),
+                      "padding embedded as zero vectors (the chapter's <pad>): a window of "
+                      "padding alone gives ReLU(bias), which must not count"))
+    cases.append(Case(draw(8, 3, 2, 4, 3, np.float64, [5, 8, 4], bias_scale=6.0),
+                      "large biases of both signs: ReLU turns some filters off (outputs 0)"))
+    x, w, bias, n = draw(6, 2, 3, 4, 2, np.float64, [3, 6])
+    cases.append(Case((x.astype(np.float32), w, bias, n),
+                      "mixed dtypes: x float32, weight and bias float64 -> float32 out"))
+    x, w, bias, n = draw(7, 3, 2, 3, 3, np.float64, [7, 5, 3])
+    cases.append(Case((x, w.astype(np.float32), bias.astype(np.float32), n),
+                      "mixed dtypes: x float64, weight and bias float32 -> float64 out"))
+    cases.append(Case((rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4, 3)),
+                       rng.standard_normal(5), np.array([2, 2, 2])),
+                      "T = 2 < k = 3: no window fits, the stub says raise ValueError",
+                      raises=ValueError))
+    cases.append(Case((rng.standard_normal((6, 3, 4)), rng.standard_normal((5, 4, 3)),
+                       rng.standard_normal(5), np.array([6, 2, 5])),
+                      "a sentence of 2 real tokens with k = 3: no window fits, the stub says "
+                      "raise ValueError", raises=ValueError))
+    return cases
 
 
 def conv_relu_maxpool(fn) -> CheckResult:
-    """Check ``fn(x, weight, bias) -> pooled``: x (T, B, D) time-major, weight (C, D, k) in
-    ``nn.Conv1d``'s layout, bias (C,); a 'valid' convolution (stride 1, no padding, filter not
-    flipped, as in PyTorch), ReLU, then the max over the T - k + 1 positions: pooled (B, C), a
-    NumPy array in the dtype of x whatever the dtype of weight and bias. T < k (no window fits)
+    """Check ``fn(x, weight, bias, lengths) -> pooled``: x (T, B, D) time-major, a batch padded
+    at the end; weight (C, D, k) in ``nn.Conv1d``'s layout; bias (C,); lengths (B,) int64, the
+    number of real tokens of each sentence (rows ``x[lengths[b]:, b]`` are padding). A 'valid'
+    convolution (stride 1, no padding added, filter not flipped, as in PyTorch), ReLU, then for
+    each sentence the max over its windows that lie fully inside its real tokens (windows
+    t = 1 .. lengths[b] - k + 1): pooled (B, C), a NumPy array in the dtype of x whatever the
+    dtype of weight and bias. A sentence shorter than the filter (T < k or lengths[b] < k)
     must raise ValueError. Inputs must not be modified."""
     return run_check(
         "conv_relu_maxpool", fn, conv_cases(), conv_reference,
-        arg_names=["x", "weight", "bias"], output_name="pooled",
+        arg_names=["x", "weight", "bias", "lengths"], output_name="pooled",
         diagnoses=[
+            Diagnosis(conv_wrong("unmasked"),
+                      "windows that reach into the padding must not take part in the max: "
+                      "sentence b has only lengths[b] - k + 1 windows (set the others to -inf "
+                      "before the max, or slice each sentence to its real tokens)."),
+            Diagnosis(conv_wrong("start_inside"),
+                      "a window that starts on a real token but ends in the padding still "
+                      "reads padding: keep only windows that lie FULLY inside the real tokens "
+                      "(the last one ends at token lengths[b])."),
+            Diagnosis(conv_wrong("missing_last"),
+                      "sentence b has lengths[b] - k + 1 windows (t = 1 .. lengths[b] - k + 1); "
+                      "the last one, which ends exactly at token lengths[b], is missing."),
             Diagnosis(conv_wrong("flipped"),
-                      "do not flip the filter: like nn.Conv1d, compute sum_j weight[:, :, j] @ "
-                      "x[t + j] (a cross-correlation)."),
+                      "do not flip the filter: like nn.Conv1d, window t meets filter column j "
+                      "at token t + j - 1 (a cross-correlation)."),
             Diagnosis(conv_wrong("no_relu"),
                       "apply the ReLU, max(0, .), to the feature maps (before or after the max "
                       "gives the same result)."),
             Diagnosis(conv_wrong("mean_pool"),
                       "pool with the MAXIMUM over time, not the mean."),
             Diagnosis(conv_wrong("no_bias"), "add each filter's bias."),
-            Diagnosis(conv_wrong("missing_last"),
-                      "a sequence of T steps has T - k + 1 windows (t = 0 .. T-k); the last one "
-                      "is missing."),
-            Diagnosis(conv_wrong("same_padding"),
-                      "no padding: only windows that lie fully inside the sequence count."),
         ])
 
 
 def rf_cases() -> list[Case]:
     return [
-        Case(([(3, 1)],), "one conv layer of width 3"),
-        Case(([(3, 1), (3, 1)],), "two conv layers of width 3"),
-        Case(([(3, 1), (2, 2), (3, 1)],), "conv 3, pool 2 (stride 2), conv 3"),
-        Case(([(4, 2), (3, 1)],), "a strided first layer: conv 4 stride 2, then conv 3"),
-        Case(([(5, 1), (2, 2), (3, 1), (2, 2), (3, 1)],), "five layers, two poolings"),
-        Case(([(3, 1), (3, 2), (3, 1)],), "an overlapping pooling: width 3, stride 2"),
-        Case(([(1, 1), (2, 3), (1, 1)],), "width-1 layers add nothing"),
+        Case(([(3, 1, 1)],), "one conv layer of width 3"),
+        Case(([(3, 1, 1), (3, 1, 1)],), "two conv layers of width 3"),
+        Case(([(3, 1, 1), (2, 2, 1), (3, 1, 1)],), "conv 3, pool 2 (stride 2), conv 3"),
+        Case(([(4, 2, 1), (3, 1, 1)],), "a strided first layer: conv 4 stride 2, then conv 3"),
+        Case(([(5, 1, 1), (2, 2, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1)],),
+             "five layers, two poolings"),
+        Case(([(3, 1, 1), (3, 2, 1), (3, 1, 1)],), "an overlapping pooling: width 3, stride 2"),
+        Case(([(1, 1, 1), (2, 3, 1), (1, 1, 1)],), "width-1 layers add nothing"),
         Case(([],), "an empty stack: a unit sees its own position only (1)"),
-        Case(([(2, 3), (3, 1)],), "a stride larger than the kernel: conv 2 stride 3, conv 3"),
+        Case(([(2, 3, 1), (3, 1, 1)],), "a stride larger than the kernel: conv 2 stride 3, conv 3"),
+        Case(([(3, 1, 1), (3, 1, 3)],), "conv 3, then conv 3 with dilation 3"),
+        Case(([(3, 1, 2), (2, 2, 1), (3, 1, 3)],),
+             "dilation 2, pool 2 (stride 2), dilation 3"),
+        Case(([(3, 2, 2), (3, 1, 1)],), "a strided AND dilated layer: conv 3, stride 2, "
+                                        "dilation 2, then conv 3"),
+        Case(([(1, 1, 5), (3, 1, 1)],), "a width-1 layer with dilation 5 adds nothing"),
     ]
 
 
@@ -160,27 +230,40 @@ def rf_reference(layers):
     return cnn.receptive_field(layers)
 
 
+RF_VARIANTS = ("no_stride", "own_stride", "sum_kernels", "no_dilation", "dilation_in_jump",
+               "dilation_times_k")
+
+
 def rf_wrong(variant: str):
     def wrong(layers):
         r, jump = 1, 1
-        for k, s in layers:
+        for k, s, dil in layers:
             if variant == "sum_kernels":
-                r = (r - 1 if r == 1 else r) + k
+                r = (r - 1 if r == 1 else r) + (k - 1) * dil * jump + 1
+                jump *= s
                 continue
             if variant == "own_stride":
                 jump *= s
-            r += (k - 1) * (1 if variant == "no_stride" else jump)
+            step = 1 if variant == "no_stride" else jump
+            if variant == "no_dilation":
+                r += (k - 1) * step
+            elif variant == "dilation_times_k":
+                r += (k * dil - 1) * step
+            else:
+                r += (k - 1) * dil * step
             if variant != "own_stride":
                 jump *= s
+            if variant == "dilation_in_jump":
+                jump *= dil
         return r
     return wrong
 
 
 def receptive_field(fn) -> CheckResult:
-    """Check ``fn(layers) -> int``: layers is a list of (kernel, stride) pairs of ints >= 1,
-    bottom layer first (a pooling of width p and stride p is (p, p)); return how many
-    consecutive input positions one unit of the top layer depends on, as an int (a float such
-    as 3.0 fails). An empty list gives 1. The list must not be modified."""
+    """Check ``fn(layers) -> int``: layers is a list of (kernel, stride, dilation) triples of
+    ints >= 1, bottom layer first (a pooling of width p and stride p is (p, p, 1)); return how
+    many consecutive input positions one unit of the top layer depends on, as an int (a float
+    such as 3.0 fails). An empty list gives 1. The list must not be modified."""
     return run_check(
         "receptive_field", fn, rf_cases(), rf_reference, promise=integer_promise,
         arg_names=["layers"],
@@ -194,6 +277,15 @@ def receptive_field(fn) -> CheckResult:
                       "the layers below it count."),
             Diagnosis(rf_wrong("sum_kernels"),
                       "adjacent windows overlap: each layer adds k - 1 steps, not k."),
+            Diagnosis(rf_wrong("no_dilation"),
+                      "a dilation spaces the layer's k taps that many steps apart: its window "
+                      "spans (k - 1) * dilation + 1 steps of the layer below."),
+            Diagnosis(rf_wrong("dilation_in_jump"),
+                      "a dilation widens its own layer's window only; unlike a stride it does "
+                      "not space out the units that the layers above read."),
+            Diagnosis(rf_wrong("dilation_times_k"),
+                      "with dilation the k taps leave k - 1 gaps of `dilation` steps each: the "
+                      "layer adds (k - 1) * dilation steps, not k * dilation - 1."),
         ])
 
 
@@ -299,8 +391,10 @@ def conv_backward_cases() -> list[Case]:
 
 def conv_maxpool_backward(fn) -> CheckResult:
     """Check ``fn(x, weight, bias, dpooled) -> (dx, dweight, dbias)``, the backward pass of
-    ``conv_relu_maxpool``: pooled[b, c] = max over t = 0..T-k of ReLU(bias[c] + sum_j
-    weight[c, :, j] @ x[t + j, b]).
+    ``conv_relu_maxpool`` with every sentence unpadded (all lengths equal to T):
+    pooled[b, c] = max over the 0-based starts s = 0 .. T-k of ReLU(bias[c] + sum_j
+    weight[c, :, j] @ x[s + j, b]) (windows t = s + 1 = 1 .. T - k + 1 in the course's
+    1-based maths).
 
     x (T, B, D) time-major, weight (C, D, k) in ``nn.Conv1d``'s layout, bias (C,), dpooled
     (B, C) = dLoss/dpooled. Returns three NumPy arrays shaped like x, weight and bias.
@@ -326,9 +420,9 @@ def conv_maxpool_backward(fn) -> CheckResult:
                  "the max passes the gradient to ONE window per sentence and filter, the one "
                  "that won (argmax over t); the other windows get nothing."),
             hint("flipped",
-                 "the forward pass does not flip the filter (cross-correlation): window t meets "
-                 "weight[:, :, j] at x[t + j], so dx[t + j] gets weight[:, :, j] and "
-                 "dweight[:, :, j] gets x[t + j]."),
+                 "the forward pass does not flip the filter (cross-correlation): the window "
+                 "that starts at array row s meets weight[:, :, j] at x[s + j], so dx[s + j] "
+                 "gets weight[:, :, j] and dweight[:, :, j] gets x[s + j]."),
             hint("overwrite",
                  "windows of different filters overlap: ADD each window's contribution to dx "
                  "(+=); assigning overwrites what other filters already put there."),
@@ -382,10 +476,21 @@ def dilated_layer_accuracies(seed: int = 0) -> dict[int, float]:
 def predict_dilation_holes(fn) -> PredictionResult:
     """``fn() -> float``: your predicted test accuracy (a fraction, 0.5 = chance, 1.0 = perfect)
     of the single dilated layer of :func:`dilated_layer_accuracies` when the markers A and B
-    are adjacent (distance d = 1). Close means within 0.10. Shows the accuracy at every
-    distance 1 .. 6 after the verdict. Never graded."""
+    are adjacent (distance d = 1). Close means within 0.10. The prediction is read first; then
+    the checker trains and tests the layer and shows the accuracy at every distance 1 .. 6.
+    Never graded."""
+    try:  # record the prediction before the experiment exists
+        answer = fn() if callable(fn) else fn
+    except Exception as exc:  # noqa: BLE001 - reported by check_prediction, never raised
+        problem = exc
+
+        def recorded():
+            raise problem
+    else:
+        def recorded():
+            return answer
     accs = dilated_layer_accuracies()
-    result = check_prediction("predict_dilation_holes", fn, accs[1], abs_tol=0.10)
+    result = check_prediction("predict_dilation_holes", recorded, accs[1], abs_tol=0.10)
     print("the experiment, test accuracy per distance d (width 3, dilation 2, one layer): "
           + ", ".join(f"d={d}: {a:.0%}" for d, a in accs.items()))
     return result
@@ -405,6 +510,9 @@ ORDER_CNN_MAX_PARAMS = 5000
 ORDER_CNN_MAX_CONVS = 4
 ORDER_CNN_MAX_KERNEL = 3
 ORDER_CNN_PROBE_LENGTH = 150  # a second length: the model must pool over time
+ORDER_CNN_SHORT = (1, 2, 3, 4)  # short distances: did the model learn the task at all?
+ORDER_CNN_SHORT_N = 500
+ORDER_CNN_TRAINED = 0.6  # below this at every short distance: the model did not train
 
 
 class _Unusable(Exception):
@@ -518,6 +626,7 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
                     model, steps=ORDER_CNN_STEPS, seed=seed, max_distance=ORDER_CNN_MAX_DISTANCE,
                     batch_size=ORDER_CNN_BATCH, lr=ORDER_CNN_LR)
                 accs = cnn_lib.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N)
+                short = cnn_lib.order_accuracy(model, ORDER_CNN_SHORT, n=ORDER_CNN_SHORT_N)
             except Exception as exc:  # noqa: BLE001
                 return FAILED, (f"training or testing your model raised {type(exc).__name__}: "
                                 f"{exc}{learner_frame(exc)}"), {}
@@ -536,15 +645,50 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
     head = f"test accuracy {table} (target >= {100 * ORDER_CNN_TARGET:.0f} % at each distance)"
     if min(accs.values()) >= ORDER_CNN_TARGET:
         return PASSED, f"{head}.\n  {what}", accs
-    advice = ("Work out your stack's receptive field (exercise 2's recurrence, with each "
-              "layer's dilation multiplying its k - 1): one unit must see the two markers "
-              f"together, {ORDER_CNN_MAX_DISTANCE + 1} consecutive tokens at d = "
-              f"{ORDER_CNN_MAX_DISTANCE}, and every offset up to that must be reachable (a "
-              "dilated filter skips positions).")
-    if loss > 0.68:
-        advice += (f" The training loss ended at {loss:.3f}, about ln 2 = 0.693: the model "
-                   "never got off the ground.")
+    field = stacked_receptive_field(model)
+    near = ", ".join(f"{100 * a:.0f} %" for a in short.values())
+    span = (f"{field} tokens, counted from your Conv1d and pooling layers in the order they "
+            "were defined" if field is not None else "not countable from your layers")
+    d_lo, d_hi = ORDER_CNN_SHORT[0], ORDER_CNN_SHORT[-1]
+    if max(short.values()) < ORDER_CNN_TRAINED and (field is None or field > d_hi):
+        advice = (f"Your model did not train: it is at chance even at d = {d_lo} .. {d_hi} "
+                  f"({near}), where the two markers fall inside its receptive field ({span}). "
+                  f"The receptive field is not what failed here: under the checker's recipe the "
+                  f"training never got off the ground (final training loss {loss:.3f}; ln 2 = "
+                  "0.693 is a coin flip). Look for what stops the gradient: ReLUs that are "
+                  "never active, a layer whose output does not depend on the tokens, a tensor "
+                  "cut off from the graph (.detach(), .numpy()), or an initialisation the fixed "
+                  "recipe cannot move.")
+    else:
+        advice = (f"Your model learned the task at short distances (d = {d_lo} .. {d_hi}: "
+                  f"{near}) but not at the tested ones: its receptive field is too small or "
+                  f"has holes. Its receptive field is {span}. Work it out with exercise 2's "
+                  "receptive_field: one unit must see the two markers together, "
+                  f"{ORDER_CNN_MAX_DISTANCE + 1} consecutive tokens at d = "
+                  f"{ORDER_CNN_MAX_DISTANCE}, and every offset up to that must be reachable (a "
+                  "dilated filter skips positions, as exercise 4 showed).")
     return FAILED, f"not yet: {head}.\n  {what}\n  {advice}", accs
+
+
+def stacked_receptive_field(model) -> int | None:
+    """The receptive field of the model's ``Conv1d``, ``MaxPool1d`` and ``AvgPool1d`` layers
+    taken as one stack in the order they were defined (what a sequential CNN is), or None
+    when a layer's settings are not plain integers. A parallel design is overestimated."""
+    from torch import nn
+
+    layers = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv1d):
+            layers.append((m.kernel_size[0], m.stride[0], m.dilation[0]))
+        elif isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)):
+            k, st = m.kernel_size, m.stride if m.stride is not None else m.kernel_size
+            dil = getattr(m, "dilation", 1)
+            k, st, dil = (v[0] if isinstance(v, tuple) else v for v in (k, st, dil))
+            layers.append((k, st, dil))
+    try:
+        return cnn.receptive_field([tuple(int(v) for v in layer) for layer in layers])
+    except (TypeError, ValueError):
+        return None
 
 
 @design_checker
@@ -559,7 +703,9 @@ def order_cnn(build, seed: int = ORDER_CNN_SEED) -> CheckResult:
     The checker seeds torch with ``seed`` (default 0) before ``build()``, trains with its own
     fixed recipe (:func:`course_utils.cnn.train_order_model`: Adam, lr 0.003, 400 steps of 64
     sequences, one thread) and passes when the test accuracy is >= 95 % at each of d = 20, 30
-    and 40. Machine-independent: the budget is steps and parameters, not seconds.
+    and 40. Machine-independent: the budget is steps and parameters, not seconds. A miss is
+    explained: a model at chance even at d = 1 .. 4 did not train (its receptive field is not
+    the problem); one that learned those short distances sees too little or has holes.
     """
     try:
         status, message, _ = run_order_cnn(build, seed)

@@ -40,7 +40,8 @@ TABLE: dict[str, tuple[str, ...]] = {
                         "course_utils.bow.tfidf_from_docs"),
     "cosine_similarity": ("course_utils.bow.cosine_similarity",),
     # chapter 02
-    "conv_relu_maxpool": ("course_utils.cnn.conv_relu_maxpool", "course_utils.cnn.conv1d"),
+    "conv_relu_maxpool": ("course_utils.cnn.conv_relu_maxpool", "course_utils.cnn.conv1d",
+                          "course_utils.cnn.max_over_time"),
     "receptive_field": ("course_utils.cnn.receptive_field",
                         "course_utils.cnn.receptive_field_table"),
     "conv_maxpool_backward": (),
