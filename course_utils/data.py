@@ -1,4 +1,4 @@
-"""Real data sets of the course: movie-review sentences and surnames by language.
+"""Real data sets of the course: movie-review snippets and surnames by language.
 
 Movie reviews
     Movie-review snippets with VADER's human labels: the 10,605 sentence-level snippets that
@@ -6,10 +6,10 @@ Movie reviews
     of the PyPI package ``vaderSentiment==3.3.2``. Their read-me derives them from the 2,000
     reviews of Pang & Lee (2004); a label is the sign of the mean human rating, not the polarity
     of the review. This is not the "MR" benchmark (Pang & Lee 2005, 10,662 sentences) used by
-    Kim (2014), and how far the two overlap is not established. PyPI is the one place this course downloads from, so the
-    archive is fetched once with pip into a cache folder, in pip's hash-checking mode (the
-    pinned sha256 is verified before anything in the archive is unpacked or run), and verified
-    again on every load. Concurrent fetches into one cache take turns (a file lock) and the
+    Kim (2014), and how far the two overlap is not established. PyPI is the one place this
+    course downloads from, so the archive is fetched once with pip into a cache folder, in pip's
+    hash-checking mode (the pinned sha256 is verified before anything in the archive is unpacked
+    or run), and verified again on every load. Concurrent fetches into one cache take turns (a file lock) and the
     archive appears by an atomic rename. After that everything works offline.
 
 Surnames
