@@ -1,13 +1,16 @@
-"""Real data sets of the course: movie-review sentences and surnames by language.
+"""Real data sets of the course: movie-review snippets and surnames by language.
 
 Movie reviews
-    The sentence-polarity data of Pang & Lee (2005), the "MR" benchmark of Kim (2014), as
-    re-rated by Hutto & Gilbert (2014) and shipped inside the source distribution of the PyPI
-    package ``vaderSentiment==3.3.2``. PyPI is the one place this course downloads from, so the
-    archive is fetched once with pip into a cache folder, in pip's hash-checking mode (the
-    pinned sha256 is verified before anything in the archive is unpacked or run), and verified
-    again on every load. Concurrent fetches into one cache take turns (a file lock) and the
-    archive appears by an atomic rename. After that everything works offline.
+    Movie-review snippets with VADER's human labels: the 10,605 sentence-level snippets that
+    Hutto & Gilbert (2014) had rated by people for VADER, shipped inside the source distribution
+    of the PyPI package ``vaderSentiment==3.3.2``. Their read-me derives them from the 2,000
+    reviews of Pang & Lee (2004); a label is the sign of the mean human rating, not the polarity
+    of the review. This is not the "MR" benchmark (Pang & Lee 2005, 10,662 sentences) used by
+    Kim (2014), and how far the two overlap is not established. PyPI is the one place this
+    course downloads from, so the archive is fetched once with pip into a cache folder, in pip's
+    hash-checking mode (the pinned sha256 is verified before anything in the archive is unpacked
+    or run), and verified again on every load. Concurrent fetches into one cache take turns (a
+    file lock) and the archive appears by an atomic rename. After that everything works offline.
 
 Surnames
     Last-name lists of ten languages, read from the per-locale person providers of the pinned
@@ -213,7 +216,7 @@ def _parse_movie_reviews(archive: Path) -> tuple[tuple[str, ...], tuple[int, ...
 
 @dataclass(frozen=True)
 class MovieReviews:
-    """Movie-review sentences with polarity labels (0 = negative, 1 = positive).
+    """Movie-review snippets with VADER's human labels (0 = negative, 1 = positive mean rating).
 
     Attributes:
         train_texts: list of N_train raw sentences (str), N_train = 8,454.
@@ -239,7 +242,7 @@ class MovieReviews:
 
 
 def load_movie_reviews() -> MovieReviews:
-    """The movie-review sentences, split 80/20 into train and test.
+    """The movie-review snippets with VADER's human labels, split 80/20 into train and test.
 
     Source: ``movieReviewSnippets_GroundTruth.txt`` (10,605 sentences with a mean human rating
     in [-4, 4]). Label 1 if the mean rating is > 0, 0 if < 0; the 37 sentences rated exactly 0

@@ -14,7 +14,12 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
     z : (..., C) scores. Returns probabilities of the same shape and dtype.
     Subtracting the row maximum changes nothing mathematically (it cancels between numerator
-    and denominator) but keeps ``exp`` from overflowing for large scores.
+    and denominator) but fixes both floating-point failures: every exponent becomes <= 0, so
+    ``exp`` cannot overflow (inf / inf), and the largest becomes exactly 0, so the denominator is
+    at least 1 and cannot underflow to 0 when every score is very negative (0 / 0). A score far
+    below the maximum still gets probability 0, which is right in absolute terms; where its
+    logarithm is needed, use log-softmax (as :func:`cross_entropy` does). Scores of -inf are not
+    supported here (a fully masked row gives NaN; chapter 00's exercise handles them).
     """
     shifted = z - np.max(z, axis=-1, keepdims=True)
     e = np.exp(shifted)

@@ -313,3 +313,55 @@ def test_unattempted_stubs_are_not_attempted(capsys):
     for checker in (checks.masked_softmax, checks.tfidf_transform):
         assert checker(stub).status == "not attempted"
     assert checks.predict_bigram_cosine(stub).close is None
+
+
+# ------------------------------------------------------- predictions: value hidden until run
+def test_the_bigram_experiment_runs_only_after_the_prediction_is_read(monkeypatch, capsys):
+    calls = []
+    real = ch01_tfidf.bigram_cosine
+    monkeypatch.setattr(ch01_tfidf, "bigram_cosine", lambda: calls.append("experiment") or real())
+
+    def prediction():
+        calls.append("prediction")
+        return 0.5
+
+    res = checks.predict_bigram_cosine(prediction)
+    assert calls == ["prediction", "experiment"] and res.close is False
+    out = capsys.readouterr().out
+    assert out.index("you predicted") < out.index("weights behind") < out.index("'bites dog'")
+
+
+def test_no_weights_are_shown_without_a_prediction(monkeypatch, capsys):
+    def stub():
+        raise NotImplementedError("Exercise: replace this line with your code.")
+
+    monkeypatch.setattr(ch01_tfidf, "bigram_cosine", lambda: pytest.fail("experiment ran"))
+    assert checks.predict_bigram_cosine(stub).close is None
+    out = capsys.readouterr().out
+    assert "no prediction yet" in out and "weights" not in out and "0.43" not in out
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+def test_the_prediction_check_cell_reveals_nothing(folder):
+    """The cell that checks the prediction only calls the checker: no experiment, no table."""
+    nb = json.loads((ROOT / folder / "01_tfidf_word_order.ipynb").read_text(encoding="utf-8"))
+    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    (cell,) = [c for c in cells if "checks.predict_bigram_cosine(" in c]
+    assert cell.strip() == "outcome = checks.predict_bigram_cosine(predict_bigram_cosine)"
+    texts = ["".join(c["source"]) for c in nb["cells"]]
+    at = next(i for i, t in enumerate(texts) if t == cell)
+    assert texts[at + 1].startswith("**Why did it come out this way?**")
+
+
+def test_exercise_questions_are_not_the_chapters():
+    """An exercise question is never one the chapter already asks (and answers)."""
+    def questions(path):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        found = re.findall(r"^\d\. (.+)$", text, flags=re.M)   # first line of each item
+        return {re.sub(r"\W+", " ", q).strip().lower()[:60] for q in found}
+
+    for name in ("00_start_here.ipynb", "01_tfidf_word_order.ipynb"):
+        chapter = questions(ROOT / "notebooks" / name)
+        solution = questions(ROOT / "solutions" / name)
+        assert chapter and solution and not chapter & solution, chapter & solution

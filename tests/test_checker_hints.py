@@ -94,3 +94,77 @@ def test_a_broken_diagnosis_is_not_hidden():
     with pytest.raises(KeyError, match="bug in the diagnosis"):
         checking.run_check("demo", lambda x: 2 * x, cases, lambda x: x, arg_names=["x"],
                            diagnoses=[checking.Diagnosis(broken, "never shown")])
+
+
+# ---- mistakes the course itself names (issue 19, section 4): chapters 00 and 01
+
+
+def hint_lines(result):
+    return [line.split("hint: ", 1)[1] for line in result.message.splitlines() if "hint: " in line]
+
+
+def test_tfidf_df_as_a_sum_of_counts_gets_the_df_hint(capsys):
+    """The stub's own hint warns: df counts documents, not occurrences."""
+    def tfidf_df_sum(counts):
+        n = counts.shape[0]
+        df = counts.sum(axis=0)                      # the mistake: occurrences, not documents
+        w = counts * (np.log((1 + n) / (1 + df)) + 1)
+        norms = np.sqrt((w ** 2).sum(axis=1, keepdims=True))
+        return w / np.where(norms == 0, 1, norms)
+
+    result = checks.tfidf(tfidf_df_sum)
+    assert not result
+    assert hint_lines(result) == [checks.ch01_tfidf.DF_SUM_HINT]
+    assert "count_nonzero" in result.message and "DOCUMENTS" in result.message
+
+
+def test_tfidf_transform_df_as_a_sum_of_counts_gets_the_df_hint(capsys):
+    def transform_df_sum(train_counts, counts):
+        n = train_counts.shape[0]
+        idf = np.log((1 + n) / (1 + train_counts.sum(axis=0))) + 1
+        w = counts * idf
+        norms = np.linalg.norm(w, axis=1, keepdims=True)
+        return w / np.where(norms == 0, 1, norms)
+
+    result = checks.tfidf_transform(transform_df_sum)
+    assert not result and hint_lines(result) == [checks.ch01_tfidf.DF_SUM_HINT]
+
+
+def test_masked_softmax_float64_for_float32_gets_a_dtype_hint(capsys):
+    """Right values in the wrong dtype: the hint is about the dtype, not about masked rows."""
+    def masked_softmax_promotes(z):
+        z = np.asarray(z, dtype=np.float64)          # the mistake: float32 becomes float64
+        m = np.max(z, axis=-1, keepdims=True)
+        e = np.exp(z - np.where(np.isneginf(m), 0.0, m))
+        total = e.sum(axis=-1, keepdims=True)
+        return e / np.where(total == 0, 1.0, total)
+
+    result = checks.masked_softmax(masked_softmax_promotes)
+    assert not result and "float32" in result.message
+    (hint,) = hint_lines(result)
+    assert "dtype" in hint and "float32 in, float32 out" in hint
+    assert "-inf" not in hint and "masked" not in hint
+
+
+def test_masked_softmax_plain_softmax_still_gets_the_masked_row_hint(capsys):
+    from course_utils.softmax import softmax
+
+    result = checks.masked_softmax(softmax)
+    assert not result and "all -inf" in hint_lines(result)[0]
+
+
+def test_count_matrix_float_counts_are_not_told_to_keep_the_input_dtype(capsys):
+    """The inputs are lists of strings: "keep the dtype of the inputs" would make no sense."""
+    def float_counts(docs, vocab):
+        out = np.zeros((len(docs), len(vocab)))      # float64 by default
+        for i, doc in enumerate(docs):
+            for tok in doc:
+                if tok in vocab:
+                    out[i, vocab[tok]] += 1
+        return out
+
+    for wrong in (float_counts, lambda d, v: float_counts(d, v).astype(np.int32)):
+        result = checks.count_matrix(wrong)
+        assert not result
+        assert "keep the dtype of the inputs" not in result.message
+        assert "np.int64" in result.message and "whole numbers" in result.message

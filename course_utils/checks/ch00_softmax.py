@@ -75,6 +75,21 @@ def masked_softmax_reference(z: np.ndarray) -> np.ndarray:
     return (e / np.where(total == 0, 1, total)).astype(z.dtype, copy=False)
 
 
+def masked_softmax_float64(z: np.ndarray) -> np.ndarray:
+    """A known mistake: float32 input promoted to float64 at the start, computed in float64."""
+    return masked_softmax_reference(np.asarray(z, dtype=np.float64))
+
+
+def masked_softmax_cast_late(z: np.ndarray) -> np.ndarray:
+    """The same mistake made at the end: computed in z's dtype, returned as float64."""
+    return masked_softmax_reference(z).astype(np.float64)
+
+
+PROMOTED_HINT = ("the values are right but the dtype is not: float32 in, float32 out. Some step "
+                 "promoted to float64 (a float64 constant or array, np.float64(...)); keep every "
+                 "step in z.dtype or cast the result with .astype(z.dtype).")
+
+
 def masked_softmax_cases() -> list[Case]:
     """The finite cases of :func:`softmax_cases`, then masked scores (-inf)."""
     rng = np.random.default_rng(10)
@@ -103,6 +118,9 @@ def masked_softmax(fn) -> CheckResult:
         output_name="probs",
         diagnoses=[
             *ROW_MISTAKES,
+            # before the fully-masked-row hint: plain softmax also has the right values here
+            Diagnosis(masked_softmax_float64, PROMOTED_HINT),
+            Diagnosis(masked_softmax_cast_late, PROMOTED_HINT),
             Diagnosis(sm.softmax,
                       "a row whose scores are all -inf has max -inf, and -inf - (-inf) is NaN: "
                       "shift such a row by 0 instead, and return 0 where the row's sum is 0."),

@@ -63,17 +63,23 @@ def count_wrong(variant: str):
     return wrong
 
 
+def count_dtype_promise(args, got) -> str | None:
+    """The stub's dtype rule. The inputs are lists of strings, so "keep the dtype of the inputs"
+    (the generic message) would make no sense: say what the stub asks for."""
+    if got.dtype != np.int64:
+        return (f"the array has dtype {got.dtype}; the stub asks for np.int64: counts are whole "
+                "numbers, so create the array with np.zeros(..., dtype=np.int64).")
+    return None
+
+
 def count_matrix(fn) -> CheckResult:
     """Check ``fn(docs, vocab) -> counts``: docs is a list of N token lists, vocab a dict
     term -> column (V columns); counts, an np.int64 array (N, V), holds how often each term
     occurs in each document. Tokens that are not in vocab are ignored; N = 0 gives (0, V)."""
     return run_check(
         "count_matrix", fn, count_cases(), count_reference, arg_names=["docs", "vocab"],
-        output_name="counts",
+        output_name="counts", check_dtype=False, promise=count_dtype_promise,
         diagnoses=[
-            Diagnosis(count_wrong("float"),
-                      "the counts are right but float; counts are whole numbers: create the "
-                      "array with dtype=np.int64."),
             Diagnosis(count_wrong("binary"),
                       "count every occurrence (a word used twice gives 2), not just whether the "
                       "word occurs."),
@@ -145,6 +151,9 @@ def cosine_similarity(fn) -> CheckResult:
 
 # ---- TF-IDF
 
+DF_SUM_HINT = ("df(j) is the number of DOCUMENTS that contain term j (np.count_nonzero(counts, "
+               "axis=0)), not the total number of its occurrences (counts.sum(axis=0)).")
+
 
 def tfidf_reference(counts: np.ndarray) -> np.ndarray:
     from sklearn.feature_extraction.text import TfidfTransformer
@@ -210,6 +219,8 @@ def tfidf(fn) -> CheckResult:
             Diagnosis(tfidf_no_smooth,
                       "smooth the idf as if one extra document contained every term: "
                       "ln((1 + n) / (1 + df)) + 1."),
+            Diagnosis(with_idf(lambda c: np.log((1 + c.shape[0]) / (1 + c.sum(axis=0))) + 1),
+                      DF_SUM_HINT),
         ])
 
 
@@ -249,6 +260,8 @@ def tfidf_transform_wrong(variant: str):
     def wrong(train_counts, counts):
         n = counts.shape[0] if variant == "new_n" else train_counts.shape[0]
         df = np.count_nonzero(train_counts, axis=0)
+        if variant == "df_sum":
+            df = train_counts.sum(axis=0)
         if variant == "new_df":
             n, df = counts.shape[0], np.count_nonzero(counts, axis=0)
         elif variant == "both":
@@ -280,6 +293,7 @@ def tfidf_transform(fn) -> CheckResult:
             Diagnosis(tfidf_transform_wrong("new_n"),
                       "n is the number of TRAINING documents (train_counts.shape[0]); you used "
                       "the number of new documents."),
+            Diagnosis(tfidf_transform_wrong("df_sum"), DF_SUM_HINT),
             Diagnosis(tfidf_transform_wrong("unsmoothed"),
                       "a term absent from every training document has df = 0: the smoothed "
                       "idf ln((1 + n) / (1 + df)) + 1 keeps its weight finite."),
@@ -302,8 +316,31 @@ def bigram_cosine(first: str = BIGRAM_PAIR[0], second: str = BIGRAM_PAIR[1]) -> 
     return float(bow.cosine_similarity(x)[0, 1])
 
 
+def bigram_table(first: str = BIGRAM_PAIR[0], second: str = BIGRAM_PAIR[1]) -> str:
+    """The TF-IDF weights of every unigram and bigram of the two sentences, one line per term."""
+    from course_utils.text import tokenize
+
+    docs = [bow.add_ngrams(tokenize(s), 2) for s in (first, second)]
+    x, vocab = bow.tfidf_from_docs(docs)
+    rows = [f"{'feature':>13}  {first!r:>16}  {second!r:>16}"]
+    for term in sorted(vocab, key=vocab.get):
+        rows.append(f"{term!r:>13}  " + "  ".join(f"{x[i, vocab[term]]:16.3f}" for i in range(2)))
+    return "\n".join(rows)
+
+
 def predict_bigram_cosine(fn) -> PredictionResult:
-    """Show the learner's prediction of :func:`bigram_cosine` ("dog bites man" vs "man bites
-    dog", unigrams + bigrams); close means within 0.05 of the measured value."""
-    return check_prediction("predict_bigram_cosine", fn, bigram_cosine(), abs_tol=0.05,
-                            rel_tol=0.0)
+    """Read the learner's prediction first, then run the experiment (:func:`bigram_cosine`, "dog
+    bites man" vs "man bites dog", unigrams + bigrams) and show both; close means within 0.05.
+    Once a prediction is in, the weights behind the measured value are printed after the
+    verdict, never before."""
+    try:  # the prediction is recorded before anything is computed
+        prediction = fn() if callable(fn) else fn
+    except Exception:  # check_prediction reports it; nothing is measured
+        return check_prediction("predict_bigram_cosine", fn, float("nan"), abs_tol=0.05,
+                                rel_tol=0.0)
+    result = check_prediction("predict_bigram_cosine", prediction, bigram_cosine(),
+                              abs_tol=0.05, rel_tol=0.0)
+    if result.close is not None:
+        print("The TF-IDF weights behind the measured value:")
+        print(bigram_table())
+    return result
