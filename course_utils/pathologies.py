@@ -10,7 +10,7 @@ measures the size of such products (:func:`jacobian_norms`, :func:`product_norms
 recurrent matrices of a chosen spectral radius (:func:`random_recurrent_matrix`), and holds the
 small models of the chapter's other experiments: a deep MLP with or without residual connections
 (:func:`deep_mlp`, a seeded ``course_utils.models.DeepMLP``) and the one-unit RNN whose loss
-surface has a "cliff" (:func:`one_unit_rnn`, :func:`bistability_threshold`).
+surface has a "cliff" (:func:`one_unit_rnn`, :func:`bistability_threshold`, :func:`cliff_bias`).
 
 Shapes: states are time-major, ``h_all`` is ``(T, H)`` for one sequence or ``(T, B, H)`` for a
 batch (any number of batch axes between time and H works). A *norm array* returned here is
@@ -307,8 +307,9 @@ def layer_gradient_norms(model, X, y):
 
 
 def train_full_batch(model, X, y, *, steps: int = 200, lr: float = 0.1):
-    """Plain full-batch gradient descent on the cross-entropy (no momentum, no Adam: adaptive
-    optimisers rescale each weight's step and would hide how small a gradient is).
+    """Plain full-batch gradient descent on the cross-entropy (no momentum, no Adam). Adam
+    divides each weight's step by the size of that weight's recent gradients, so it would move
+    the starved input-side layers of a deep plain net anyway and hide where the gradient goes.
 
     Returns ``(losses, relative_change)``: the loss before every step (steps,) and, per hidden
     layer (input side first), ``||W_after - W_before|| / ||W_before||``.
@@ -343,9 +344,12 @@ def one_unit_rnn(w, b, *, T: int = 50, h0: float = 0.5, target: float = -0.7):
     grid is computed at once. Returns ``(loss, dloss_dw, dloss_db, h_T)``, arrays of that shape.
 
     For w > 1 the map h -> tanh(w h + b) has two stable fixed points only while |b| is below
-    :func:`bistability_threshold` (w) (about 0.53 at w = 2); outside that region it has a single
-    one. Where (w, b) crosses into the two-fixed-point region, a second stable point appears and
-    h_T can jump to it: the edge of that region is where the loss has its cliff.
+    :func:`bistability_threshold` (w) (the fold edge); outside that region it has a single one.
+    Inside it, h_T goes to the positive fixed point when h0 lies above the unstable middle one,
+    and to the negative one otherwise. So the loss jumps where the middle fixed point passes
+    through h0, the basin boundary ``b = artanh(h0) - w h0`` (for w > 1 / (1 - h0^2)), and at
+    the fold edge only for smaller w (see :func:`cliff_bias`). Near the fold h_t converges
+    slowly, so h_T need not be at a fixed point there.
     """
     w, b = np.broadcast_arrays(np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64))
     h = np.full(w.shape, float(h0))
@@ -372,6 +376,26 @@ def bistability_threshold(w):
     w = np.asarray(w, dtype=np.float64)
     h = np.sqrt(np.clip(1 - 1 / np.maximum(w, 1.0), 0.0, None))
     out = np.where(w > 1, w * h - np.arctanh(h), 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def cliff_bias(w, h0: float = 0.5):
+    """The bias b < 0 at which h_T of :func:`one_unit_rnn` jumps between the two stable fixed
+    points (for large T), for a start ``h0`` in (0, 1): the loss surface's cliff.
+
+    The limit of ``h_t`` is the positive fixed point when ``h0`` lies above the unstable middle
+    one, the negative fixed point otherwise. The middle fixed point passes through ``h0`` where
+    ``b = artanh(h0) - w h0`` (the fixed-point equation at h = h0); that is the basin boundary.
+    It is the cliff when the middle branch reaches h0, i.e. ``h0 < sqrt(1 - 1/w)``, or
+    ``w > 1 / (1 - h0^2)`` (4/3 for h0 = 0.5). For ``1 < w <= 1 / (1 - h0^2)`` h0 always lies
+    above the middle fixed point and the jump happens where the positive fixed point disappears,
+    at the fold edge ``b = -bistability_threshold(w)``. NaN for w <= 1 (a single fixed point, no
+    jump). Float or array like ``w``.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    fold = -np.asarray(bistability_threshold(w))
+    boundary = np.arctanh(h0) - w * h0
+    out = np.where(w > 1 / (1 - h0**2), boundary, np.where(w > 1, fold, np.nan))
     return float(out) if out.ndim == 0 else out
 
 
@@ -433,8 +457,10 @@ def sign_memory_task(n: int, T: int = 30, *, noise: float = 0.1, seed: int):
     x: float32 (T, n, 1), time-major (``x[t - 1]`` holds x_t): x_1 = s * u, stored in ``x[0]``,
     with s = +-1 and u uniform in [0.5, 1.5]; x_2 .. x_T are noise of standard deviation
     ``noise``. y: float32 (n,) = 0.8 * s.
-    A tanh RNN solves it by making one unit bistable (recurrent weight above 1), which is where
-    a bifurcation, and with it a cliff in the loss, lies on the way.
+    A tanh RNN solves it by becoming bistable: the input-free map h -> tanh(W_hh h + b) needs
+    two stable fixed points, one per sign. Growing the second one from a single fixed point is
+    a bifurcation (the Jacobian at a fixed point gets an eigenvalue 1), and with it a cliff in
+    the loss lies on the way.
     """
     rng = np.random.default_rng(seed)
     s = rng.choice([-1.0, 1.0], size=n)
@@ -454,7 +480,9 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
     weights are those of a seeded ``torch.nn.RNN(1, hidden)``; ``seed`` fixes the data, the
     weights and the mini-batches.
     Returns a dict: ``losses`` (steps,) mini-batch MSEs, ``grad_norms`` (steps,) global norms
-    before clipping, ``final_loss`` on all n sequences, ``max_abs_weight`` at the end.
+    before clipping, ``final_loss`` on all n sequences, ``sign_accuracy`` (the share of the n
+    sequences whose prediction has the sign of the target), ``predictions`` (n,) the final
+    predictions, ``max_abs_weight`` and ``params`` (the final weights, a dict) at the end.
     """
     import torch
 
@@ -481,10 +509,12 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
             p = {k: p[k] - lr * grads[k] for k in p}
             losses[step] = np.mean(err**2)
         h_all, _ = scratch.rnn_forward(x, np.zeros((n, hidden)), p)
-    final = float(np.mean((h_all[-1, :, 0] - y) ** 2))
+    pred = h_all[-1, :, 0]
+    final = float(np.mean((pred - y) ** 2))
     biggest = float(max(np.max(np.abs(v)) for v in p.values()))
     return {"losses": losses, "grad_norms": norms, "final_loss": final,
-            "max_abs_weight": biggest}
+            "sign_accuracy": float(np.mean(np.sign(pred) == np.sign(y))), "predictions": pred,
+            "max_abs_weight": biggest, "params": p}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,7 +554,8 @@ def weak_input_gradient(seed: int = 0) -> float:
     """The experiment of chapter 05's "predict, then run" exercise: ``||dh_50 / dh_0||_2`` of a
     tanh RNN with 32 units whose ``W_hh`` is 0.9 times a random orthogonal matrix (seed ``seed``),
     driven from h_0 = 0 by weak inputs (iid normal, standard deviation 0.01, seed ``seed + 1``).
-    A Python float; about 5.1e-3 (0.9**50 = 5.15e-3) for every seed tried."""
+    A Python float. The exercise's checker runs it only after the learner's prediction is
+    recorded."""
     s = WEAK_INPUT_SETUP
     curve = gradient_norm_curve(s["rho"], nonlinearity="tanh", T=s["T"], H=s["H"],
                                 input_scale=s["input_scale"], seed=seed, kind=s["kind"])

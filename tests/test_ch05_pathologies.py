@@ -115,6 +115,40 @@ def test_memory_task_and_training_run_shapes():
     assert run["losses"].shape == (5,) and np.isfinite(run["final_loss"])
 
 
+def test_memory_run_reports_signs_and_weights():
+    run = P.train_memory_rnn(seed=0, steps=5, T=6, max_norm=1.0, n=40)
+    assert run["predictions"].shape == (40,) and 0.0 <= run["sign_accuracy"] <= 1.0
+    assert set(run["params"]) == {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}
+    assert run["max_abs_weight"] == max(np.max(np.abs(v)) for v in run["params"].values())
+
+
+@pytest.mark.parametrize("w, expected", [(2.0, -0.4507), (3.0, -0.9507)])
+def test_cliff_is_the_basin_boundary(w, expected):
+    """Issue 21, item 1: from h0 = 0.5, h_50 jumps where the unstable middle fixed point passes
+    through h0, b = artanh(h0) - w h0, well inside the fold edge -b_c(w)."""
+    cliff = P.cliff_bias(w)
+    assert abs(cliff - expected) < 1e-4 and cliff > -P.bistability_threshold(w) + 0.05
+    b = np.linspace(-P.bistability_threshold(w), 0.0, 20001)
+    h = P.one_unit_rnn(w, b)[3]
+    assert abs(b[np.argmax(np.abs(np.diff(h)))] - cliff) < 1e-3      # brute force agrees
+    below, above = P.one_unit_rnn(w, np.array([cliff - 0.005, cliff + 0.005]))[3]
+    assert below < -0.9 and above > 0.8
+
+
+def test_cliff_is_the_fold_edge_for_small_w_and_absent_below_1():
+    for w in (1.1, 1.2, 4 / 3):
+        assert np.isclose(P.cliff_bias(w), -P.bistability_threshold(w))
+        # the positive fixed point exists just inside the fold edge, and h0 = 0.5 lies above
+        # the middle one, so the long-run state is positive there
+        fold = -P.bistability_threshold(w)
+        assert P.one_unit_fixed_points(w, fold + 1e-3).max() > 0.2
+        assert P.one_unit_rnn(w, fold + 1e-3, T=5000)[3] > 0.2
+        assert P.one_unit_rnn(w, fold - 1e-3, T=5000)[3] < -0.2
+    assert np.isnan(P.cliff_bias(1.0)) and np.isnan(P.cliff_bias(0.5))
+    np.testing.assert_allclose(P.cliff_bias(np.array([2.0, 3.0])), [P.cliff_bias(2.0),
+                                                                    P.cliff_bias(3.0)])
+
+
 def test_bistability_threshold_counts_fixed_points():
     w = 2.0
     b_c = P.bistability_threshold(w)

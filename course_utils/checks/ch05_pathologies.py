@@ -345,65 +345,93 @@ def jacobian_norms(fn) -> CheckResult:
 def predict_weak_input_gradient(fn) -> PredictionResult:
     """Show the learner's prediction of ``||dh_50 / dh_0||_2`` for a tanh RNN with
     ``W_hh = 0.9 * (random orthogonal)``, 32 units and weak inputs (std 0.01) next to the
-    measured value (:func:`course_utils.pathologies.weak_input_gradient`, seed 0, about 5.1e-3).
-    Close means within 25 %. Never raises because of the learner's code."""
-    return check_prediction("predict_weak_input_gradient", fn, pathologies.weak_input_gradient(0),
-                            rel_tol=0.25)
+    measured value. The prediction is read first; only then does the experiment
+    (:func:`course_utils.pathologies.weak_input_gradient`, seed 0) run. Close means within
+    25 %. Never raises because of the learner's code."""
+    try:  # record the prediction (or the learner's error) before the experiment runs
+        recorded = ("value", fn() if callable(fn) else fn)
+    except Exception as exc:  # replayed below, so check_prediction reports it as usual
+        recorded = ("error", exc)
+
+    def replay():
+        if recorded[0] == "error":
+            raise recorded[1]
+        return recorded[1]
+
+    measured = pathologies.weak_input_gradient(0)
+    return check_prediction("predict_weak_input_gradient", replay, measured, rel_tol=0.25)
 
 
 # ---- design: an initialisation that lets a ReLU RNN learn the adding problem
 
-DESIGN_SEED = 0  # the one seed the checker trains with (the tests try others)
+# The checker trains once per seed and asks for the target on each. Measured test MSEs on seeds
+# 0, 1, 2 (tests/test_ch05_exercises.py keeps them honest): PyTorch's default start 0.143,
+# 0.185, 0.164; W_hh = I with PyTorch's default biases 0.019, 0.068, 0.166 (misses on seeds 1
+# and 2); W_hh = I with zero biases (the solution) 0.012, 0.014, 0.014.
+DESIGN_SEEDS = (0, 1, 2)
 
 
 @design_checker
-def relu_rnn_init(fn, *, seed: int = DESIGN_SEED) -> CheckResult:
+def relu_rnn_init(fn, *, seeds: tuple[int, ...] = DESIGN_SEEDS) -> CheckResult:
     """Check the design ``fn(rnn) -> None``: it sets the initial weights of a ReLU
     ``torch.nn.RNN(2, 32, nonlinearity="relu")`` in place so that the checker's fixed recipe
     (:func:`course_utils.pathologies.train_relu_rnn_adding`: adding problem of length 50,
-    500 Adam steps of 32 sequences, lr 3e-3, clipping at 1, one thread, seed ``seed``) reaches
-    a test MSE of at most ``pathologies.ADDING_TARGET`` (0.05; predicting the mean gives about
-    0.167). PyTorch's default initialisation misses it. Never raises because of the learner's
-    code.
+    500 Adam steps of 32 sequences, lr 3e-3, clipping at 1, one thread) reaches a test MSE of
+    at most ``pathologies.ADDING_TARGET`` (0.05; predicting the mean gives about 0.167) with
+    EACH of the seeds ``seeds`` (0, 1 and 2). It stops at the first seed that misses. PyTorch's
+    default initialisation misses it. Never raises because of the learner's code.
     """
     target = pathologies.ADDING_TARGET
     name = "relu_rnn_init"
     if not callable(fn):
         return report(CheckResult(name, FAILED, f"expected a function, got {type(fn).__name__}"))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            run = pathologies.train_relu_rnn_adding(fn, seed=seed)
-    except NotImplementedError:
-        return report(CheckResult(name, NOT_ATTEMPTED,
-                                  "not attempted yet: replace the `raise NotImplementedError` "
-                                  "line with your code, then run this cell again."))
-    except Exception as exc:  # the learner's bug (or a broken model), reported, never raised
-        hint = ""
-        if isinstance(exc, (TypeError, RuntimeError)) and "grad" in str(exc).lower():
-            hint = ("\n   hint: change a parameter's values in place inside `with torch.no_grad():`"
-                    ", e.g. rnn.weight_hh_l0.copy_(...) or rnn.bias_hh_l0.zero_().")
-        elif isinstance(exc, TypeError) and "parameter" in str(exc).lower():
-            hint = ("\n   hint: do not assign a new tensor to rnn.weight_hh_l0; copy values into "
-                    "it in place: `with torch.no_grad(): rnn.weight_hh_l0.copy_(...)`.")
-        return report(CheckResult(name, FAILED, f"training your initialisation raised "
-                                  f"{type(exc).__name__}: {exc}{learner_frame(exc)}{hint}"))
-    mse, base = run["test_mse"], run["baseline"]
-    r = run["recipe"]
-    what = (f"(seed {seed}; ReLU RNN 2 -> {r['hidden']}, linear readout; adding problem "
-            f"T = {r['T']}; {r['steps']} Adam steps of {r['batch']} sequences, lr {r['lr']:g}, "
-            f"clip {r['clip']:g}; test on {r['n_test']} new sequences, where predicting the "
-            f"mean gives {base:.3f})")
-    if not np.isfinite(mse):
-        return report(CheckResult(name, FAILED, f"training diverged (a loss became NaN or "
-                                  f"infinite) {what}\n   hint: a recurrent matrix that amplifies "
-                                  "makes a ReLU RNN's state and gradient explode."))
-    if mse > target:
-        return report(CheckResult(name, FAILED, f"test MSE {mse:.3f}, target {target} {what}"
-                                  "\n   hint: look at the product of ReLU Jacobians "
-                                  "diag([net_t > 0]) W_hh: which W_hh lets it keep its size over "
-                                  "50 steps, and what should the biases be so that a unit's "
-                                  "state neither grows nor shrinks on its own?"))
-    return report(CheckResult(name, PASSED, f"test MSE {mse:.3f} <= target {target} {what}"))
-
-
+    passed, baselines = [], []
+    for seed in seeds:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run = pathologies.train_relu_rnn_adding(fn, seed=seed)
+        except NotImplementedError:
+            return report(CheckResult(name, NOT_ATTEMPTED,
+                                      "not attempted yet: replace the `raise NotImplementedError` "
+                                      "line with your code, then run this cell again."))
+        except Exception as exc:  # the learner's bug (or a broken model), reported, never raised
+            hint = ""
+            if isinstance(exc, (TypeError, RuntimeError)) and "grad" in str(exc).lower():
+                hint = ("\n   hint: change a parameter's values in place inside "
+                        "`with torch.no_grad():`, e.g. rnn.weight_hh_l0.copy_(...) or "
+                        "rnn.bias_hh_l0.zero_().")
+            elif isinstance(exc, TypeError) and "parameter" in str(exc).lower():
+                hint = ("\n   hint: do not assign a new tensor to rnn.weight_hh_l0; copy values "
+                        "into it in place: `with torch.no_grad(): rnn.weight_hh_l0.copy_(...)`.")
+            return report(CheckResult(name, FAILED, f"training your initialisation raised "
+                                      f"{type(exc).__name__}: {exc}{learner_frame(exc)}{hint}"))
+        mse, base = run["test_mse"], run["baseline"]
+        r = run["recipe"]
+        what = (f"(ReLU RNN 2 -> {r['hidden']}, linear readout; adding problem T = {r['T']}; "
+                f"{r['steps']} Adam steps of {r['batch']} sequences, lr {r['lr']:g}, clip "
+                f"{r['clip']:g}; test on {r['n_test']} new sequences, where predicting the mean "
+                f"gives {base:.3f})")
+        so_far = "" if not passed else (
+            " It met the target with seed" + ("s " if len(passed) > 1 else " ")
+            + ", ".join(f"{s} (MSE {m:.3f})" for s, m in passed) + ".")
+        if not np.isfinite(mse):
+            return report(CheckResult(name, FAILED, f"seed {seed}: training diverged (a loss "
+                                      f"became NaN or infinite) {what}.{so_far}\n   hint: a "
+                                      "recurrent matrix that amplifies makes a ReLU RNN's state "
+                                      "and gradient explode."))
+        if mse > target:
+            return report(CheckResult(
+                name, FAILED, f"seed {seed}: test MSE {mse:.3f}, target {target} on each of the "
+                f"seeds {', '.join(map(str, seeds))} {what}.{so_far}"
+                "\n   hint: look at the product of ReLU Jacobians diag([net_t > 0]) W_hh: which "
+                "W_hh lets it keep its size over 50 steps? Then look at the biases: with that "
+                "W_hh, does a unit's state stay put when no input arrives?"))
+        passed.append((seed, mse))
+        baselines.append(base)
+    return report(CheckResult(name, PASSED, "test MSE " + ", ".join(
+        f"{m:.3f} (seed {s})" for s, m in passed) + f", each <= target {target} "
+        f"(ReLU RNN 2 -> {r['hidden']}, linear readout; adding problem T = {r['T']}; "
+        f"{r['steps']} Adam steps of {r['batch']} sequences, lr {r['lr']:g}, clip {r['clip']:g}; "
+        f"test on {r['n_test']} new sequences, where predicting the mean gives "
+        + ", ".join(f"{b:.3f}" for b in baselines) + ")"))
