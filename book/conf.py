@@ -7,6 +7,8 @@ widget manager are served from ``_static/`` (see ``book/assets.py``); nothing is
 page is viewed.
 """
 
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +33,7 @@ exclude_patterns = [".venv", ".git", "build", "data", "solutions", "tests", "cou
 
 extensions = ["myst_nb"]
 nb_execution_mode = "off"                   # stored outputs only
+nb_output_folder = "book-outputs"           # build/book-outputs (images MyST-NB extracts)
 nb_merge_streams = True                     # one block per cell for stdout, as JupyterLab shows
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3                    # README's [Data](#data) style links
@@ -92,6 +95,8 @@ CONTRIBUTING
 
 WIDGET_NOTE = ("This widget shows its saved state: moving it needs JupyterLab and a running "
                "kernel (open the notebook with ")
+PROGRESS_NOTE = "A progress bar, shown as it stood when the notebook was saved."
+PROGRESS_MODELS = {"FloatProgressModel", "IntProgressModel"}
 
 
 def add_toc(app, docname, source):
@@ -110,8 +115,8 @@ def exercise_download(app, doctree):
         refdoc=docname, refexplicit=True)
     para = nodes.paragraph(
         "", "", nodes.Text("Download this exercise notebook: "), ref,
-        nodes.Text(" and open it in JupyterLab (make lab) to do the exercises; the checks run "
-                   "there."), classes=["exercise-download"])
+        nodes.Text(", and open it in JupyterLab ("), nodes.literal("make lab", "make lab"),
+        nodes.Text(") to do the exercises; the checks run there."), classes=["exercise-download"])
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None:
         title = next(iter(section.findall(nodes.title)), None)
@@ -120,13 +125,31 @@ def exercise_download(app, doctree):
         doctree.insert(0, para)
 
 
+def is_progress_bar(state, model_id):
+    """True for a progress bar (tqdm's: a box holding a progress model), from the saved state."""
+    model = state.get(model_id, {})
+    if model.get("model_name") in PROGRESS_MODELS:
+        return True
+    children = model.get("state", {}).get("children", [])
+    return any(is_progress_bar(state, c.removeprefix("IPY_MODEL_")) for c in children)
+
+
 def widget_notes(app, doctree, docname):
-    """After each widget's output: one line saying that only JupyterLab makes it move."""
-    for raw in list(doctree.findall(nodes.raw)):
-        if "application/vnd.jupyter.widget-view+json" in raw.astext():
+    """Under each widget's output: one line saying that only JupyterLab makes it move."""
+    views = [r for r in doctree.findall(nodes.raw)
+             if "application/vnd.jupyter.widget-view+json" in r.astext()]
+    if not views:
+        return
+    notebook = json.loads(Path(app.env.doc2path(docname)).read_text(encoding="utf-8"))
+    state = notebook["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    for raw in views:
+        model_id = json.loads(re.search(r">\s*(\{.*\})\s*<", raw.astext(), re.S)[1])["model_id"]
+        if is_progress_bar(state, model_id):
+            note = nodes.paragraph("", PROGRESS_NOTE, classes=["widget-note"])
+        else:
             note = nodes.paragraph("", WIDGET_NOTE, nodes.literal("make lab", "make lab"),
                                    nodes.Text(")."), classes=["widget-note"])
-            raw.parent.insert(raw.parent.index(raw) + 1, note)
+        raw.parent.insert(raw.parent.index(raw) + 1, note)
 
 
 def copy_front_page(app, exception):

@@ -131,6 +131,27 @@ def test_page_loads_typeset_with_images_and_nothing_from_outside(book, page_path
         assert all(b != "rgba(0, 0, 0, 0)" for box in state["boxes"] for b in box)
 
 
+def test_internal_links_resolve_and_no_solution_is_published():
+    """Every link and source inside the book points to a file of the book; no solution ships."""
+    broken = []
+    for page_path in PAGES:
+        html = (BOOK / page_path).read_text(encoding="utf-8")
+        for target in re.findall(r'(?:href|src)="([^"#?][^"]*?)(?:[#?][^"]*)?"', html):
+            if re.match(r"[a-z]+:", target):
+                continue
+            if not (BOOK / page_path).parent.joinpath(unquote(target)).resolve().exists():
+                broken.append(f"{page_path} -> {target}")
+    assert broken == []
+    assert not (BOOK / "solutions").exists()
+    # (CONTRIBUTING names the solution markers; the pages and files of the notebooks must not)
+    leaked = [str(p.relative_to(BOOK)) for folder in ("notebooks", "exercises", "_downloads")
+              for p in (BOOK / folder).rglob("*") if p.is_file()
+              and "### BEGIN SOLUTION" in p.read_text(encoding="utf-8", errors="replace")]
+    assert leaked == [], f"solution code in the book: {leaked}"
+    downloads = sorted(p.name for p in (BOOK / "_downloads").rglob("*.ipynb"))
+    assert downloads == sorted(p.name for p in (ROOT / "exercises").glob("[0-9][0-9]_*.ipynb"))
+
+
 def test_negative_control_a_broken_formula_and_a_missing_image_fail(book):
     """The same check, on a copy of a chapter with one broken formula and one missing image."""
     good = BOOK / "notebooks" / "03_rnn_equations.html"
@@ -175,9 +196,11 @@ def test_chapter_07_widget_shows_its_saved_state_and_says_it_needs_jupyterlab(bo
     assert any(o["outputs"] for o in outputs)
     assert tab.locator(".widget-output img").count() >= 1
     assert tab.locator(".widget-output img").first.evaluate("i => i.naturalWidth > 0")
-    # one line under each widget saying that moving it needs JupyterLab
-    notes = tab.locator("p.widget-note")
-    assert notes.count() >= 1 and "needs JupyterLab" in notes.first.inner_text()
+    # a line under the widget saying that moving it needs JupyterLab; under the progress bar,
+    # that it is shown as saved
+    notes = tab.locator("p.widget-note").all_inner_texts()
+    assert len(notes) == 2 and "moving it needs JupyterLab" in notes[0], notes
+    assert "progress bar, shown as it stood when the notebook was saved" in notes[1], notes
     # the progress bar in its final (saved) state: its bar and its text
     bars = [s["state"] for s in saved if s["model_name"] == "FloatProgressModel"]
     width = tab.evaluate("""() => [...document.querySelectorAll('.widget-hprogress .progress-bar')]
@@ -193,14 +216,15 @@ def test_chapter_07_widget_shows_its_saved_state_and_says_it_needs_jupyterlab(bo
 
 
 def test_details_open_and_close(book):
-    tab, _ = load(book, "notebooks/04_bptt.html")
+    tab, _ = load(book, "exercises/00_start_here.html")
     details = tab.locator("main details").first
-    summary = details.locator("summary")
-    assert details.evaluate("d => !d.open")
+    summary, hint = details.locator("summary"), details.locator("p").first
+    assert details.evaluate("d => !d.open") and not hint.is_visible()
     summary.click()
-    assert details.evaluate("d => d.open")
+    assert details.evaluate("d => d.open") and hint.is_visible()
+    assert hint.locator("mjx-container").count() > 0      # the hint's formulas are typeset
     summary.click()
-    assert details.evaluate("d => !d.open")
+    assert details.evaluate("d => !d.open") and not hint.is_visible()
 
 
 def search(tab, root, term):
