@@ -63,14 +63,17 @@ async () => {
 """
 
 
-def problems(state, js_errors):
-    """Everything wrong on a page, as sentences (empty: the page is fine)."""
+def problems(state, errors):
+    """Everything wrong on a page, as sentences (empty: the page is fine).
+
+    ``errors``: the page's script errors and its requests for files of the book that failed.
+    """
     found = [f"{state['formulas'] - state['typeset']} of {state['formulas']} formulas not typeset"
              ] if state["typeset"] != state["formulas"] else []
     found += state["errors"]
     found += [f"raw TeX shown: {r!r}" for r in state["raw"]]
     found += [f"image not loaded: {i['src']}" for i in state["images"] if not i["ok"]]
-    found += [f"script error: {e}" for e in js_errors]
+    found += errors
     return found
 
 
@@ -80,7 +83,7 @@ def book(browser):
     if not (BOOK / "index.html").exists():
         pytest.fail("no book built: run `make book` (make test-browser does)")
     root = BOOK.resolve().as_uri() + "/"
-    outside, js_errors = [], []
+    outside, errors = [], []
 
     def only_the_book(route):
         url = route.request.url
@@ -94,17 +97,19 @@ def book(browser):
     context.route("**/*", only_the_book)
     context.on("request", lambda r: None if r.url.startswith((root, "data:", "blob:"))
                else outside.append(r.url))
+    context.on("requestfailed", lambda r: errors.append(f"file not loaded: {r.url}")
+               if r.url.startswith(root) else None)
     tab = context.new_page()
     tab.set_default_timeout(30_000)
-    tab.on("pageerror", lambda e: js_errors.append(str(e)))
+    tab.on("pageerror", lambda e: errors.append(f"script error: {e}"))
     SHOTS.mkdir(parents=True, exist_ok=True)
-    yield tab, root, outside, js_errors
+    yield tab, root, outside, errors
     context.close()
 
 
 def load(book, page_path):
-    tab, root, outside, js_errors = book
-    del js_errors[:]
+    tab, root, outside, errors = book
+    del errors[:]
     tab.goto(root + quote(page_path), wait_until="load")
     state = tab.evaluate(PROBE)
     return tab, state
@@ -113,12 +118,12 @@ def load(book, page_path):
 @pytest.mark.parametrize("page_path", PAGES)
 def test_page_loads_typeset_with_images_and_nothing_from_outside(book, page_path):
     tab, state = load(book, page_path)
-    _, _, outside, js_errors = book
+    _, _, outside, errors = book
     html = (BOOK / page_path).read_text(encoding="utf-8")
     assert state["title"], f"{page_path}: no title"
     in_html = len(re.findall(r'class="[^"]*\bmath\b[^"]*"', html))
     assert state["formulas"] == in_html, f"{page_path}: {state['formulas']} of {in_html} formulas"
-    assert problems(state, js_errors) == [], f"{page_path}: {problems(state, js_errors)}"
+    assert problems(state, errors) == [], f"{page_path}: {problems(state, errors)}"
     assert outside == [], f"{page_path}: requests outside the book: {outside[:5]}"
     if page_path.startswith("notebooks/"):
         assert state["formulas"] > 0 and state["images"], f"{page_path}: no formula or no image"
@@ -172,6 +177,8 @@ def test_negative_control_a_broken_formula_and_a_missing_image_fail(book):
     assert any("formulas not typeset" in p for p in found), found
     assert any(p.startswith("raw TeX shown") for p in found), found
     assert any("image not loaded: ../_images/no-such-image.png" in p for p in found), found
+    assert any(p.startswith("file not loaded:") and p.endswith("/_images/no-such-image.png")
+               for p in found), found
 
 
 def widget_states(notebook):
