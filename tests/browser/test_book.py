@@ -10,6 +10,7 @@ same check (the negative control). Run with `make test-browser` (which builds th
 
 import json
 import re
+import shutil
 from urllib.parse import quote, unquote
 
 import pytest
@@ -81,6 +82,8 @@ def problems(state, errors):
 def book(browser):
     """One context for the whole book; requests outside the book are refused and recorded."""
     if not (BOOK / "index.html").exists():
+        if shutil.which("npm") is None:
+            pytest.skip("no book built, and `make book` needs npm once (apt-get install npm)")
         pytest.fail("no book built: run `make book` (make test-browser does)")
     root = BOOK.resolve().as_uri() + "/"
     outside, errors = [], []
@@ -129,6 +132,16 @@ def test_page_loads_typeset_with_images_and_nothing_from_outside(book, page_path
         assert state["formulas"] > 0 and state["images"], f"{page_path}: no formula or no image"
     # the coloured check boxes keep their colours (they are inline styles in the outputs)
     source = ROOT / page_path.replace(".html", ".ipynb")
+    if source.exists() and "widgets" in json.loads(source.read_text(encoding="utf-8"))["metadata"]:
+        # every progress bar in its saved (final) state
+        saved = widget_states(source.relative_to(ROOT)).values()
+        expected = sorted(f"{100 * b['state']['value'] / b['state']['max']:g}%" for b in saved
+                          if b["model_name"] in ("FloatProgressModel", "IntProgressModel"))
+        tab.wait_for_function("n => document.querySelectorAll('.widget-hprogress').length >= n",
+                              arg=len(expected))
+        shown = sorted(tab.evaluate("""() => [...document.querySelectorAll(
+            '.widget-hprogress .progress-bar')].map(b => b.style.width)"""))
+        assert shown == expected, f"{page_path}: progress bars {shown}, saved {expected}"
     if source.exists():
         stored = source.read_text(encoding="utf-8").count(FEEDBACK_MARK)
         shown = len(state["boxes"])
