@@ -60,3 +60,17 @@ def test_only_the_kept_files_are_unpacked(tmp_path):
     got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
                  if p.is_file())
     assert got == ["dist/embed.js", "dist/x.woff", "es5/input/tex/extensions/a.js"]
+
+
+def pins(path):
+    lines = [ln.split("#")[0].strip() for ln in path.read_text().splitlines()]
+    return dict(ln.split("==") for ln in lines if ln)
+
+
+def test_book_requirements_are_exact_pins_that_leave_the_course_pins_alone():
+    root = Path(__file__).resolve().parents[1]
+    book, course = pins(root / "requirements-book.txt"), pins(root / "requirements.txt")
+    assert book and all(v and "," not in v for v in book.values())
+    norm = {n.lower().replace("_", "-") for n in course}
+    assert [n for n in book if n.lower().replace("_", "-") in norm] == []
+    assert "Sphinx" in book and "myst-nb" in book and "sphinx-book-theme" in book
