@@ -178,13 +178,20 @@ def test_negative_control_a_broken_formula_and_a_missing_image_fail(book):
         "<main", '<main><p>broken: <span class="math notranslate nohighlight">\\(x^^2\\)</span>, '
         '<span class="math notranslate nohighlight">\\(\\nosuchmacro x\\)</span>, '
         '<span class="math notranslate nohighlight">\\(\\frac{1}{\\)</span></p>'
-        '<img src="../_images/no-such-image.png" alt="missing"></main><main', 1)
+        '<img src="../_images/no-such-image.png" alt="missing">'
+        '<img src="https://cdn.invalid/logo.png" alt="outside"></main><main', 1)
     bad.write_text(html, encoding="utf-8")
+    outside = book[2]
     try:
         tab, state = load(book, "notebooks/_negative_control.html")
         found = problems(state, book[3])
+        refused = list(outside)
     finally:
         bad.unlink()
+        del outside[:]
+    # the request that leaves the book is refused (never sent) and recorded
+    assert "https://cdn.invalid/logo.png" in refused, refused
+    assert any("image not loaded: https://cdn.invalid/logo.png" in p for p in found), found
     assert any("MathJax error" in p for p in found), found
     assert any("undefined TeX macro" in p for p in found), found
     assert any("formulas not typeset" in p for p in found), found
