@@ -106,8 +106,9 @@ bench: data
 BOOK_STAMP := $(VENV)/.book-installed
 .PHONY: book
 book: $(BOOK_STAMP)
-	@TIMEFORMAT='make book: built in %R s; open build/book/index.html'; time \
+	@TIMEFORMAT='make book: sphinx-build took %R s'; time \
 		$(BIN)/sphinx-build -b html -c book -d build/book-doctrees -W --keep-going -q . build/book
+	@echo "make book: done; open build/book/index.html"
 
 $(BOOK_STAMP): $(STAMP) requirements-book.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-book.txt \
