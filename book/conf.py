@@ -47,7 +47,8 @@ nb_render_markdown_format = "myst"
 
 # ---- offline front-end files ------------------------------------------------
 html_static_path = [str(assets.prepare()), str(HERE / "static")]
-# MathJax 3.2 (as in JupyterLab 4), from _static/; the TeX extensions it autoloads are there too
+# MathJax 3 (the major version JupyterLab 4 uses), from _static/, with the TeX extensions it
+# autoloads
 mathjax_path = "mathjax/es5/tex-chtml.js"
 # the stand-alone widget embedder (standard widgets built in): renders each saved widget state
 nb_ipywidgets_js = {"widgets/dist/embed.js": {}}
