@@ -98,5 +98,26 @@ refresh-outputs: data
 bench: data
 	$(BIN)/python -m course_utils.bench
 
+# ---- the course as a book ----------------------------------------------------
+# A static, offline, searchable HTML book from the stored outputs (nothing is executed):
+# build/book/index.html. Its packages (requirements-book.txt) go on top of the course's pins;
+# MathJax and the widget manager come from the npm registry once, checked against the sha512
+# pinned in book/assets.py, and are served from the book's own files. Warnings are errors.
+BOOK_STAMP := $(VENV)/.book-installed
+.PHONY: book
+book: $(BOOK_STAMP)
+	@TIMEFORMAT='make book: sphinx-build took %R s'; time \
+		$(BIN)/sphinx-build -b html -c book -d build/book-doctrees -W --keep-going -q . build/book
+	@echo "make book: done; open build/book/index.html"
+
+$(BOOK_STAMP): $(STAMP) requirements-book.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-book.txt \
+		-c requirements.txt
+	@touch $@
+
+# the browser tests read the built book (tests/browser/test_book.py); without npm (needed once
+# to fetch MathJax and the widget manager) and without a built book, that test is skipped
+test-browser: $(if $(shell command -v npm)$(wildcard build/book/index.html),book)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache course_utils.egg-info
