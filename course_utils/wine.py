@@ -81,8 +81,8 @@ def _arrow(ax, x0, x1, y, text):
 CONVENTIONS = ("pytorch", "flipped", "article")
 VARIANTS = ("after", "before")
 GLASS_LABELS = {  # what the mixing glass holds, in the two reset variants
-    "after": r"$r \odot (W_{hn} h_{t-1} + b_{hn}) + W_{in} x_t$",
-    "before": r"$W_{hn} (r \odot h_{t-1}) + W_{in} x_t$",
+    "after": r"$r \odot (W_{hn} h_{t-1} + b_{hn}) + W_{in} x_t + b_{in}$",
+    "before": r"$W_{hn} (r \odot h_{t-1}) + b_{hn} + W_{in} x_t + b_{in}$",
 }
 GLASS_NOTES = {
     "after": "{r:.0%} of the old wine, already stirred by $W_{{hn}}$,\nmeets the new ingredients",
