@@ -14,6 +14,7 @@ from course_utils.checking import (
     check_prediction,
     run_check,
 )
+from course_utils.checks.ch06_lstm import prediction_first
 from course_utils.checks.common import (
     BPTT_SHAPES,
     last_state_gradient,
@@ -23,7 +24,6 @@ from course_utils.checks.common import (
     telling,
     wrong_grad_buffers,
 )
-from course_utils.checks.ch06_lstm import prediction_first
 from course_utils.scratch import sigmoid
 
 # ---- one GRU step
