@@ -383,7 +383,8 @@ def bias_for_retention(share: float = 0.5, steps: int = 50, *, lo: float = -20.0
     """The effective forget bias b at which :func:`cell_retention` (b, steps) equals ``share``.
 
     Found by bisection on the experiment (the retention grows with b), to about 1e-9; a
-    Python float. With ``share`` 0.5 and 50 steps it is 4.27.
+    Python float. (Its value for the chapter's question is the answer of a "predict, then run"
+    exercise, so it is not quoted here.)
     """
     for _ in range(60):
         mid = (lo + hi) / 2

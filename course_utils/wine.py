@@ -15,7 +15,10 @@ old wine *after* the recurrent weights have stirred it, r * (W_hn h_{t-1} + b_hn
 1406.1078v1 and cuDNN). ``variant="before"`` labels the reset-before candidate of the paper's
 later (EMNLP, arXiv v3) version, W_hn (r * h_{t-1}). The volumes drawn are the same story.
 
-The figure shows the volumes of that story; colours blend in the same proportions. Functions:
+The figure shows the volumes of that story; colours blend in the same proportions. Two limits
+of the picture: the "sliders" r and z are not set from outside, a GRU computes them at every step
+from the same old wine and ingredients (h_{t-1}, x_t); and a unit's "amount" is a signed number in
+(-1, 1), not a volume. Functions:
 ``draw_wine_mixing(r, z)`` (one step), ``draw_wine_grid(rs, zs)`` (a static grid of steps), and
 ``wine_widget()`` (the same figure with two sliders, for JupyterLab; without ipywidgets it
 falls back to the static figure); ``new_wine_share(z, steps)`` runs the story for several steps on
@@ -81,8 +84,8 @@ def _arrow(ax, x0, x1, y, text):
 CONVENTIONS = ("pytorch", "flipped", "article")
 VARIANTS = ("after", "before")
 GLASS_LABELS = {  # what the mixing glass holds, in the two reset variants
-    "after": r"$r \odot (W_{hn} h_{t-1} + b_{hn}) + W_{in} x_t$",
-    "before": r"$W_{hn} (r \odot h_{t-1}) + W_{in} x_t$",
+    "after": r"$r \odot (W_{hn} h_{t-1} + b_{hn}) + W_{in} x_t + b_{in}$",
+    "before": r"$W_{hn} (r \odot h_{t-1}) + b_{hn} + W_{in} x_t + b_{in}$",
 }
 GLASS_NOTES = {
     "after": "{r:.0%} of the old wine, already stirred by $W_{{hn}}$,\nmeets the new ingredients",

@@ -182,7 +182,7 @@ def test_wine_share_experiment_matches_the_blend():
 def test_predict_wine_share_close_far_and_unanswered(capsys):
     assert checks.predict_wine_share(lambda: 1 - 0.9 ** 10).close is True
     assert checks.predict_wine_share(lambda: 0.65).close is True
-    assert checks.predict_wine_share(lambda: 0.9 ** 10).close is False  # the flipped reading
+    assert checks.predict_wine_share(lambda: 0.9 ** 10).close is False  # the old contents left
     assert checks.predict_wine_share(lambda: 1.0).close is False        # 10 pours of 10 %
     assert "0.651" in capsys.readouterr().out
 
@@ -197,3 +197,68 @@ def test_predictions_are_not_graded():
 
     assert not is_graded("predict_forget_bias") and not is_graded("predict_wine_share")
     assert "predict_forget_bias" in checks.__all__ and "predict_wine_share" in checks.__all__
+
+
+# ------------------------------------------------ the prediction comes first (issue 19, §2)
+@pytest.mark.parametrize(("checker", "module", "experiment", "answer"), [
+    (checks.predict_forget_bias, gates, "bias_for_retention", 4.3),
+    (checks.predict_wine_share, wine, "new_wine_share", 0.65),
+])
+def test_the_experiment_runs_after_the_prediction(checker, module, experiment, answer,
+                                                  monkeypatch, capsys):
+    events = []
+    real = getattr(module, experiment)
+
+    def spy(*args, **kwargs):
+        events.append("experiment")
+        return real(*args, **kwargs)
+
+    def predict():
+        events.append("prediction")
+        return answer
+
+    monkeypatch.setattr(module, experiment, spy)
+    assert checker(predict).close is True
+    assert events[0] == "prediction" and events.count("prediction") == 1 and "experiment" in events
+
+
+@pytest.mark.parametrize(("checker", "module", "experiment", "value"), [
+    (checks.predict_forget_bias, gates, "bias_for_retention", "4.27"),
+    (checks.predict_wine_share, wine, "new_wine_share", "0.651"),
+])
+def test_no_prediction_no_experiment_and_no_value(checker, module, experiment, value,
+                                                  monkeypatch, capsys):
+    def stub():
+        raise NotImplementedError
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the experiment ran before there was a prediction")
+
+    monkeypatch.setattr(module, experiment, must_not_run)
+    result = checker(stub)
+    out = capsys.readouterr().out
+    assert result.close is None and result.actual is None
+    assert "no prediction yet" in out and value not in out
+
+
+def test_nothing_the_learner_reads_first_gives_the_predicted_numbers():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    texts = [ch06_lstm.__doc__, ch07_gru.__doc__, gates.__doc__, wine.__doc__,
+             checks.predict_forget_bias.__doc__, checks.predict_wine_share.__doc__,
+             gates.bias_for_retention.__doc__, gates.cell_retention.__doc__,
+             gates.bias_only_lstm.__doc__, wine.new_wine_share.__doc__]
+    for name in ("06_lstm_gating", "07_gru_wine_mixing"):
+        for folder in ("notebooks", "exercises"):
+            cells = json.loads((root / folder / f"{name}.ipynb").read_text("utf-8"))["cells"]
+            texts += ["".join(c["source"]) for c in cells]
+        # the check cells of the predictions, in the solutions: the checker call and nothing else
+        cells = json.loads((root / "solutions" / f"{name}.ipynb").read_text("utf-8"))["cells"]
+        check_cells = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                       and "checks.predict_" in "".join(c["source"])]
+        assert len(check_cells) == 1 and check_cells[0].count("\n") == 0, check_cells
+    for text in texts:
+        for number in ("4.27", "4.28", "0.651", "0.65 "):
+            assert number not in (text or ""), (number, (text or "")[:80])

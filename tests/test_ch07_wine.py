@@ -32,6 +32,8 @@ def test_mixing_glass_is_labelled_for_the_reset_variant():
     assert r"r \odot (W_{hn} h_{t-1} + b_{hn})" in after and "r \\cdot h_{t-1}" not in after
     # reset-before: r scales the old state inside the product
     assert r"W_{hn} (r \odot h_{t-1})" in before
+    # the whole pre-activation of the candidate, input bias included (issue 22, item 16)
+    assert r"W_{in} x_t + b_{in}" in after and r"W_{in} x_t + b_{in}" in before
     with pytest.raises(ValueError):
         wine.draw_wine_mixing(0.3, 0.7, variant="during")
     plt.close("all")

@@ -168,3 +168,27 @@ def test_count_matrix_float_counts_are_not_told_to_keep_the_input_dtype(capsys):
         assert not result
         assert "keep the dtype of the inputs" not in result.message
         assert "np.int64" in result.message and "whole numbers" in result.message
+
+
+# ---------------------------------------------------------------- named mistakes (issue 19, §4)
+def cell_path_with_f_k(f, dc_last):
+    """A learner's loop that takes the gate of step k, ``f[k-1]``, where f_{k+1} = ``f[k]``
+    belongs (the stub warns of the index shift); at k = 0 Python's ``f[-1]`` wraps around."""
+    dc = [dc_last] * (f.shape[0] + 1)
+    for k in reversed(range(f.shape[0])):
+        dc[k] = dc[k + 1] * f[k - 1]
+    return np.stack(dc).astype(f.dtype)
+
+
+def cell_path_with_f_k_products(f, dc_last):
+    """The same mistake written as products: dc[k] = dc_last * f_k * ... * f_{T-1}."""
+    T = f.shape[0]
+    return np.stack([dc_last * np.prod(f[max(k - 1, 0):T - 1], axis=0) if k < T else dc_last
+                     for k in range(T + 1)]).astype(f.dtype)
+
+
+@pytest.mark.parametrize("fn", [cell_path_with_f_k, cell_path_with_f_k_products])
+def test_cell_path_gradient_names_the_f_k_mistake(fn, capsys):
+    result = checks.cell_path_gradient(fn)
+    assert result.status == FAILED
+    assert "You used f_k = f[k-1]" in result.message and "f_{k+1} is f[k]" in result.message

@@ -143,6 +143,10 @@ def cell_path_wrong(variant: str):
                 out[k] = out[k + 1] * (1 - f[k])
             elif variant == "shifted":  # skips the gate of step k+1
                 out[k] = out[k + 1] * (f[k + 1] if k + 1 < T else 1.0)
+            elif variant == "gate_k":  # f_k = f[k-1] where f_{k+1} = f[k] belongs (f[-1] wraps)
+                out[k] = out[k + 1] * f[k - 1]
+            elif variant == "gate_k_clipped":  # the same, with no factor at all for k = 0
+                out[k] = out[k + 1] * (f[k - 1] if k >= 1 else 1.0)
             elif variant == "sum":
                 out[k] = dc_last * f[k:].sum(axis=0)
             else:
@@ -161,6 +165,11 @@ def cell_path_wrong(variant: str):
                 out[k] = out[k + 1] * f[k]
         return out
     return wrong
+
+
+GATE_K_HINT = ("one step back multiplies by the gate of the step AFTER k: dc[k] = dc[k+1] * "
+               "f_{k+1}, and f_{k+1} is f[k] (f[t-1] holds f_t). You used f_k = f[k-1], the "
+               "gate that multiplies c_{k-1}, not c_k.")
 
 
 def cell_path_gradient(fn) -> CheckResult:
@@ -183,6 +192,8 @@ def cell_path_gradient(fn) -> CheckResult:
             Diagnosis(cell_path_wrong("shifted"),
                       "dc[k] needs the gates of steps k+1 .. T, i.e. f[k], f[k+1], ..., f[T-1] "
                       "(f[t-1] is f_t); you skipped one factor."),
+            Diagnosis(cell_path_wrong("gate_k"), GATE_K_HINT),
+            Diagnosis(cell_path_wrong("gate_k_clipped"), GATE_K_HINT),
             Diagnosis(cell_path_wrong("forward"),
                       "the gradient flows BACKWARD: dc[k] multiplies the gates of the steps "
                       "after k (f_{k+1} .. f_T), not the early ones."),
@@ -354,24 +365,52 @@ def lstm_bptt(fn) -> CheckResult:
 # ---- "predict, then run": how large a forget bias keeps half a memory for 50 steps?
 
 RETENTION_SHARE, RETENTION_STEPS = 0.5, 50
+RETENTION_TABLE_BIASES = (1.0, 2.0, 3.0, 5.0)
+
+
+def prediction_first(fn):
+    """Call the learner's prediction function once, now, before any experiment runs.
+
+    Returns what ``checking.check_prediction`` then reads: a function giving the same value, or
+    raising the same exception, as the learner's call did, plus ``True`` if that call returned
+    (the experiment is worth running) or ``False`` if it raised (not attempted, or a bug: the
+    experiment is skipped, so nothing of its value is computed or shown).
+    """
+    try:
+        value = fn() if callable(fn) else fn
+    except Exception as exc:  # NotImplementedError included: check_prediction words the message
+        error = exc
+
+        def again():
+            raise error
+        return again, False
+    return (lambda: value), True
 
 
 def predict_forget_bias(fn) -> PredictionResult:
     """"Predict, then run" (chapter 06): ``fn()`` returns the smallest effective forget-gate bias
     b for which a one-unit LSTM whose forget gate sees only its bias (all weights zero, input
     gate shut, ``gates.bias_only_lstm``) still holds at least half of a stored cell value after
-    50 steps. The experiment runs that LSTM (``gates.cell_retention``) and finds b by bisection
-    (``gates.bias_for_retention``): b = 4.27. Close: within 10 % of it. Also prints how much your
-    b keeps. Shown, never graded; never raises.
+    50 steps. The prediction is read first; only then does the experiment run that LSTM
+    (``gates.cell_retention``) and find the threshold by bisection; close means within 10 % of
+    it. After the verdict it prints how much your b keeps and a short table of other biases.
+    Shown, never graded; never raises.
     """
-    actual = round(gates.bias_for_retention(RETENTION_SHARE, RETENTION_STEPS), 2)
-    result = check_prediction("predict_forget_bias", fn, actual, rel_tol=0.10)
-    if result.close is not None:
-        try:
-            kept = gates.cell_retention(result.predicted, RETENTION_STEPS)
-            print(f"With your b = {result.predicted:g}, the experiment keeps {kept:.1%} of the "
-                  f"stored value after {RETENTION_STEPS} steps (target: at least "
-                  f"{RETENTION_SHARE:.0%}).")
-        except Exception:  # an extreme prediction must not break the cell
-            pass
+    prediction, answered = prediction_first(fn)
+    actual = (round(gates.bias_for_retention(RETENTION_SHARE, RETENTION_STEPS), 2) if answered
+              else None)
+    result = check_prediction("predict_forget_bias", prediction, actual, rel_tol=0.10)
+    if result.close is None:
+        return result
+    try:
+        kept = gates.cell_retention(result.predicted, RETENTION_STEPS)
+        print(f"With your b = {result.predicted:g}, the experiment keeps {kept:.1%} of the "
+              f"stored value after {RETENTION_STEPS} steps (target: at least "
+              f"{RETENTION_SHARE:.0%}).")
+    except Exception:  # an extreme prediction must not break the cell
+        pass
+    for b in sorted((*RETENTION_TABLE_BIASES, actual)):
+        f = 1 / (1 + np.exp(-b))
+        print(f"forget bias {b:.2f}: f = sigma(b) = {f:.4f}, kept after {RETENTION_STEPS} steps: "
+              f"{gates.cell_retention(b, RETENTION_STEPS):.2g}")
     return result
