@@ -281,8 +281,9 @@ def bptt_math_indices(variant=""):
         p = {k: v.astype(x.dtype) for k, v in p.items()}
         w_ih, w_hh = p["weight_ih"], p["weight_hh"]
         T = x.shape[0]
-        h_all, _ = scratch.rnn_forward(x, h0, p)
-        h = [h0] + [h_all[t] for t in range(T)]
+        h = [h0]  # the forward pass written out: the own-work guard rejects calls into scratch
+        for t in range(1, T + 1):
+            h.append(np.tanh(x[t - 1] @ w_ih.T + p["bias_ih"] + h[t - 1] @ w_hh.T + p["bias_hh"]))
         grads = {k: np.zeros_like(v) for k, v in p.items()}
         dx = np.zeros_like(x)
         delta_next = np.zeros_like(h0)

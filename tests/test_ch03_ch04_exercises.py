@@ -171,6 +171,50 @@ def test_an_unanswered_stub_says_no_prediction_yet(checker, capsys):
     assert "no prediction yet" in capsys.readouterr().out
 
 
+# ------------------------------------------- both predictions: the prediction comes first (19 §2)
+@pytest.mark.parametrize("module,checker,experiment", [
+    (ch03_rnn, "predict_latch_weight", "smallest_latch_weight"),
+    (ch04_bptt, "predict_error_ratio", "measured_error_ratio")])
+def test_the_experiment_runs_only_after_the_prediction_is_read(module, checker, experiment,
+                                                                monkeypatch):
+    events = []
+    real = getattr(module, experiment)
+
+    def watched(*args, **kwargs):
+        events.append("experiment")
+        return real(*args, **kwargs)
+
+    def prediction():
+        events.append("prediction")
+        return 2.0
+
+    monkeypatch.setattr(module, experiment, watched)
+    getattr(checks, checker)(prediction)
+    assert events[0] == "prediction" and "experiment" in events
+    events.clear()
+    getattr(checks, checker)(stub)  # no prediction yet: the experiment does not run
+    assert events == []
+
+
+@pytest.mark.parametrize("name,checker,numbers", [
+    ("03_rnn_equations", "predict_latch_weight", ["2.07", "2.08", "2/\\tanh", "2 / tanh"]),
+    ("04_bptt", "predict_error_ratio", ["99.9", "100", "hundred"])])
+def test_no_prompt_docstring_or_check_cell_gives_the_measured_value(name, checker, numbers):
+    """The exercise notebook (prompt, stub, check cell) and the checker's docstrings never state
+    the number the experiment measures."""
+    cells = _cells(f"exercises/{name}.ipynb")
+    start = next(i for i, c in enumerate(cells) if f"def {checker}():" in _src(c))
+    shown = [_src(c) for c in cells[start - 1:start + 2]]
+    assert any(f"checks.{checker}({checker})" == s.strip().split(" = ")[-1] for s in shown)
+    module = ch03_rnn if name.startswith("03") else ch04_bptt
+    docstrings = [getattr(module, n).__doc__ or "" for n in dir(module)
+                  if callable(getattr(module, n)) and getattr(getattr(module, n), "__module__", "")
+                  == module.__name__]
+    for text in shown + docstrings:
+        for number in numbers:
+            assert number not in text, (number, text[:200])
+
+
 # ---------------------------------------------------------------- the notebooks
 def _cells(path):
     return json.loads((ROOT / path).read_text(encoding="utf-8"))["cells"]

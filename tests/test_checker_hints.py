@@ -192,3 +192,83 @@ def test_cell_path_gradient_names_the_f_k_mistake(fn, capsys):
     result = checks.cell_path_gradient(fn)
     assert result.status == FAILED
     assert "You used f_k = f[k-1]" in result.message and "f_{k+1} is f[k]" in result.message
+
+
+# ---- chapters 03-04: the mistakes the chapters name get their own words (issue 19, section 4)
+
+
+def _learner_bptt(pair_with_current_state):
+    """BPTT as a learner writes it from the chapter (1-based h list); optionally with the
+    off-by-one the chapter names, delta_t paired with h_t in the gradient of weight_hh."""
+    def bptt(x, h0, p, dh_all):
+        dtype = x.dtype
+        w_ih, w_hh = p["weight_ih"].astype(dtype), p["weight_hh"].astype(dtype)
+        b = p["bias_ih"].astype(dtype) + p["bias_hh"].astype(dtype)
+        h = [h0.astype(dtype)]
+        for t in range(1, len(x) + 1):
+            h.append(np.tanh(x[t - 1] @ w_ih.T + h[t - 1] @ w_hh.T + b))
+        g_ih, g_hh, g_b = np.zeros_like(w_ih), np.zeros_like(w_hh), np.zeros_like(b)
+        dx, delta_next = np.zeros_like(x), np.zeros_like(h[0])
+        for t in range(len(x), 0, -1):
+            delta = (1 - h[t] ** 2) * (dh_all[t - 1].astype(dtype) + delta_next @ w_hh)
+            g_ih += delta.T @ x[t - 1]
+            g_hh += delta.T @ (h[t] if pair_with_current_state else h[t - 1])
+            g_b += delta.sum(axis=0)
+            dx[t - 1] = delta @ w_ih
+            delta_next = delta
+        return dx, delta_next @ w_hh, {"weight_ih": g_ih, "weight_hh": g_hh, "bias_ih": g_b,
+                                       "bias_hh": g_b.copy()}
+    return bptt
+
+
+def test_bptt_off_by_one_gets_the_hint_the_chapter_names():
+    assert checks.bptt(_learner_bptt(False))
+    result = checks.bptt(_learner_bptt(True))
+    assert not result
+    assert "hint: the classic off-by-one of BPTT" in result.message
+    assert "h0 at t = 1" in result.message  # the course's 1-based convention
+
+
+def test_chapter_04_hints_keep_the_1_based_convention():
+    from course_utils.checks import ch04_bptt
+
+    source = open(ch04_bptt.__file__, encoding="utf-8").read()
+    assert "(h0 at t = 0)" not in source and "h_0 at t = 0" not in source
+
+
+def _arithmetic_restore(f, x, eps=1e-5):
+    """Right values, x restored by arithmetic: + eps, - 2 eps, + eps."""
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        x[i] += eps
+        f_plus = f(x)
+        x[i] -= 2 * eps
+        f_minus = f(x)
+        x[i] += eps
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def _changes_x_for_real(f, x, eps=1e-5):
+    """Right values, then a real change of x (not rounding): the generic message applies."""
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        f_plus = f(x)
+        x[i] = old - eps
+        f_minus = f(x)
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    x += 1.0
+    return grad
+
+
+def test_numerical_gradient_names_the_rounding_residue():
+    result = checks.numerical_gradient(_arithmetic_restore)
+    assert not result
+    assert "rounding residue" in result.message and "old = x[i]" in result.message
+    assert "changed its input" not in result.message
+    other = checks.numerical_gradient(_changes_x_for_real)
+    assert not other and "changed its input `x` in place" in other.message
+    assert "rounding residue" not in other.message

@@ -11,9 +11,9 @@ from course_utils.checking import (
     CheckResult,
     Diagnosis,
     PredictionResult,
-    check_prediction,
     run_check,
 )
+from course_utils.checks.ch03_rnn import predict_then_run
 from course_utils.checks.common import last_state_gradient, recurrent_params, telling
 
 # ---- backpropagation through time
@@ -62,7 +62,7 @@ def bptt_wrong(variant: str):
         dh_next = np.zeros_like(h0)
         for t in reversed(range(t_steps)):
             h_prev = h0 if t == 0 else h_all[t - 1]
-            if variant == "off_by_one" and t > 0:
+            if variant == "off_by_one":  # delta_t paired with h_t, h_all[t] at every step
                 h_prev = h_all[t]
             dh = dh_all[t] + (0 if variant == "no_recursion" else dh_next)
             slope = (1 - h_all[t]) if variant == "one_minus_h" else (1 - h_all[t] ** 2)
@@ -100,8 +100,10 @@ def bptt(fn) -> CheckResult:
             Diagnosis(bptt_wrong("one_minus_h"),
                       "the derivative of tanh is 1 - h**2, not 1 - h."),
             Diagnosis(bptt_wrong("off_by_one"),
-                      "weight_hh's gradient pairs the error at step t with the PREVIOUS state "
-                      "h_{t-1} (h0 at t = 0), not with h_t."),
+                      "the classic off-by-one of BPTT: weight_hh's gradient pairs the error term "
+                      "delta_t with the PREVIOUS state h_{t-1} (the argument h0 at t = 1; in "
+                      "0-based arrays h_all[t-2] for t >= 2), not with h_t, which weight_hh did "
+                      "not multiply at step t."),
             Diagnosis(bptt_wrong("no_bias"),
                       "bias_hh gets the same gradient as bias_ih: the sum of the error terms."),
         ])
@@ -134,8 +136,13 @@ def rnn_loss_of_weight_hh():
     c = rng.standard_normal((4, 2, 3))
 
     def loss(w_hh):
-        h_all, _ = scratch.rnn_forward(x, h0, {**p, "weight_hh": w_hh})
-        return float(np.sum(c * h_all))
+        # the forward loop written out rather than scratch.rnn_forward: the learner's
+        # numerical_gradient calls this f, and the own-work guard watches calls into scratch
+        states = [h0]
+        for x_t in x:
+            states.append(np.tanh(x_t @ p["weight_ih"].T + p["bias_ih"] + states[-1] @ w_hh.T
+                                  + p["bias_hh"]))
+        return float(np.sum(c * np.stack(states[1:])))
     return loss, p["weight_hh"].copy()
 
 
@@ -190,6 +197,35 @@ def numerical_gradient_wrong(variant: str):
     return wrong
 
 
+def rounding_residue(cases: list[Case]):
+    """A ``promise`` for ``numerical_gradient``: name the rounding residue of an arithmetic undo.
+
+    A function that perturbs ``x`` in place and undoes the step with ``x[i] -= eps`` (or
+    ``+= eps``) returns the right gradient but leaves ``x`` off by a rounding error in some
+    entries, since ``(x + eps) - eps`` is not always ``x`` in floating point. The generic
+    message ("changed its input in place") would send the learner looking for a missing copy;
+    this one names the cause. Any larger change is left to that generic message.
+    """
+    given = {(id(case.args[0]), case.args[2]): np.array(case.args[1], copy=True)
+             for case in cases}
+
+    def promise(args, _out) -> str | None:
+        f, x, eps = args[:3]
+        before = given.get((id(f), eps))
+        if (before is None or not isinstance(x, np.ndarray) or x.shape != before.shape
+                or np.array_equal(x, before)):
+            return None
+        gap = float(np.max(np.abs(x - before)))
+        if gap > 1e-12 * max(1.0, float(np.max(np.abs(before)))):
+            return None  # a real change, not rounding: the generic in-place message says so
+        return (f"x is not bit for bit what you were given: some entries differ by up to "
+                f"{gap:.1e}, a rounding residue. Your function did restore x, but by "
+                "arithmetic (x[i] -= eps, x[i] += eps, ...), and in floating point adding eps "
+                "and taking it away again does not always give the same number back. Save the "
+                "entry and put it back instead: old = x[i] ... x[i] = old.")
+    return promise
+
+
 def numerical_gradient(fn) -> CheckResult:
     """Check ``fn(f, x, eps=1e-5) -> grad``: the gradient of ``f`` at ``x`` by central
     differences, ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry i of x, with
@@ -201,9 +237,10 @@ def numerical_gradient(fn) -> CheckResult:
     (if you perturb it in place, put back the saved value, ``x[i] = old``; undoing with
     ``x[i] -= eps`` leaves rounding errors behind).
     """
+    cases = numerical_gradient_cases()
     return run_check(
-        "numerical_gradient", fn, numerical_gradient_cases(), numerical_gradient_reference,
-        arg_names=["f", "x", "eps"], output_name="grad",
+        "numerical_gradient", fn, cases, numerical_gradient_reference,
+        arg_names=["f", "x", "eps"], output_name="grad", promise=rounding_residue(cases),
         diagnoses=[
             Diagnosis(numerical_gradient_wrong("forward"),
                       "that is a forward difference (f(x+eps) - f(x)) / eps, whose error is of "
@@ -388,13 +425,21 @@ def central_difference_errors(eps_values=(1e-2, 1e-3), one_sided: bool = False) 
 
 def predict_error_ratio(fn) -> PredictionResult:
     """Show the learner's predicted ratio error(eps = 1e-2) / error(eps = 1e-3) of the central
-    difference next to the measured one (close: within 30 %). A prediction, never graded."""
-    big, small = central_difference_errors((1e-2, 1e-3))
-    result = check_prediction("predict_error_ratio", fn, round(big / small, 2), rel_tol=0.30)
-    if result.close is not None:
+    difference next to the measured one (close: within 30 %). A prediction, never graded: the
+    prediction is read before the experiment runs."""
+    result, actual = predict_then_run("predict_error_ratio", fn, measured_error_ratio,
+                                      rel_tol=0.30)
+    if actual is not None:
+        big, small = central_difference_errors((1e-2, 1e-3))
         f_big, f_small = central_difference_errors((1e-2, 1e-3), one_sided=True)
         print(f"largest error over the 9 entries of W_hh: {big:.2e} at eps = 1e-2, "
               f"{small:.2e} at eps = 1e-3; for comparison, the one-sided difference "
               f"(f(x + eps) - f(x)) / eps: {f_big:.2e} and {f_small:.2e}, a ratio of "
               f"{f_big / f_small:.1f}")
     return result
+
+
+def measured_error_ratio() -> float:
+    """error(eps = 1e-2) / error(eps = 1e-3) of the central difference, rounded to 2 decimals."""
+    big, small = central_difference_errors((1e-2, 1e-3))
+    return round(big / small, 2)
