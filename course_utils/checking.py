@@ -112,7 +112,9 @@ class CourseCallWatch:
     """
 
     def __init__(self, names: Sequence[str], functions: Sequence[Callable] = ()):
-        self.names = frozenset(names)
+        # "module.prefix*" watches every function of that module whose qualname starts with prefix
+        self.names = frozenset(n for n in names if not n.endswith("*"))
+        self.prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
         # functions given as objects are matched by their code object: exact even for lambdas,
         # which share a qualname with every other lambda of their scope
         self.codes = {code: qualified_name(fn) for fn in functions for code in _codes(fn)}
@@ -125,12 +127,12 @@ class CourseCallWatch:
                 self.hit = self.codes[code]
                 return
             name = f"{frame.f_globals.get('__name__')}.{code.co_qualname}"
-            if name in self.names:
+            if name in self.names or (self.prefixes and name.startswith(self.prefixes)):
                 self.hit = name
 
     def __enter__(self) -> CourseCallWatch:
         self._before = sys.getprofile(), threading.getprofile()
-        if self.names or self.codes:
+        if self.names or self.prefixes or self.codes:
             sys.setprofile(self._profile)
             threading.setprofile(self._profile)
         return self
@@ -482,16 +484,28 @@ class PredictionResult:
         return f"PredictionResult({self.exercise!r}, close={self.close!r})"
 
 
-def _read_prediction(fn: Any, choices: Sequence[str] | None):
-    """(value, None) for a usable prediction, or (None, reason) when there is none."""
+def _read_prediction(exercise: str, fn: Any, choices: Sequence[str] | None):
+    """(value, None) for a usable prediction, or (None, reason) when there is none.
+
+    The learner's function runs under the own-work watch: a "prediction" that calls the
+    experiment (the course functions listed for ``exercise``) is no prediction.
+    """
+    watch = CourseCallWatch(COURSE_ANSWERS.get(exercise, ()))
     try:
-        value = fn() if callable(fn) else fn
+        with watch:
+            value = fn() if callable(fn) else fn
     except NotImplementedError:
+        if watch.hit:
+            return None, _peeked(watch.hit)
         return None, ("no prediction yet: replace the `raise NotImplementedError` line with "
                       "`return` and your prediction, then run this cell again.")
     except Exception as exc:  # the learner's bug, reported rather than raised
+        if watch.hit:
+            return None, _peeked(watch.hit)
         return None, (f"your prediction function raised {type(exc).__name__}: {exc}"
                       f"{learner_frame(exc)}")
+    if watch.hit:
+        return None, _peeked(watch.hit)
     if choices is not None:
         if not isinstance(value, str) or value.strip().lower() not in choices:
             return None, (f"expected one of {', '.join(repr(c) for c in choices)}, "
@@ -504,6 +518,11 @@ def _read_prediction(fn: Any, choices: Sequence[str] | None):
     return float(value), None
 
 
+def _peeked(name: str) -> str:
+    return (f"your prediction calls `{name}`, which runs the experiment itself. Commit to a "
+            "number of your own first: the point is to compare it with the measurement.")
+
+
 def check_prediction(exercise: str, fn: Any, actual: Any, *,
                      choices: Sequence[str] | None = None, rel_tol: float = 0.25,
                      abs_tol: float = 0.0, unit: str = "") -> PredictionResult:
@@ -511,11 +530,16 @@ def check_prediction(exercise: str, fn: Any, actual: Any, *,
 
     ``fn`` returns the prediction (or is the value itself): a number, compared with ``actual``
     within ``max(rel_tol * |actual|, abs_tol)``, or, when ``choices`` is given, one of those
-    strings (case and surrounding spaces ignored). The outcome is displayed in a blue box and
-    returned; it is never recorded for the grader, because a prediction is not pass/fail.
+    strings (case and surrounding spaces ignored). ``actual`` may be the experiment itself, a
+    function of no arguments: it then runs only after a usable prediction has been read, so
+    nothing it computes can reach the learner, and without a prediction it never runs (the
+    result's ``actual`` is then None). The outcome is displayed in a blue box and returned; it is
+    never recorded for the grader, because a prediction is not pass/fail.
     """
     choices = None if choices is None else [c.lower() for c in choices]
-    value, problem = _read_prediction(fn, choices)
+    value, problem = _read_prediction(exercise, fn, choices)
+    if callable(actual):
+        actual = actual() if problem is None else None
     head = f"\U0001F52D {exercise} (a prediction, not graded): "
     if problem is not None:
         result = PredictionResult(exercise, None, actual, None, problem)

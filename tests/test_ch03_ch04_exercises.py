@@ -54,13 +54,13 @@ def scratch_ce(z, y):
 
 
 @pytest.mark.parametrize("loss_type", [float, np.float64], ids=["float", "np.float64"])
-def test_cross_entropy_accepts_a_python_float_loss(loss_type):
+def test_cross_entropy_accepts_a_python_float_loss(loss_type, no_own_work_guard):
     assert checks.cross_entropy(lambda z, y: _ce(z, y, loss_type))
 
 
 @pytest.mark.parametrize("loss_type", [np.float32, np.asarray, lambda v: np.array([v])],
                          ids=["np.float32", "0-d array", "1-element array"])
-def test_cross_entropy_rejects_other_loss_types_with_a_clear_message(loss_type, capsys):
+def test_cross_entropy_rejects_other_loss_types_with_a_clear_message(loss_type, capsys, no_own_work_guard):
     result = checks.cross_entropy(lambda z, y: _ce(z, y, loss_type))
     assert not result
     assert "Python float" in result.message and "float(loss)" in result.message
@@ -80,7 +80,7 @@ def _bptt_no_cast(x, h0, p, dh_all):
     return scratch.rnn_backward(dh_all, cache)
 
 
-def test_bptt_states_and_enforces_the_dtype_of_x():
+def test_bptt_states_and_enforces_the_dtype_of_x(no_own_work_guard):
     assert not checks.bptt(_bptt_no_cast)
 
     def cast_at_the_end(x, h0, p, dh_all):

@@ -146,7 +146,7 @@ def test_masked_softmax_float64_for_float32_gets_a_dtype_hint(capsys):
     assert "-inf" not in hint and "masked" not in hint
 
 
-def test_masked_softmax_plain_softmax_still_gets_the_masked_row_hint(capsys):
+def test_masked_softmax_plain_softmax_still_gets_the_masked_row_hint(capsys, no_own_work_guard):
     from course_utils.softmax import softmax
 
     result = checks.masked_softmax(softmax)

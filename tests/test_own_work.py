@@ -143,8 +143,14 @@ def test_listed_names_are_real_functions():
     """A misspelt name would watch nothing: every listed name resolves to a function."""
     import importlib
 
-    for names in course_answers.TABLE.values():
+    for names in [*course_answers.TABLE.values(), *course_answers.PREDICTIONS.values()]:
         for full in names:
+            if full.endswith("*"):  # a prefix: it must match at least one function
+                module_name, _, prefix = full[:-1].rpartition(".")
+                module = importlib.import_module(module_name)
+                assert any(name.startswith(prefix) and callable(getattr(module, name))
+                           for name in vars(module)), full
+                continue
             module_name, _, qualname = full.rpartition(".")
             parts = [module_name, qualname]
             while parts[0] and not _importable(parts[0]):
@@ -253,3 +259,53 @@ def test_guard_costs_milliseconds(capsys):
     capsys.readouterr()
     print(f"rnn_step check: {1000 * with_guard:.1f} ms with the guard")
     assert with_guard < 0.5
+
+
+# ---- "predict, then run": a prediction that calls the experiment is no prediction
+
+PEEKS = {
+    "predict_bigram_cosine": lambda: checks.ch01_tfidf.bigram_cosine(),
+    "predict_dilation_holes": lambda: checks.ch02_cnn.dilated_layer_accuracies()[1],
+    "predict_latch_weight": lambda: checks.ch03_rnn.smallest_latch_weight(),
+    "predict_error_ratio": lambda: checks.ch04_bptt.measured_error_ratio(),
+    "predict_weak_input_gradient": lambda: pathologies.weak_input_gradient(0),
+    "predict_forget_bias": lambda: __import__("course_utils.gates").gates.bias_for_retention(),
+    "predict_wine_share": lambda: __import__("course_utils.wine").wine.new_wine_share(0.9, 10),
+}
+
+
+def test_every_prediction_is_listed():
+    predictions = {name for name in checks.__all__ if name.startswith("predict_")}
+    assert predictions == set(course_answers.PREDICTIONS) == set(PEEKS)
+
+
+@pytest.mark.parametrize("name", sorted(PEEKS))
+def test_a_prediction_that_runs_the_experiment_is_refused(name, capsys):
+    result = getattr(checks, name)(PEEKS[name])
+    out = capsys.readouterr().out
+    assert result.close is None, f"{name}: a peek was taken as a prediction"
+    assert "runs the experiment itself" in result.message, result.message
+    assert result.actual is None  # and the experiment did not run
+    assert "experiment" in out
+
+
+def test_the_experiment_runs_only_after_a_usable_prediction(capsys):
+    calls = []
+
+    def experiment():
+        calls.append("experiment")
+        return 2.0
+
+    def prediction():
+        calls.append("prediction")
+        return 1.9
+
+    result = checking.check_prediction("demo", prediction, experiment, rel_tol=0.1)
+    assert calls == ["prediction", "experiment"] and result.close and result.actual == 2.0
+    calls.clear()
+
+    def stub():
+        raise NotImplementedError
+
+    result = checking.check_prediction("demo", stub, experiment)
+    assert calls == [] and result.close is None and result.actual is None

@@ -3,10 +3,6 @@ the hand-set one-unit "latch" RNN of the chapter's section 1."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
 from course_utils import scratch, tasks
@@ -220,36 +216,13 @@ def smallest_latch_weight(lo: float = 0.5, hi: float = 5.0, tol: float = 1e-4) -
     return hi
 
 
-def predict_then_run(exercise: str, fn: Any, experiment: Callable[[], float],
-                     **options) -> tuple[PredictionResult, float | None]:
-    """Read the learner's prediction first, then run ``experiment()`` and show both.
-
-    The learner's function is called before the experiment starts, so nothing the experiment
-    computes can reach it. Without a usable number (not attempted yet, an error, not a finite
-    number) the experiment does not run and ``checking.check_prediction`` explains the problem.
-    Returns the result and the measured value (None when the experiment did not run).
-    ``options`` go to ``check_prediction`` (``rel_tol``, ``abs_tol``, ``unit``).
-    """
-    try:
-        value = fn() if callable(fn) else fn
-    except Exception as exc:  # reported by check_prediction, with the learner's line
-        def raise_again(exc=exc):
-            raise exc
-        return check_prediction(exercise, raise_again, None, **options), None
-    usable = (isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
-              and math.isfinite(float(value)))
-    if not usable:
-        return check_prediction(exercise, value, None, **options), None
-    actual = experiment()
-    return check_prediction(exercise, value, actual, **options), actual
-
-
 def predict_latch_weight(fn) -> PredictionResult:
     """Show the learner's predicted smallest self-loop weight of the latch next to the
     measured one (close: within 10 %). A prediction: shown, never graded. The prediction is read
     before the bisection runs; the accuracies around the threshold are printed after it."""
-    result, actual = predict_then_run("predict_latch_weight", fn,
-                                      lambda: round(smallest_latch_weight(), 3), rel_tol=0.10)
+    result = check_prediction("predict_latch_weight", fn,
+                              lambda: round(smallest_latch_weight(), 3), rel_tol=0.10)
+    actual = result.actual
     if actual is not None:
         weights = (1.0, 0.9 * actual, 0.99 * actual, 1.01 * actual, 1.1 * actual, 5.0)
         print("accuracy on the 2,000 sequences at recurrent weights around it: "

@@ -11,9 +11,9 @@ from course_utils.checking import (
     CheckResult,
     Diagnosis,
     PredictionResult,
+    check_prediction,
     run_check,
 )
-from course_utils.checks.ch03_rnn import predict_then_run
 from course_utils.checks.common import last_state_gradient, recurrent_params, telling
 
 # ---- backpropagation through time
@@ -427,9 +427,8 @@ def predict_error_ratio(fn) -> PredictionResult:
     """Show the learner's predicted ratio error(eps = 1e-2) / error(eps = 1e-3) of the central
     difference next to the measured one (close: within 30 %). A prediction, never graded: the
     prediction is read before the experiment runs."""
-    result, actual = predict_then_run("predict_error_ratio", fn, measured_error_ratio,
-                                      rel_tol=0.30)
-    if actual is not None:
+    result = check_prediction("predict_error_ratio", fn, measured_error_ratio, rel_tol=0.30)
+    if result.actual is not None:
         big, small = central_difference_errors((1e-2, 1e-3))
         f_big, f_small = central_difference_errors((1e-2, 1e-3), one_sided=True)
         print(f"largest error over the 9 entries of W_hh: {big:.2e} at eps = 1e-2, "

@@ -368,25 +368,6 @@ RETENTION_SHARE, RETENTION_STEPS = 0.5, 50
 RETENTION_TABLE_BIASES = (1.0, 2.0, 3.0, 5.0)
 
 
-def prediction_first(fn):
-    """Call the learner's prediction function once, now, before any experiment runs.
-
-    Returns what ``checking.check_prediction`` then reads: a function giving the same value, or
-    raising the same exception, as the learner's call did, plus ``True`` if that call returned
-    (the experiment is worth running) or ``False`` if it raised (not attempted, or a bug: the
-    experiment is skipped, so nothing of its value is computed or shown).
-    """
-    try:
-        value = fn() if callable(fn) else fn
-    except Exception as exc:  # NotImplementedError included: check_prediction words the message
-        error = exc
-
-        def again():
-            raise error
-        return again, False
-    return (lambda: value), True
-
-
 def predict_forget_bias(fn) -> PredictionResult:
     """"Predict, then run" (chapter 06): ``fn()`` returns the smallest effective forget-gate bias
     b for which a one-unit LSTM whose forget gate sees only its bias (all weights zero, input
@@ -396,12 +377,13 @@ def predict_forget_bias(fn) -> PredictionResult:
     it. After the verdict it prints how much your b keeps and a short table of other biases.
     Shown, never graded; never raises.
     """
-    prediction, answered = prediction_first(fn)
-    actual = (round(gates.bias_for_retention(RETENTION_SHARE, RETENTION_STEPS), 2) if answered
-              else None)
-    result = check_prediction("predict_forget_bias", prediction, actual, rel_tol=0.10)
+    result = check_prediction(
+        "predict_forget_bias", fn,
+        lambda: round(gates.bias_for_retention(RETENTION_SHARE, RETENTION_STEPS), 2),
+        rel_tol=0.10)
     if result.close is None:
         return result
+    actual = result.actual
     try:
         kept = gates.cell_retention(result.predicted, RETENTION_STEPS)
         print(f"With your b = {result.predicted:g}, the experiment keeps {kept:.1%} of the "

@@ -14,7 +14,6 @@ from course_utils.checking import (
     check_prediction,
     run_check,
 )
-from course_utils.checks.ch06_lstm import prediction_first
 from course_utils.checks.common import (
     BPTT_SHAPES,
     last_state_gradient,
@@ -341,9 +340,9 @@ def predict_wine_share(fn) -> PredictionResult:
     from course_utils import wine  # here, not at the top: it loads matplotlib, which every
     # other checker (and each of the grader's check processes) can do without
 
-    prediction, answered = prediction_first(fn)
-    actual = round(wine.new_wine_share(WINE_Z, WINE_STEPS), 3) if answered else None
-    result = check_prediction("predict_wine_share", prediction, actual, rel_tol=0.10)
+    result = check_prediction("predict_wine_share", fn,
+                              lambda: round(wine.new_wine_share(WINE_Z, WINE_STEPS), 3),
+                              rel_tol=0.10)
     if result.close is not None:
         for steps in WINE_TABLE_STEPS:
             print(f"z = {WINE_Z}, after {steps:2d} steps: new wine "

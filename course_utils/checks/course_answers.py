@@ -17,15 +17,11 @@ from __future__ import annotations
 from course_utils.checking import COURSE_ANSWERS
 
 _SCRATCH = "course_utils.scratch."
-_RNN = (_SCRATCH + "rnn_step", _SCRATCH + "rnn_forward")
-# a backward exercise may run the course's forward pass: the backward pass is the answer
-_RNN_GRADS = (_SCRATCH + "rnn_backward", _SCRATCH + "last_state_classifier_grads")
-# the classifier exercise offers scratch's BPTT: the head's gradient and the loss are the answer
-_CLASSIFIER = (_SCRATCH + "last_state_classifier_grads", "course_utils.softmax.cross_entropy")
-_LSTM = (_SCRATCH + "lstm_step", _SCRATCH + "lstm_forward", _SCRATCH + "lstm_gates",
-         _SCRATCH + "_lstm_gate_values")
-_GRU = (_SCRATCH + "gru_step", _SCRATCH + "gru_forward", _SCRATCH + "gru_gates",
-        _SCRATCH + "_gru_gate_values")
+# chapters 03-04's stubs promise that nothing of scratch may be called ("*": a name prefix)
+_RNN = (_SCRATCH + "*",)
+# chapters 06-07's stubs offer scratch.sigmoid and reject scratch.lstm_* / gru_*
+_LSTM = (_SCRATCH + "lstm_*", _SCRATCH + "_lstm*")
+_GRU = (_SCRATCH + "gru_*", _SCRATCH + "_gru*")
 
 TABLE: dict[str, tuple[str, ...]] = {
     # chapter 00
@@ -47,11 +43,11 @@ TABLE: dict[str, tuple[str, ...]] = {
     "conv_maxpool_backward": (),
     # chapter 03
     "rnn_step": _RNN,
-    "cross_entropy": ("course_utils.softmax.cross_entropy",),
+    "cross_entropy": _RNN + ("course_utils.softmax.cross_entropy",),
     # chapter 04
-    "numerical_gradient": (),
-    "bptt": _RNN_GRADS,
-    "rnn_classifier_grads": _CLASSIFIER,
+    "numerical_gradient": _RNN,
+    "bptt": _RNN,
+    "rnn_classifier_grads": _RNN + ("course_utils.softmax.cross_entropy",),
     # chapter 05
     "clip_grad_norm": (_SCRATCH + "clip_grad_norm",),
     "scale_to_spectral_radius": ("course_utils.pathologies.scale_to_spectral_radius",
@@ -62,14 +58,30 @@ TABLE: dict[str, tuple[str, ...]] = {
                        "course_utils.pathologies.product_norms"),
     # chapter 06
     "lstm_step": _LSTM,
-    "cell_path_gradient": (),
-    "lstm_bptt": (_SCRATCH + "lstm_backward",),
+    "cell_path_gradient": _LSTM,
+    "lstm_bptt": _LSTM,
     # chapter 07
     "gru_step": _GRU,
-    "flip_update_gate": (),
-    "gru_bptt": (_SCRATCH + "gru_backward",),
+    "flip_update_gate": _GRU,
+    "gru_bptt": _GRU,
     # chapter 08: building the PyTorch module and counting its parameters is PyTorch's answer
     "recurrent_param_count": ("torch.nn.modules.rnn.RNNBase.__init__",),
 }
 
+# "predict, then run": a prediction function must not call the experiment it predicts
+_CHECKS = "course_utils.checks."
+PREDICTIONS: dict[str, tuple[str, ...]] = {
+    "predict_bigram_cosine": (_CHECKS + "ch01_tfidf.bigram_*",),
+    "predict_dilation_holes": (_CHECKS + "ch02_cnn.dilated_layer_accuracies",),
+    "predict_latch_weight": (_CHECKS + "ch03_rnn.smallest_latch_weight",
+                             _CHECKS + "ch03_rnn.latch_accuracy"),
+    "predict_error_ratio": (_CHECKS + "ch04_bptt.measured_error_ratio",
+                            _CHECKS + "ch04_bptt.central_difference_errors"),
+    "predict_weak_input_gradient": ("course_utils.pathologies.weak_input_gradient",),
+    "predict_forget_bias": ("course_utils.gates.bias_for_retention",
+                            "course_utils.gates.cell_retention"),
+    "predict_wine_share": ("course_utils.wine.new_wine_share",),
+}
+
 COURSE_ANSWERS.update(TABLE)
+COURSE_ANSWERS.update(PREDICTIONS)
