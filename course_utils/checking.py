@@ -154,6 +154,16 @@ def _codes(fn: Any) -> list:
     return codes
 
 
+def _shape_hint(exc: BaseException) -> str:
+    """A hint for the most common crash: a matrix product whose inner sizes differ."""
+    text = str(exc)
+    if isinstance(exc, ValueError) and ("matmul" in text or "not aligned" in text):
+        return ("\n   hint: a matrix product got operands whose inner sizes differ. Print the "
+                "shapes; the checker's shapes are deliberately not square. PyTorch stores a "
+                "weight as (out, in), so a batch of rows multiplies its transpose: x @ W.T.")
+    return ""
+
+
 def own_work_message(name: str) -> str:
     """The failure message for a learner function that calls the course's ``name``."""
     return (f"your function calls `{name}`, the course's own implementation of this answer. "
@@ -408,7 +418,8 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
                 continue
             return report(CheckResult(exercise, FAILED,
                                       f"{where}: your function raised {type(exc).__name__}: "
-                                      f"{exc}{learner_frame(exc)}", number - 1, total))
+                                      f"{exc}{learner_frame(exc)}{_shape_hint(exc)}",
+                                      number - 1, total))
         if watch.hit:
             return report(CheckResult(exercise, FAILED, own_work_message(watch.hit),
                                       number - 1, total))

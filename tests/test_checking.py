@@ -169,3 +169,17 @@ def test_unchanged_nested_inputs_and_functions_are_not_flagged():
     assert same([[float("nan")]], [[float("nan")]], ["x"]) is None
     assert same([[["a", "b"]]], [[["a", "B"]]], ["docs"]) == "docs"
     assert same([[(3, 1)]], [[(3, 2)]], ["layers"]) == "layers"
+
+
+def test_a_matmul_shape_error_gets_a_hint(capsys):
+    """Forgetting .T on a non-square weight crashes inside NumPy: the message says what to check."""
+    from course_utils import checks
+
+    def rnn_step(x_t, h_prev, p):
+        a = x_t @ p["weight_ih"] + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
+        return np.tanh(a).astype(x_t.dtype)
+
+    result = checks.rnn_step(rnn_step)
+    assert not result and "raised ValueError" in result.message
+    assert "hint: a matrix product got operands whose inner sizes differ" in result.message
+    assert "x @ W.T" in result.message
