@@ -3,9 +3,10 @@
 Movie reviews
     The sentence-polarity data of Pang & Lee (2005), the "MR" benchmark of Kim (2014), as
     re-rated by Hutto & Gilbert (2014) and shipped inside the source distribution of the PyPI
-    package ``vaderSentiment==3.3.2``. PyPI is the one place this course downloads from: ``make data``
-    downloads that one file (nothing is built or installed), hashes it as it arrives, keeps it
-    in a cache folder only if its sha256 is the pinned one, and every load verifies it again.
+    package ``vaderSentiment==3.3.2``. PyPI is the one place this course downloads from:
+    ``make data`` downloads that one file (nothing is built or installed), hashes it as it
+    arrives, keeps it in a cache folder only if its sha256 is the pinned one, and every load
+    verifies it again.
     Loaders read the cache only and never download. Concurrent fetches into one cache take turns
     (a file lock) and the archive appears by an atomic rename. Then everything works offline.
 

@@ -53,9 +53,9 @@ from pathlib import Path
 from course_utils.checking import DEFER_ENV, FAILED, NOT_ATTEMPTED, PASSED
 from course_utils.exercises import ROOT, write_atomically
 from course_utils.grade_check import (  # noqa: F401  (parse_result: part of the grader's API)
+    ERROR,
     EXTRA_PROCESSES,
     MEMORY_MB,
-    ERROR,
     clip,
     parse_result,
     run_check,
@@ -65,6 +65,7 @@ from course_utils.nbrun import OUTPUT_LIMIT
 STATUSES = (PASSED, FAILED, NOT_ATTEMPTED, ERROR)
 CHECK_CELL_MODIFIED = "check cell modified"
 GRADER_ERROR = "grader error"
+PROCESS_DIED = "the process grading this notebook died (did it kill its parent process?)"
 
 
 @dataclass(frozen=True)
@@ -522,8 +523,8 @@ def _run_local(jobs, limits, workers, done) -> None:
                 try:
                     done(first, pool.submit(grade_job, jobs[first], limits).result())
                 except Exception as exc:  # noqa: BLE001
-                    done(first, error_rows(jobs[first], f"the grading process died "
-                                                        f"({type(exc).__name__})"))
+                    done(first, error_rows(jobs[first], PROCESS_DIED if isinstance(
+                        exc, BrokenProcessPool) else f"{type(exc).__name__}: {exc}"))
         else:
             pending = broken
 
@@ -560,9 +561,8 @@ def _run_dask(jobs, limits, scheduler, done) -> None:
                 done(i, future.result())
             except Exception as exc:  # noqa: BLE001 - KilledWorker and the like
                 name = type(exc).__name__
-                why = ("the worker grading it died" if name == "KilledWorker"
-                       else f"{name}: {exc}")
-                done(i, error_rows(jobs[i], why))
+                done(i, error_rows(jobs[i], PROCESS_DIED if name == "KilledWorker"
+                                   else f"{name}: {exc}"))
     finally:
         client.close()
         if cluster is not None:
@@ -586,11 +586,12 @@ def grade_jobs(jobs: list[Job], limits: Limits, workers: int = 1, scheduler: str
 
     if scheduler:
         _run_dask(jobs, limits, scheduler, done)
-    elif workers <= 1 or len(jobs) <= 1:
+    elif workers <= 1 and len({job.learner for job in jobs}) <= 1:
+        # one learner's own work: in this process (a notebook that kills it ends only its run)
         for i, job in enumerate(jobs):
             done(i, grade_job(job, limits))
-    else:
-        _run_local(jobs, limits, workers, done)
+    else:  # a class: every job in a process of the pool, so one cannot end the others
+        _run_local(jobs, limits, max(1, workers), done)
     return [row for i in range(len(jobs)) for row in results[i]]
 
 

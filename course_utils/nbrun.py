@@ -18,12 +18,13 @@ what happened, without ever raising because of what the notebook does:
   go to a file that nobody reads, not to the caller's terminal.
 
 ``prologue`` cells run before the notebook's cells (their outputs are not recorded); a prologue
-cell that fails stops the run (``Run.stopped`` says which), since the notebook would otherwise
-run without what the prologue sets up (the grader's output cap, for one); ``epilogue`` cells run after them, in the same kernel, and their outputs are returned
-separately (``Run.epilogue``). An epilogue item may also be a function that returns the cell's
-source: it is called only once the notebook's cells have run (so a path in it can be made then).
-The benchmark uses an epilogue to read the kernel's CPU time; the grader uses a prologue to cap
-what the notebook prints and an epilogue to collect the learner's functions.
+cell that fails stops the run (``Run.stopped`` says which), since the notebook would otherwise run
+without what the prologue sets up (the grader's output cap, for one); ``epilogue`` cells run after
+them, in the same kernel, and their outputs are returned separately (``Run.epilogue``). An epilogue
+item may also be a function that returns the cell's source: it is called only once the notebook's
+cells have run (so a path in it can be made then). The benchmark uses an epilogue to read the
+kernel's CPU time; the grader uses a prologue to cap what the notebook prints and an epilogue to
+collect the learner's functions.
 """
 
 from __future__ import annotations

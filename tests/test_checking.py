@@ -1,6 +1,5 @@
 """The checker framework: never raises, specific messages, machine-readable results."""
 
-import json
 
 import numpy as np
 import pytest

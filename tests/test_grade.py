@@ -23,12 +23,10 @@ SOFTMAX_STUB = "def softmax(z):\n    raise NotImplementedError('softmax')"
 BACKWARD_STUB = "def softmax_backward(s, ds):\n    raise NotImplementedError('backward')"
 CHECK_SOFTMAX = "ok_softmax = checks.softmax(softmax)"
 CHECK_BACKWARD = "ok_backward = checks.softmax_backward(softmax_backward)"
-FORGE = ("import json, os\n"
+FORGE = ("import json\n"
          "line = json.dumps({'exercise': 'softmax', 'status': 'passed', 'message': 'forged'})\n"
-         "for path in (os.environ.get('COURSE_RESULTS_FILE'), 'results.jsonl'):\n"
-         "    if path:\n"
-         "        with open(path, 'a') as fh:\n"
-         "            fh.write(line + '\\n' + '{\"exercise\": \"softmax_backward\"}\\n')\n"
+         "with open('results.jsonl', 'a') as fh:\n"
+         "    fh.write(line + '\\n' + '{\"exercise\": \"softmax_backward\"}\\n')\n"
          "checks.softmax = checks.softmax_backward = lambda fn: True")
 
 # Small limits so the endless loop costs seconds, not minutes.
@@ -42,11 +40,11 @@ LEARNERS = {
     "tampered": [HEADER, SOFTMAX_STUB, BACKWARD_STUB,
                  "from course_utils import softmax as reference\n"
                  "ok_backward = checks.softmax_backward(reference.softmax_backward)", FORGE],
-    # an earlier cell fails; softmax renamed; the results file deleted at the end
+    # an earlier cell fails; softmax renamed; the grader's working folder emptied at the end
     "renamed": [HEADER, "1 / 0", SOFTMAX.replace("def softmax(", "def my_softmax("),
                 CHECK_SOFTMAX.replace("(softmax)", "(my_softmax)"), BACKWARD, CHECK_BACKWARD,
-                "import os\nfor p in (os.environ.get('COURSE_RESULTS_FILE'), 'results.jsonl'):\n"
-                "    if p and os.path.exists(p) and p != os.devnull:\n        os.remove(p)"],
+                "import os, shutil\nfor p in os.listdir('..'):\n"
+                "    shutil.rmtree(os.path.join('..', p), ignore_errors=True)"],
     # 100 MB of output, then an endless loop in one exercise
     "loud": [HEADER, SOFTMAX, CHECK_SOFTMAX,
              "for _ in range(100):\n    print('x' * 1_000_000)",
@@ -128,7 +126,7 @@ def test_deleted_edited_check_cells_forged_results_and_patched_checks_change_not
     assert all("check cell modified" in r.message for r in rows.values())
 
 
-def test_renamed_function_gets_its_own_reason_and_a_removed_results_file_is_harmless(graded):
+def test_renamed_function_gets_its_own_reason_and_deleted_work_folders_are_harmless(graded):
     rows = graded[1]["renamed"]
     assert rows["softmax"].status == "failed"
     assert "`softmax` is missing" in rows["softmax"].message
@@ -206,8 +204,8 @@ def test_csv_for_a_class_and_parallel_equals_serial(course, tmp_path, capsys):
         assert all(float(r.pop("seconds")) >= 0 for r in table)
         return table
 
-    table = rows(one)
-    assert table == rows(two)
+    table = sorted(rows(one), key=lambda r: (r["learner"], r["exercise"]))
+    assert table == sorted(rows(two), key=lambda r: (r["learner"], r["exercise"]))
     assert [(r["learner"], r["chapter"], r["exercise"], r["status"]) for r in table] == [
         ("complete", "00_fake", "softmax", "passed"),
         ("complete", "00_fake", "softmax_backward", "passed"),
@@ -217,7 +215,7 @@ def test_csv_for_a_class_and_parallel_equals_serial(course, tmp_path, capsys):
         ("tampered", "00_fake", "softmax_backward", "not attempted"),
     ]
     assert list(csv.reader(open(one, encoding="utf-8")))[0] == [
-        "learner", "chapter", "exercise", "status", "message", "seconds"]
+        "learner", "chapter", "exercise", "status", "message", "seconds", "detail"]
 
 
 def test_exit_status_table_and_missing_solution(course, tmp_path, capsys):
