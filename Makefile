@@ -36,7 +36,7 @@ SHIPPED_MAKE = env PYTHONPATH=$(abspath $(SHIPPED)) $(MAKE) --no-print-directory
 PORTABILITY := Prescott:default:SSE41:SSE4_2 Haswell:avx2:AVX2:AVX2 SkylakeX:avx512:AVX512_CORE:AVX512
 
 .PHONY: setup lab test test-browser test-portability data lint unit notebooks exercises-check \
-        grade grade-solutions shipped-stages build-exercises refresh-outputs bench clean
+        grade grade-solutions browser build-exercises refresh-outputs bench clean
 
 setup: $(STAMP)
 
@@ -69,8 +69,9 @@ lab: setup
 lint: setup
 	$(BIN)/ruff check --no-respect-gitignore .
 
+UNIT ?= tests
 unit: setup
-	$(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider tests
+	$(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider $(UNIT)
 
 # Strict nbval on the textbook and the solutions (stored outputs are compared), lax on the
 # exercises (they must run unsolved). A cell that hangs fails after 10 minutes.
@@ -101,13 +102,15 @@ grade: data
 	[ $$status -le 1 ]
 
 # Every stage runs in the shipped copy; `make test` passes on a learner's checkout too.
+# STAGES (and UNIT, the unit tests) narrow it down, e.g. make test STAGES=lint.
+STAGES ?= lint unit notebooks grade-solutions browser
 test: setup data exercises-check
 	@$(BIN)/python -m course_utils.exercises shipped-copy $(SHIPPED)
-	@$(SHIPPED_MAKE) shipped-stages CHROMIUM=$(CHROMIUM)
+	@$(SHIPPED_MAKE) $(STAGES) CHROMIUM=$(CHROMIUM) UNIT="$(UNIT)"
 	@echo "make test: $$($(BIN)/python -m course_utils.exercises learner-note)"
 	@echo "make test: all checks passed"
 
-shipped-stages: lint unit notebooks grade-solutions
+browser:
 	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory test-browser; else \
 		echo "make test: browser tests skipped: no Chromium found (Debian/Ubuntu: apt-get install chromium; then make test-browser)"; fi
 

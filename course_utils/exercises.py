@@ -383,7 +383,7 @@ def shipped_copy(root: Path, dest: Path) -> Report:
                          "(it is deleted first)")
     shutil.rmtree(dest, ignore_errors=True)
     for rel in _course_files(root):
-        if rel.parts[0] == "exercises" and rel.suffix == ".ipynb":
+        if rel.parts[0] == "exercises":  # the learner's folder: generated below instead
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
