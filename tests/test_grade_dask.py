@@ -6,9 +6,9 @@ parent): on Dask that is a worker, on -j a pool process; either way only that jo
 """
 
 import pytest
+from test_grade import CHAPTER, LEARNERS, write_notebook
 
 from course_utils import grade
-from test_grade import CHAPTER, LEARNERS, write_notebook
 
 pytest.importorskip("distributed")
 

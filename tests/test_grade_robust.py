@@ -12,8 +12,6 @@ import time
 import cloudpickle
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
-
-from course_utils import grade, grade_check, nbrun
 from test_grade import (
     BACKWARD,
     CHAPTER,
@@ -24,6 +22,8 @@ from test_grade import (
     SOFTMAX,
     write_notebook,
 )
+
+from course_utils import grade, grade_check, nbrun
 
 LIMITS = grade.Limits(notebook=120, cell=6, check=20)
 
