@@ -355,7 +355,7 @@ _NOT_SHIPPED = {".git", ".venv", "data", "build", "__pycache__", ".pytest_cache"
                 ".ipynb_checkpoints"}
 
 
-def _course_files(root: Path) -> list[Path]:
+def course_files(root: Path) -> list[Path]:
     """The checkout's files as git would ship them (tracked and new, not ignored)."""
     listed = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=root)
     if listed.returncode == 0:
@@ -382,7 +382,7 @@ def shipped_copy(root: Path, dest: Path) -> Report:
         raise ValueError(f"{dest}: the copy goes outside the checkout or under its build/ "
                          "(it is deleted first)")
     shutil.rmtree(dest, ignore_errors=True)
-    for rel in _course_files(root):
+    for rel in course_files(root):
         if rel.parts[0] == "exercises":  # the learner's folder: generated below instead
             continue
         target = dest / rel

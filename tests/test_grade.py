@@ -272,3 +272,32 @@ def test_files_planted_by_the_notebook_are_not_read(course, tmp_path):
                                 grade.Limits(notebook=10, cell=60, check=5), "forger")
     assert {r.status for r in rows} == {"error"}
     assert not any(r.status == "passed" for r in rows)
+
+
+KILL_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
+
+
+def test_dask_cluster_gives_the_rows_of_j2_and_a_dead_worker_costs_only_its_job(course, graded):
+    """A LocalCluster of 2 one-thread workers grades a three-learner class.
+
+    One learner's notebook kills the process that grades it (its kernel's parent, a worker):
+    that job becomes error rows, the other two are the rows -j 2 gave (the `graded` fixture).
+    """
+    pytest.importorskip("distributed")
+    killer = course / "class-dask" / "killer" / "exercises" / CHAPTER
+    write_notebook(killer, LEARNERS["complete"][:2] + [KILL_PARENT])
+    paths = [course / "class" / "complete", course / "class" / "partial", killer.parent.parent]
+    jobs, problems = grade.collect_jobs(paths, course / "solutions")
+    assert problems == [] and len(jobs) == 3
+    seen = []
+    rows = grade.grade_jobs(jobs, LIMITS, scheduler="local:2", on_rows=seen.append)
+    assert len(seen) == 3
+
+    def comparable(rs):
+        return [(r.learner, r.chapter, r.exercise, r.status, r.message) for r in rs]
+
+    with_j2 = [graded[1][learner][name] for learner in ("complete", "partial")
+               for name in ("softmax", "softmax_backward")]
+    assert comparable(rows[:4]) == comparable(with_j2)
+    assert [(r.learner, r.status, r.message) for r in rows[4:]] == [
+        ("killer", "error", f"grader error: {grade.PROCESS_DIED}")] * 2
