@@ -17,7 +17,8 @@ import pytest
 from course_utils import exercises as ex
 
 ROOT = ex.ROOT
-UNIT = "tests/test_ch03_ch04_exercises.py::test_exercise_stubs_state_types_dtype_rules_and_edge_cases"
+UNIT = ("tests/test_ch03_ch04_exercises.py::"
+        "test_exercise_stubs_state_types_dtype_rules_and_edge_cases")
 
 
 @pytest.mark.skipif(shutil.which("make") is None or shutil.which("git") is None,
