@@ -60,8 +60,9 @@ __all__ = [
 ]
 
 MR_ARCHIVE = "vaderSentiment-3.3.2.tar.gz"
-MR_URL = ("https://files.pythonhosted.org/packages/source/v/vaderSentiment/"
-          + MR_ARCHIVE)
+# The file's permanent address on PyPI (as its simple index lists it for vaderSentiment 3.3.2).
+MR_URL = ("https://files.pythonhosted.org/packages/77/8c/"
+          "4a48c10a50f750ae565e341e697d74a38075a3e43ff0df6f1ab72e186902/" + MR_ARCHIVE)
 MR_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
 _MR_INNER_ARCHIVE = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
 _MR_MEMBER = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
