@@ -10,6 +10,7 @@ JOBS ?= 2
 # the same arithmetic on every machine whatever its core count.
 NB_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 DEFER := COURSE_DEFER_DESIGN_CHECKS=1
+LONGEST_FIRST := $(wildcard notebooks/08_*.ipynb)
 # Optional: an extra package index for PyTorch, e.g. its CPU-only wheels on Linux (see README):
 #   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
@@ -77,11 +78,13 @@ unit: setup
 # exercises (they must run unsolved). A cell that hangs fails after 10 minutes.
 # The design exercises' checks (they train the learner's model, cells tagged
 # nbval-ignore-output) are left to grade-solutions, which runs each of them once in a fresh
-# process; nbval would only train the same models a second time. One pytest run for the three
-# folders, so the two workers stay busy to the end instead of waiting at a folder boundary.
+# process; nbval would only train the same models a second time. The longest notebook is
+# named first (pytest drops the second mention), so it does not start last and leave the other
+# worker idle at the end.
 notebooks: data
 	$(NB_ENV) $(DEFER) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval \
-		--nbval-cell-timeout=600 --nbval-sanitize-with .nbval_sanitize.cfg notebooks solutions
+		--nbval-cell-timeout=600 --nbval-sanitize-with .nbval_sanitize.cfg $(LONGEST_FIRST) \
+		notebooks solutions
 	$(NB_ENV) $(DEFER) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider \
 		--nbval-cell-timeout=600 --nbval-lax exercises
 
@@ -125,7 +128,7 @@ test-portability: data
 	  OPENBLAS_CORETYPE=$$blas ATEN_CPU_CAPABILITY=$$aten ONEDNN_MAX_CPU_ISA=$$onednn \
 	  MKL_ENABLE_INSTRUCTIONS=$$mkl $(NB_ENV) $(DEFER) $(BIN)/pytest -q -n $(JOBS) \
 	    --dist loadfile -p no:cacheprovider --nbval --nbval-cell-timeout=600 \
-	    --nbval-sanitize-with .nbval_sanitize.cfg $(or $(NB),notebooks solutions) || exit 1; \
+	    --nbval-sanitize-with .nbval_sanitize.cfg $(or $(NB),$(LONGEST_FIRST) notebooks solutions) || exit 1; \
 	  echo "make test-portability: $$blas passed in $$(( $$(date +%s) - start )) s"; done
 
 # The course as a learner meets it: JupyterLab in headless Chromium (tests/browser/).
