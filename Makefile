@@ -125,8 +125,12 @@ test-portability: data
 	    echo "make test-portability: $$blas skipped (this CPU has no AVX-512)"; continue; fi; \
 	  echo "make test-portability: OpenBLAS $$blas, ATen $$aten, oneDNN $$onednn, MKL $$mkl"; \
 	  start=$$(date +%s); \
-	  OPENBLAS_CORETYPE=$$blas ATEN_CPU_CAPABILITY=$$aten ONEDNN_MAX_CPU_ISA=$$onednn \
-	  MKL_ENABLE_INSTRUCTIONS=$$mkl $(NB_ENV) $(DEFER) $(BIN)/pytest -q -n $(JOBS) \
+	  export OPENBLAS_CORETYPE=$$blas ATEN_CPU_CAPABILITY=$$aten ONEDNN_MAX_CPU_ISA=$$onednn \
+	    MKL_ENABLE_INSTRUCTIONS=$$mkl; \
+	  $(BIN)/python -c 'import numpy, threadpoolctl, torch; print("  kernels in use: OpenBLAS", \
+	    [i.get("architecture") for i in threadpoolctl.threadpool_info() if \
+	     i["internal_api"] == "openblas"], "/ ATen", torch.backends.cpu.get_cpu_capability())'; \
+	  $(NB_ENV) $(DEFER) $(BIN)/pytest -q -n $(JOBS) \
 	    --dist loadfile -p no:cacheprovider --nbval --nbval-cell-timeout=600 \
 	    --nbval-sanitize-with .nbval_sanitize.cfg $(or $(NB),$(LONGEST_FIRST) notebooks solutions) || exit 1; \
 	  echo "make test-portability: $$blas passed in $$(( $$(date +%s) - start )) s"; done

@@ -666,8 +666,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds allowed for one cell; it is then interrupted (default 300)")
     parser.add_argument("--check-timeout", type=float, default=300,
                         help="seconds allowed for one exercise's check (default 300)")
+    parser.add_argument("--check-memory", type=int, default=MEMORY_MB, metavar="MIB",
+                        help=f"address space of one check process, MiB (default {MEMORY_MB})")
     args = parser.parse_args(argv)
-    limits = Limits(args.timeout, min(args.cell_timeout, args.timeout), args.check_timeout)
+    limits = Limits(args.timeout, min(args.cell_timeout, args.timeout), args.check_timeout,
+                    args.check_memory)
     log = None
     if args.csv:  # before any grading: a wrong path fails now, not after hours
         try:
