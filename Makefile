@@ -1,6 +1,8 @@
 # The commands a learner needs:   make lab   |   make test   |   make grade [NB=03]
 # Everything else here is for maintainers.
 SHELL := /bin/bash
+# This Makefile's folder: the checkout (also when `make test` runs it in its shipped copy).
+HERE := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -29,8 +31,9 @@ export COURSE_DATA_DIR ?= $(CURDIR)/data
 # which exercises/ is what the generator writes from solutions/. A learner's own exercises/ are
 # never read by the tests nor modified; `make grade` grades them.
 SHIPPED := build/shipped
-SHIPPED_MAKE = env PYTHONPATH=$(abspath $(SHIPPED)) $(MAKE) --no-print-directory -C $(SHIPPED) \
-	VENV=$(abspath $(VENV)) JOBS=$(JOBS)
+# (This Makefile, read in the copy's folder: the same file, and `make -n test` works without one.)
+SHIPPED_MAKE = mkdir -p $(SHIPPED) && env PYTHONPATH=$(abspath $(SHIPPED)) $(MAKE) \
+	--no-print-directory -C $(SHIPPED) -f $(HERE)/Makefile VENV=$(abspath $(VENV)) JOBS=$(JOBS)
 # test-portability: strict nbval with OpenBLAS forced to each kernel family below, and with
 # PyTorch's CPU kernels (ATen, oneDNN, MKL) limited to that family's instruction set.
 # SkylakeX (AVX-512) is skipped on a CPU without AVX-512, where it cannot run.
@@ -43,7 +46,7 @@ setup: $(STAMP)
 
 # The stamp is newer than every file that decides what gets installed, so a second
 # `make setup` with nothing changed does no work.
-$(STAMP): requirements.txt pyproject.toml jupyterlab-settings/overrides.json
+$(STAMP): $(HERE)/requirements.txt $(HERE)/pyproject.toml $(HERE)/jupyterlab-settings/overrides.json
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else \
 		"Python 3.11 is required (found %d.%d); set PYTHON=/path/to/python3.11" % v)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -109,12 +112,12 @@ grade: data
 STAGES ?= lint unit notebooks grade-solutions browser
 test: setup data exercises-check
 	@$(BIN)/python -m course_utils.exercises shipped-copy $(SHIPPED)
-	@$(SHIPPED_MAKE) $(STAGES) CHROMIUM=$(CHROMIUM) UNIT="$(UNIT)"
+	+@$(SHIPPED_MAKE) $(STAGES) CHROMIUM=$(CHROMIUM) UNIT="$(UNIT)"
 	@echo "make test: $$($(BIN)/python -m course_utils.exercises learner-note)"
 	@echo "make test: all checks passed"
 
 browser:
-	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory test-browser; else \
+	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory -f $(HERE)/Makefile test-browser; else \
 		echo "make test: browser tests skipped: no Chromium found (Debian/Ubuntu: apt-get install chromium; then make test-browser)"; fi
 
 # The stored outputs do not depend on the CPU's BLAS or PyTorch kernels (.ci/run, after make
