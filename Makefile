@@ -84,10 +84,14 @@ unit: setup
 # process; nbval would only train the same models a second time. The longest notebook is
 # named first (pytest drops the second mention), so it does not start last and leave the other
 # worker idle at the end.
+# nbval also copies each solution's functions out of its kernel (course_utils.grade_nbval), so
+# grade-solutions runs the trusted checks without executing every solution a second time.
+COLLECTED := build/collected
 notebooks: data
+	rm -rf $(COLLECTED)
 	$(NB_ENV) $(DEFER) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval \
 		--nbval-cell-timeout=600 --nbval-sanitize-with .nbval_sanitize.cfg $(LONGEST_FIRST) \
-		notebooks solutions
+		-p course_utils.grade_nbval --grade-collect $(COLLECTED) notebooks solutions
 	$(NB_ENV) $(DEFER) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider \
 		--nbval-cell-timeout=600 --nbval-lax exercises
 
@@ -97,7 +101,7 @@ exercises-check: setup
 	$(BIN)/python -m course_utils.exercises check --committed
 
 grade-solutions: data
-	$(NB_ENV) $(BIN)/python -m course_utils.grade solutions -j $(JOBS)
+	$(NB_ENV) $(BIN)/python -m course_utils.grade solutions -j $(JOBS) --collected $(COLLECTED)
 
 # Your own exercises, graded as the course grades them: `make grade`, or `make grade NB=03`.
 grade: data

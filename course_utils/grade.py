@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import hashlib
 import io
 import json
 import os
@@ -275,6 +276,7 @@ class Job:
     notebook: Path | None     # None: the learner's notebook for this chapter is missing
     solution: Path
     chapter: str
+    collected: Path | None = None  # functions nbval already collected (see grade_nbval)
 
 
 def _kernel_env() -> dict[str, str]:
@@ -295,9 +297,27 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
+def _collected_box(folder: Path | None, path: Path) -> Path | None:
+    """``folder`` if it holds functions collected from exactly the notebook ``path``."""
+    if folder is None:
+        return None
+    from course_utils.grade_nbval import SHA_KEY
+
+    try:
+        report = json.loads((folder / "collected.json").read_text(encoding="utf-8"))
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        return None
+    return folder if isinstance(report, dict) and report.get(SHA_KEY) == sha else None
+
+
 def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
-                   learner: str = "") -> list[Row]:
-    """One row per graded exercise of ``solution``, for the learner's notebook ``path``."""
+                   learner: str = "", collected: Path | None = None) -> list[Row]:
+    """One row per graded exercise of ``solution``, for the learner's notebook ``path``.
+
+    ``collected``: a folder where ``course_utils.grade_nbval`` put the functions of this very
+    notebook (``make test`` grading ``solutions/``); the notebook is then not executed again.
+    """
     from course_utils.exercises import MarkerError, read_notebook
     from course_utils.nbrun import run_notebook
 
@@ -334,10 +354,17 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
                 "FOLDER", repr(str(boxes[0])))
 
         graded_names = repr([e.name for e in exercises])
-        run = run_notebook(nb, cwd=work, env=_kernel_env(), cell_timeout=limits.cell,
-                           timeout=limits.notebook, epilogue=[collect],
-                           prologue=[_CAP_OUTPUT.replace("LIMIT", str(OUTPUT_LIMIT)),
-                                     _STUB_CHECKS.replace("NAMES", graded_names)])
+        ready = _collected_box(collected, path)
+        if ready is not None:  # nbval already ran this notebook and kept its functions
+            from course_utils.nbrun import Run
+
+            run, boxes = Run(nb), [ready]
+            run.epilogue = [[]]
+        else:
+            run = run_notebook(nb, cwd=work, env=_kernel_env(), cell_timeout=limits.cell,
+                               timeout=limits.notebook, epilogue=[collect],
+                               prologue=[_CAP_OUTPUT.replace("LIMIT", str(OUTPUT_LIMIT)),
+                                         _STUB_CHECKS.replace("NAMES", graded_names)])
         # The kernel is shut down now. Results go to a folder made after that.
         collected = None
         if boxes and run.epilogue and not any(
@@ -468,7 +495,7 @@ def _grade_job(job: Job, limits: Limits) -> list[Row]:
         return [Row(job.learner, job.chapter, e.name, NOT_ATTEMPTED,
                     f"exercises/{job.chapter}.ipynb is missing")
                 for e in expected_exercises(job.solution) if e.graded]
-    return grade_notebook(job.notebook, job.solution, limits, job.learner)
+    return grade_notebook(job.notebook, job.solution, limits, job.learner, job.collected)
 
 
 def error_rows(job: Job, why: str) -> list[Row]:
@@ -666,6 +693,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds allowed for one cell; it is then interrupted (default 300)")
     parser.add_argument("--check-timeout", type=float, default=300,
                         help="seconds allowed for one exercise's check (default 300)")
+    parser.add_argument("--collected", type=Path, metavar="DIR",
+                        help="functions nbval already copied out of these notebooks' kernels "
+                             "(make test; see course_utils.grade_nbval); stale ones are ignored")
     parser.add_argument("--check-memory", type=int, default=MEMORY_MB, metavar="MIB",
                         help=f"address space of one check process, MiB (default {MEMORY_MB})")
     args = parser.parse_args(argv)
@@ -679,6 +709,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ERROR cannot write the CSV file {args.csv}: {exc}", file=sys.stderr)
             return 2
     jobs, problems = collect_jobs(args.paths, args.solutions)
+    if args.collected:
+        for job in jobs:
+            job.collected = args.collected / job.chapter
     rows = grade_jobs(jobs, limits, max(1, args.jobs), args.scheduler,
                       on_rows=log.append if log else None)
     print_table(rows)

@@ -222,3 +222,38 @@ def test_the_results_file_protocol_is_gone():
 def test_a_killed_check_process_group_signal_name():
     assert grade_check._signal_name(int(signal.SIGKILL)) == "SIGKILL"
     assert grade_check._signal_name(99) == "signal 99"
+
+
+# ---- budget: nbval's run of a solution also serves grade-solutions -------------------------
+
+
+def test_nbval_collects_the_solutions_functions_for_the_grader(tmp_path, monkeypatch):
+    """`make notebooks` runs nbval with course_utils.grade_nbval; the grader then only checks."""
+    import hashlib
+    import subprocess
+
+    from course_utils import grade_nbval
+
+    sol = write_notebook(tmp_path / "solutions" / CHAPTER, LEARNERS["complete"])
+    folder = tmp_path / "collected"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "--nbval-lax", "-p", "course_utils.grade_nbval", "--grade-collect",
+                           str(folder), str(sol)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "COURSE_DEFER_DESIGN_CHECKS": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    box = folder / sol.stem
+    assert (box / "softmax.pkl").is_file() and (box / "softmax_backward.pkl").is_file()
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("executed again")
+
+    monkeypatch.setattr(nbrun, "run_notebook", must_not_run)
+    rows = grade.grade_notebook(sol, sol, LIMITS, "solutions", box)
+    assert [r.status for r in rows] == ["passed", "passed"]
+    # a collection from another version of the notebook is ignored: the grader runs it itself
+    report = (box / "collected.json").read_text(encoding="utf-8")
+    (box / "collected.json").write_text(report.replace(
+        hashlib.sha256(sol.read_bytes()).hexdigest(), "0" * 64), encoding="utf-8")
+    with pytest.raises(AssertionError, match="executed again"):
+        grade.grade_notebook(sol, sol, LIMITS, "solutions", box)
+    assert grade_nbval.SHA_KEY in report
