@@ -51,10 +51,10 @@ def test_a_job_whose_grading_raises_costs_only_its_rows(solutions, tmp_path, mon
         learner(tmp_path, name, LEARNERS["complete"])
     real = grade.grade_notebook
 
-    def flaky(path, solution, limits=None, learner=""):
+    def flaky(path, solution, limits=None, learner="", collected=None):
         if learner == "broken":
             raise PermissionError(13, "Permission denied", str(path))
-        return real(path, solution, limits, learner)
+        return real(path, solution, limits, learner, collected)
 
     monkeypatch.setattr(grade, "grade_notebook", flaky)
     jobs, _ = grade.collect_jobs(sorted(tmp_path.iterdir()), solutions)
