@@ -4,9 +4,6 @@ A checker runs the learner's function on several seeded cases, compares each out
 reference implementation and returns a :class:`CheckResult`. It never raises because of the
 learner's code: exceptions, ``None``, NaN, wrong shapes or dtypes and in-place changes of the
 inputs all become a failed result with a message that says what went wrong and where.
-
-When the environment variable ``COURSE_RESULTS_FILE`` names a file, every result is also
-appended to it as one JSON line; the grader (``python -m course_utils.grade``) reads it.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ import numpy as np
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 SHOWN = "shown"  # a "predict, then run" outcome: shown to the learner, never graded
-RESULTS_ENV = "COURSE_RESULTS_FILE"
 # Set by the grader in the notebook's kernel: a design checker (one that trains the learner's
 # model) then leaves the training to the grader's own fresh-process check instead of doing it
 # twice. Only the in-kernel feedback is skipped; the grade never comes from the kernel.
@@ -172,19 +168,12 @@ def own_work_message(name: str) -> str:
 
 
 def report(result: CheckResult) -> CheckResult:
-    """Show ``result`` to the learner and record it for the grader; return it unchanged.
+    """Show ``result`` to the learner; return it unchanged.
 
     The one place where a result is formatted and printed: every checker ends here.
     """
     icon = {PASSED: "\u2705", FAILED: "\u274c", NOT_ATTEMPTED: "\u23f3"}[result.status]
     _show(result.status, f"{icon} {result.exercise}: {result.message}")
-    path = os.environ.get(RESULTS_ENV)
-    if path:
-        try:
-            with open(path, "a", encoding="utf-8") as fh:
-                fh.write(result.to_json() + "\n")
-        except OSError as exc:  # the grader will report the missing row; do not crash here
-            print(f"(could not record the result for the grader: {exc})")
     return result
 
 

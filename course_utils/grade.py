@@ -3,6 +3,8 @@
     python -m course_utils.grade exercises/                      # your own work
     python -m course_utils.grade exercises/03_rnn_equations.ipynb
     python -m course_utils.grade class/* --csv grades.csv -j 2   # one folder per learner
+    python -m course_utils.grade class/* --csv grades.csv --scheduler local:4       # Dask
+    python -m course_utils.grade class/* --csv grades.csv --scheduler tcp://host:8786
 
 A PATH is a notebook, a folder of notebooks, or a learner's folder that holds ``exercises/``.
 What is graded comes from ``solutions/`` (the single source), never from the learner's notebook:
@@ -14,9 +16,19 @@ are never modified), cells that fail or run too long are recorded and the next c
 (2) after the last cell, copies each exercise's function out of the kernel (with cloudpickle) and
 shuts the kernel down; (3) runs each exercise's checker on that function in a fresh Python
 process of its own, with a time limit, and reads the result from a folder created only after the
-kernel is gone. So whatever the notebook did to its check cells, to a results file or to the
-``checks`` module in its kernel does not change the grade. What this does not protect against is
-written in the README ("What the grade guarantees").
+kernel is gone. So whatever the notebook did to its check cells or to the ``checks`` module in
+its kernel does not change the grade. In the kernel the graded checkers are replaced by a stub
+(the trusted check is the one that counts, so the kernel does not run each check a second time).
+What this does not protect against is written in the README ("What the grade guarantees").
+
+A class: each notebook is one job; a job whose grading fails for any reason becomes ``error``
+rows ("grader error: ..."), never the end of the run. With ``--csv`` the file is created (and
+so checked) before grading starts, and each job's rows are appended as soon as the job ends:
+the file is a complete, valid CSV at any moment. Jobs run one at a time, ``-j N`` at a time in
+local processes, or on a Dask ``distributed`` cluster (``--scheduler ADDRESS``, or
+``--scheduler local:N`` for a ``LocalCluster`` of N one-thread workers; ``pip install
+'course_utils[distributed]'``). Workers must see the same paths (a shared file system) and
+have the course installed. A worker that dies costs only the job it ran: an ``error`` row.
 
 Exit status: 0 when every exercise passed, 1 when any failed or is not attempted yet, 2 when a
 notebook could not be read or run (or a solution is missing).
@@ -27,29 +39,34 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import hashlib
+import io
 import json
 import os
 import re
 import sys
 import tempfile
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
-from course_utils.checking import DEFER_ENV, FAILED, NOT_ATTEMPTED, PASSED, RESULTS_ENV
+from course_utils.checking import DEFER_ENV, FAILED, NOT_ATTEMPTED, PASSED
+from course_utils.exercises import ROOT, write_atomically
 from course_utils.grade_check import (  # noqa: F401  (parse_result: part of the grader's API)
     ERROR,
+    EXTRA_PROCESSES,
+    MEMORY_MB,
     clip,
     parse_result,
     run_check,
 )
-
-# Not imported from ``exercises``, which imports nbformat (seconds to import) at the top.
-ROOT = Path(__file__).resolve().parent.parent
+from course_utils.nbrun import OUTPUT_LIMIT
 
 STATUSES = (PASSED, FAILED, NOT_ATTEMPTED, ERROR)
 CHECK_CELL_MODIFIED = "check cell modified"
-NOTEBOOK_OUTPUT_LIMIT = 1_000_000  # characters of the notebook's printed output kept
+GRADER_ERROR = "grader error"
+PROCESS_DIED = "the process grading this notebook died (did it kill its parent process?)"
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,7 @@ class Row:
     status: str
     message: str
     seconds: float = 0.0
+    detail: str = ""          # the last 2 kB of the check process's stderr, when it had any
 
 
 CSV_FIELDS = [f.name for f in fields(Row)]
@@ -158,6 +176,26 @@ _course_sys.stderr = _CourseCappedStream(_course_sys.stderr, LIMIT)
 del _CourseCappedStream, _course_sys
 '''
 
+# Runs after the output cap: the graded checkers in the kernel become stubs. The grade comes
+# from the trusted check only, so running each check in the kernel as well would cost its time
+# twice. A stub returns a falsy result that says where the check runs.
+_STUB_CHECKS = r'''
+def _course_stub_checks(names):
+    from course_utils import checking, checks
+
+    def stub(name):
+        def check(*args, **kwargs):
+            return checking.CheckResult(name, checking.NOT_ATTEMPTED,
+                                        "checked by the grader, outside this kernel")
+        check.__name__ = name
+        return check
+
+    for name in names:
+        setattr(checks, name, stub(name))
+_course_stub_checks(NAMES)
+del _course_stub_checks
+'''
+
 _COLLECT = r'''
 def _course_grade_collect(names, folder):
     import cloudpickle, json, os, sys
@@ -228,6 +266,8 @@ class Limits:
     notebook: float = 600.0   # seconds for executing one notebook
     cell: float = 300.0       # seconds for one cell
     check: float = 300.0      # seconds for one check
+    memory_mb: int | None = MEMORY_MB              # address space of one check process
+    extra_processes: int | None = EXTRA_PROCESSES  # processes one check may start (not root)
 
 
 @dataclass
@@ -236,18 +276,17 @@ class Job:
     notebook: Path | None     # None: the learner's notebook for this chapter is missing
     solution: Path
     chapter: str
+    collected: Path | None = None  # functions nbval already collected (see grade_nbval)
 
 
 def _kernel_env() -> dict[str, str]:
     # Design checkers train the learner's model; in the kernel that would only repeat the
     # trusted check's training, so they are told to leave it to the grader.
-    return {"COURSE_PROGRESS": "0", "MPLBACKEND": "Agg", RESULTS_ENV: os.devnull,
-            DEFER_ENV: "1"}
+    return {"COURSE_PROGRESS": "0", "MPLBACKEND": "Agg", DEFER_ENV: "1"}
 
 
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.pop(RESULTS_ENV, None)
     env.pop(DEFER_ENV, None)
     env.update({"COURSE_PROGRESS": "0", "MPLBACKEND": "Agg", "OMP_NUM_THREADS":
                 env.get("OMP_NUM_THREADS", "1"), "MKL_NUM_THREADS": env.get("MKL_NUM_THREADS",
@@ -258,9 +297,27 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
+def _collected_box(folder: Path | None, path: Path) -> Path | None:
+    """``folder`` if it holds functions collected from exactly the notebook ``path``."""
+    if folder is None:
+        return None
+    from course_utils.grade_nbval import SHA_KEY
+
+    try:
+        report = json.loads((folder / "collected.json").read_text(encoding="utf-8"))
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        return None
+    return folder if isinstance(report, dict) and report.get(SHA_KEY) == sha else None
+
+
 def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
-                   learner: str = "") -> list[Row]:
-    """One row per graded exercise of ``solution``, for the learner's notebook ``path``."""
+                   learner: str = "", collected: Path | None = None) -> list[Row]:
+    """One row per graded exercise of ``solution``, for the learner's notebook ``path``.
+
+    ``collected``: a folder where ``course_utils.grade_nbval`` put the functions of this very
+    notebook (``make test`` grading ``solutions/``); the notebook is then not executed again.
+    """
     from course_utils.exercises import MarkerError, read_notebook
     from course_utils.nbrun import run_notebook
 
@@ -271,6 +328,14 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
     def rows_all(status: str, message: str) -> list[Row]:
         return [Row(learner, chapter, e.name, status, message) for e in exercises]
 
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return rows_all(ERROR, f"notebook unreadable: it is not UTF-8 text (byte "
+                               f"0x{exc.object[exc.start]:02X} at position {exc.start:,}); open "
+                               "it in Jupyter and save it again")
+    except OSError as exc:
+        return rows_all(ERROR, f"notebook unreadable: {clip(exc, 200)}")
     try:
         nb = read_notebook(path)
     except MarkerError as exc:
@@ -288,9 +353,18 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
             return _COLLECT.replace("NAMES", repr([e.function for e in exercises])).replace(
                 "FOLDER", repr(str(boxes[0])))
 
-        run = run_notebook(nb, cwd=work, env=_kernel_env(), cell_timeout=limits.cell,
-                           timeout=limits.notebook, epilogue=[collect],
-                           prologue=[_CAP_OUTPUT.replace("LIMIT", str(NOTEBOOK_OUTPUT_LIMIT))])
+        graded_names = repr([e.name for e in exercises])
+        ready = _collected_box(collected, path)
+        if ready is not None:  # nbval already ran this notebook and kept its functions
+            from course_utils.nbrun import Run
+
+            run, boxes = Run(nb), [ready]
+            run.epilogue = [[]]
+        else:
+            run = run_notebook(nb, cwd=work, env=_kernel_env(), cell_timeout=limits.cell,
+                               timeout=limits.notebook, epilogue=[collect],
+                               prologue=[_CAP_OUTPUT.replace("LIMIT", str(OUTPUT_LIMIT)),
+                                         _STUB_CHECKS.replace("NAMES", graded_names)])
         # The kernel is shut down now. Results go to a folder made after that.
         collected = None
         if boxes and run.epilogue and not any(
@@ -304,10 +378,15 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
                 collected = None
         notes = []
         printed = collected.get("__printed__") if collected else None
-        if run.capped or (isinstance(printed, int) and printed > NOTEBOOK_OUTPUT_LIMIT):
+        if run.capped or (isinstance(printed, int) and printed > OUTPUT_LIMIT):
             amount = f"{printed:,} characters" if isinstance(printed, int) else "too much"
             notes.append(f"output capped: the notebook printed {amount}; the grader kept "
-                         f"{NOTEBOOK_OUTPUT_LIMIT:,}")
+                         f"{OUTPUT_LIMIT:,}")
+        for cell in run.timed_out:
+            notes.append(f"cell {cell} ran out of time ({limits.cell:.0f} s) and was "
+                         "interrupted")
+        if run.stopped and collected is not None:
+            notes.append(run.stopped)
         if collected is None:
             why = run.died or run.stopped or (
                 "the notebook's last cell did not finish" if run.timed_out else
@@ -320,10 +399,13 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
             env = _worker_env()
             for e in exercises:
                 state = str(collected.get(e.function, "missing"))
+                detail = ""
                 if state == "ok":
-                    status, message, seconds = run_check(
-                        e.name, e.kwargs, box / f"{e.function}.pkl", checks_dir, limits.check,
-                        env)
+                    outcome = run_check(e.name, e.kwargs, box / f"{e.function}.pkl", checks_dir,
+                                        limits.check, env, limits.memory_mb,
+                                        limits.extra_processes)
+                    status, message, seconds = outcome
+                    detail = outcome.detail
                 elif state == "missing":
                     status, message, seconds = FAILED, _why_undefined(nb, run, e.function), 0.0
                 elif state.startswith("imported:"):
@@ -337,7 +419,8 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
                 extra = [] if e.check_source in sources else [CHECK_CELL_MODIFIED]
                 tail = "; ".join(extra + notes)
                 rows.append(Row(learner, chapter, e.name, status,
-                                message + (f" [{tail}]" if tail else ""), round(seconds, 2)))
+                                message + (f" [{tail}]" if tail else ""), round(seconds, 2),
+                                detail))
     return rows
 
 
@@ -412,31 +495,171 @@ def _grade_job(job: Job, limits: Limits) -> list[Row]:
         return [Row(job.learner, job.chapter, e.name, NOT_ATTEMPTED,
                     f"exercises/{job.chapter}.ipynb is missing")
                 for e in expected_exercises(job.solution) if e.graded]
-    return grade_notebook(job.notebook, job.solution, limits, job.learner)
+    return grade_notebook(job.notebook, job.solution, limits, job.learner, job.collected)
 
 
-def grade_jobs(jobs: list[Job], limits: Limits, workers: int = 1) -> list[Row]:
-    """Rows of every job, in job order, graded ``workers`` notebooks at a time."""
-    if workers <= 1 or len(jobs) <= 1:
-        results = [_grade_job(j, limits) for j in jobs]
-    else:
-        import multiprocessing
+def error_rows(job: Job, why: str) -> list[Row]:
+    """``error`` rows for every graded exercise of ``job`` (one row if even that fails)."""
+    message = clip(f"{GRADER_ERROR}: {why}")
+    try:
+        names = [e.name for e in expected_exercises(job.solution) if e.graded]
+    except Exception:  # noqa: BLE001 - the solution itself may be what failed
+        names = []
+    return [Row(job.learner, job.chapter, name, ERROR, message) for name in names or ["*"]]
 
-        with ProcessPoolExecutor(max_workers=workers,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_grade_job, jobs, [limits] * len(jobs)))
-    return [row for rows in results for row in rows]
+
+def grade_job(job: Job, limits: Limits) -> list[Row]:
+    """The rows of one job; whatever goes wrong while grading it becomes its ``error`` rows."""
+    try:
+        return _grade_job(job, limits)
+    except Exception as exc:  # noqa: BLE001 - one job's failure must not end the class's run
+        where = traceback.extract_tb(exc.__traceback__)[-1:]
+        at = f" at {Path(where[0].filename).name}:{where[0].lineno}" if where else ""
+        return error_rows(job, f"{type(exc).__name__}: {exc}{at}")
+
+
+def _local_pool(workers: int):
+    import multiprocessing
+
+    return ProcessPoolExecutor(max_workers=workers,
+                               mp_context=multiprocessing.get_context("spawn"))
+
+
+def _run_local(jobs, limits, workers, done) -> None:
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    # Last chapter first: in this course the later chapters take longest (08's solution about
+    # 54 s, the others 7-20 s), and a long job started last leaves the other workers idle.
+    pending = sorted(range(len(jobs)), key=lambda i: jobs[i].chapter, reverse=True)
+    while pending:
+        with _local_pool(workers) as pool:
+            futures = {pool.submit(grade_job, jobs[i], limits): i for i in pending}
+            broken = []
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    done(i, future.result())
+                except BrokenProcessPool:
+                    broken.append(i)
+                except Exception as exc:  # noqa: BLE001
+                    done(i, error_rows(jobs[i], f"{type(exc).__name__}: {exc}"))
+        if len(broken) == len(pending):
+            # no job finished: grade the first alone, so a job that kills its process costs
+            # only itself
+            first, pending = broken[0], broken[1:]
+            with _local_pool(1) as pool:
+                try:
+                    done(first, pool.submit(grade_job, jobs[first], limits).result())
+                except Exception as exc:  # noqa: BLE001
+                    done(first, error_rows(jobs[first], PROCESS_DIED if isinstance(
+                        exc, BrokenProcessPool) else f"{type(exc).__name__}: {exc}"))
+        else:
+            pending = broken
+
+
+def _dask_client(scheduler: str):
+    """A ``distributed.Client`` for ``ADDRESS``, or for a new ``LocalCluster`` (``local:N``)."""
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise SystemExit("--scheduler needs Dask's distributed: pip install "
+                         "'course_utils[distributed]' (make setup installs it)") from exc
+    # A job whose worker died is not tried again on another worker: it becomes an error row.
+    dask.config.set({"distributed.scheduler.allowed-failures": 0})
+    if scheduler.startswith("local:"):
+        n = int(scheduler.split(":", 1)[1])
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    return Client(scheduler), None
+
+
+def _run_dask(jobs, limits, scheduler, done) -> None:
+    from distributed import as_completed
+
+    client, cluster = _dask_client(scheduler)
+    try:
+        order = sorted(range(len(jobs)), key=lambda i: jobs[i].chapter, reverse=True)
+        futures = {client.submit(grade_job, jobs[i], limits, pure=False,
+                                 key=f"grade-{i}-{jobs[i].learner}-{jobs[i].chapter}"): i
+                   for i in order}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                done(i, future.result())
+            except Exception as exc:  # noqa: BLE001 - KilledWorker and the like
+                name = type(exc).__name__
+                done(i, error_rows(jobs[i], PROCESS_DIED if name == "KilledWorker"
+                                   else f"{name}: {exc}"))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def grade_jobs(jobs: list[Job], limits: Limits, workers: int = 1, scheduler: str | None = None,
+               on_rows=None) -> list[Row]:
+    """Rows of every job, in job order.
+
+    Graded one at a time, ``workers`` notebooks at a time in local processes, or on a Dask
+    cluster (``scheduler``). ``on_rows(rows)`` is called with each job's rows as soon as the job
+    ends (in the order jobs end).
+    """
+    results: dict[int, list[Row]] = {}
+
+    def done(i: int, rows: list[Row]) -> None:
+        results[i] = rows
+        if on_rows is not None:
+            on_rows(rows)
+
+    if scheduler:
+        _run_dask(jobs, limits, scheduler, done)
+    elif workers <= 1 and len({job.learner for job in jobs}) <= 1:
+        # one learner's own work: in this process (a notebook that kills it ends only its run)
+        for i, job in enumerate(jobs):
+            done(i, grade_job(job, limits))
+    else:  # a class: every job in a process of the pool, so one cannot end the others
+        _run_local(jobs, limits, max(1, workers), done)
+    return [row for i in range(len(jobs)) for row in results[i]]
+
+
+def _csv_text(rows: list[Row], header: bool = False) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if header:
+        writer.writerow(CSV_FIELDS)
+    for r in rows:
+        writer.writerow(astuple(r))
+    return buffer.getvalue()
+
+
+class CsvLog:
+    """The class's CSV: created with its header before grading, one append per finished job.
+
+    The header is written atomically; each job's rows are appended with a single write and
+    flushed to disk, so the file is a complete, valid CSV at any moment.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        write_atomically(path, _csv_text([], header=True))
+
+    def append(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, _csv_text(rows).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_csv(rows: list[Row], path: Path) -> None:
-    """One CSV line per learner x exercise; written to a temporary name, then renamed."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_FIELDS)
-        for r in rows:
-            writer.writerow(astuple(r))
-    os.replace(tmp, path)
+    """One CSV line per learner x exercise, written atomically."""
+    write_atomically(path, _csv_text(rows, header=True))
 
 
 def print_table(rows: list[Row], out=print) -> None:
@@ -459,6 +682,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, help="also write the rows to this CSV file")
     parser.add_argument("-j", "--jobs", type=int, default=1,
                         help="notebooks graded at the same time (default 1)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="grade on a Dask distributed cluster: a scheduler's address "
+                             "(tcp://host:8786) or local:N for a LocalCluster of N workers")
     parser.add_argument("--solutions", type=Path, default=ROOT / "solutions",
                         help="where the exercises are defined (default: the course's solutions/)")
     parser.add_argument("--timeout", type=float, default=600,
@@ -467,15 +693,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds allowed for one cell; it is then interrupted (default 300)")
     parser.add_argument("--check-timeout", type=float, default=300,
                         help="seconds allowed for one exercise's check (default 300)")
+    parser.add_argument("--collected", type=Path, metavar="DIR",
+                        help="functions nbval already copied out of these notebooks' kernels "
+                             "(make test; see course_utils.grade_nbval); stale ones are ignored")
+    parser.add_argument("--check-memory", type=int, default=MEMORY_MB, metavar="MIB",
+                        help=f"address space of one check process, MiB (default {MEMORY_MB})")
     args = parser.parse_args(argv)
-    limits = Limits(args.timeout, min(args.cell_timeout, args.timeout), args.check_timeout)
+    limits = Limits(args.timeout, min(args.cell_timeout, args.timeout), args.check_timeout,
+                    args.check_memory)
+    log = None
+    if args.csv:  # before any grading: a wrong path fails now, not after hours
+        try:
+            log = CsvLog(args.csv)
+        except OSError as exc:
+            print(f"ERROR cannot write the CSV file {args.csv}: {exc}", file=sys.stderr)
+            return 2
     jobs, problems = collect_jobs(args.paths, args.solutions)
-    rows = grade_jobs(jobs, limits, max(1, args.jobs))
+    if args.collected:
+        for job in jobs:
+            job.collected = args.collected / job.chapter
+    rows = grade_jobs(jobs, limits, max(1, args.jobs), args.scheduler,
+                      on_rows=log.append if log else None)
     print_table(rows)
     for p in problems:
         print(f"ERROR {p}")
-    if args.csv:
-        write_csv(rows, args.csv)
     counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     print(f"{counts[PASSED]} passed, {counts[FAILED]} failed, {counts[NOT_ATTEMPTED]} not "
           f"attempted, {counts[ERROR]} could not be graded, {len(problems)} other error(s)")

