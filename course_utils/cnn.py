@@ -167,9 +167,9 @@ def draw_sliding_window(words: Sequence[str], k: int, scores: Sequence[float], a
         ax.add_patch(plt.Rectangle((cx - 0.3, 1.0), 0.6, h, fc=color, ec="none", alpha=0.85))
         ax.text(cx, 1.0 + h + 0.05, f"{s:.2f}", ha="center", va="bottom", fontsize=8)
         ax.plot([t + 0.5, cx, t + k - 0.5], [0.62, 0.95, 0.62], color="#999999", lw=0.6)
-    # the arrow ends at the right edge of the winning bar, level with its score label
-    peak = 1.0 + 1.1 * scores[best] / top
-    ax.annotate("max over time", xy=(best + k / 2 + 0.32, peak - 0.05), xytext=(T + 0.2, peak - 0.05),
+    # the arrow ends at the right edge of the winning bar, just below its top
+    tip = 1.0 + 1.1 * scores[best] / top - 0.05
+    ax.annotate("max over time", xy=(best + k / 2 + 0.3, tip), xytext=(T + 0.2, tip),
                 ha="left", va="center", color=PALETTE[3], fontsize=9,
                 arrowprops={"arrowstyle": "<-", "color": PALETTE[3]})
     ax.set_xlim(-0.2, T + 2.6)
