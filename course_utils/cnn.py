@@ -11,7 +11,8 @@ array indices; in the course's 1-based maths, ``out[s]`` is window t = s + 1, wh
 words x_t, ..., x_{t+k-1} (``x[t - 1]`` holds x_t, as everywhere in the course).
 
 Figures: :func:`draw_sliding_window` (a filter sliding over a sentence, then max-over-time
-pooling) and :func:`draw_receptive_field` (stacked layers and the input span of one unit).
+pooling), :func:`draw_receptive_field` (stacked layers and the input span of one unit) and
+:func:`draw_text_cnn` (Kim's pipeline: parallel widths, pooling, concatenation, dropout, linear).
 
 The order task at long distances (chapter 02's exercises 4 and 5, in PyTorch): sequences with
 wide random margins (:func:`order_sequences`), one fixed, seeded training recipe
@@ -25,7 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = ["ORDER_BODY", "ORDER_LENGTH", "ORDER_MARGIN", "ORDER_VOCAB", "conv1d",
-           "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window", "max_over_time",
+           "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window", "draw_text_cnn",
+           "max_over_time",
            "order_accuracy", "order_sequences", "receptive_field", "receptive_field_table",
            "train_order_model"]
 
@@ -165,7 +167,9 @@ def draw_sliding_window(words: Sequence[str], k: int, scores: Sequence[float], a
         ax.add_patch(plt.Rectangle((cx - 0.3, 1.0), 0.6, h, fc=color, ec="none", alpha=0.85))
         ax.text(cx, 1.0 + h + 0.05, f"{s:.2f}", ha="center", va="bottom", fontsize=8)
         ax.plot([t + 0.5, cx, t + k - 0.5], [0.62, 0.95, 0.62], color="#999999", lw=0.6)
-    ax.annotate("max over time", xy=(best + k / 2, 2.35), xytext=(T + 0.2, 2.35),
+    # the arrow ends at the right edge of the winning bar, just below its top
+    tip = 1.0 + 1.1 * scores[best] / top - 0.05
+    ax.annotate("max over time", xy=(best + k / 2 + 0.3, tip), xytext=(T + 0.2, tip),
                 ha="left", va="center", color=PALETTE[3], fontsize=9,
                 arrowprops={"arrowstyle": "<-", "color": PALETTE[3]})
     ax.set_xlim(-0.2, T + 2.6)
@@ -234,6 +238,36 @@ def draw_receptive_field(layers: Sequence[Sequence[int]], n_inputs: int, ax=None
     ax.set_xlim(-7.5, n_inputs)
     ax.set_ylim(-1.0, top + 0.5)
     ax.set_axis_off()
+    return ax
+
+
+def draw_text_cnn(widths: Sequence[int] = (3, 4, 5), ax=None):
+    """Kim's (2014) text CNN as a diagram: embed, one convolution per width (+ ReLU), max over
+    time per width, concatenate, dropout, linear + softmax. Shapes are per sentence (T tokens,
+    D embedding dimensions, C filters per width)."""
+    from course_utils import diagram_kit as kit
+
+    n = len(widths)
+    top = 1.3 * (n - 1)
+    ax = kit.canvas((-0.2, 15.0), (-0.9, top + 0.9), ax=ax, scale=0.72)
+    mid = top / 2
+    tokens = kit.value(ax, (0.6, mid), "T tokens", width=1.2)
+    embed = kit.layer(ax, (2.5, mid), "embed\n(T, D)", width=1.4, height=0.8)
+    kit.arrow(ax, tokens, embed)
+    concat = kit.op(ax, (9.6, mid), "concat", radius=0.35, width=1.2)
+    for i, k in enumerate(widths):
+        y = top - 1.3 * i
+        conv = kit.layer(ax, (5.0, y), f"conv k = {k}\n+ ReLU", width=1.7, height=0.8)
+        pool = kit.op(ax, (7.5, y), "max over\ntime", radius=0.4, width=1.6)
+        kit.arrow(ax, embed, conv)
+        kit.arrow(ax, conv, pool)
+        ax.text(6.25, y + 0.48, f"(T−{k}+1, C)", ha="center", fontsize=7)
+        kit.arrow(ax, pool, concat, "C" if i == 0 else None)
+    drop = kit.op(ax, (11.4, mid), "dropout", radius=0.35, width=1.3)
+    kit.arrow(ax, concat, drop, f"{n}C")
+    out = kit.layer(ax, (13.6, mid), "linear\n+ softmax", width=1.6, height=0.8)
+    kit.arrow(ax, drop, out)
+    kit.legend(ax, loc="lower left", labels={"op": "operation without weights"})
     return ax
 
 

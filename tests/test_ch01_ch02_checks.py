@@ -137,6 +137,27 @@ def test_figures_draw():
     plt.close(fig)
 
 
+def test_sliding_window_arrow_points_at_the_winning_bar():
+    fig, ax = plt.subplots()
+    cnn.draw_sliding_window(["a", "b", "c", "d", "e"], 2, [0.1, 0.2, 0.8, 0.3], ax=ax)
+    (arrow,) = [t for t in ax.texts if t.get_text() == "max over time"]
+    x, y = arrow.xy
+    (bar,) = [p for p in ax.patches if isinstance(p, plt.Rectangle) and p.get_height() > 1.0]
+    assert bar.get_x() <= x <= bar.get_x() + bar.get_width() + 1e-9     # on the winning bar
+    assert bar.get_y() < y <= bar.get_y() + bar.get_height()            # not above it
+    plt.close(fig)
+
+
+def test_text_cnn_diagram_has_one_branch_per_width():
+    fig, ax = plt.subplots()
+    cnn.draw_text_cnn((2, 3, 4, 5), ax=ax)
+    texts = [t.get_text() for t in ax.texts]
+    convs = [t for t in texts if t.startswith("conv k = ")]
+    assert convs == [f"conv k = {k}\n+ ReLU" for k in (2, 3, 4, 5)]
+    assert texts.count("max over\ntime") == 4 and "4C" in texts
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------ count_matrix checker
 
 
