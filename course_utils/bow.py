@@ -166,7 +166,7 @@ def possible_first_markers(tokens: Sequence[Hashable], markers: Iterable[Hashabl
     markers = set(markers)
     if not tokens:
         return set()
-    edges = Counter(zip(tokens[:-1], tokens[1:]))
+    edges = Counter(zip(tokens[:-1], tokens[1:], strict=False))
     start = tokens[0]            # the bag fixes it: count(start) = incoming edges + 1
     if start in markers:
         return {start}
