@@ -18,12 +18,13 @@ Documents are lists of tokens (strings), e.g. ``[tokenize(s) for s in sentences]
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
 __all__ = ["add_ngrams", "build_vocabulary", "cosine_similarity", "count_matrix", "idf",
-           "nb_log_count_ratio", "tfidf", "tfidf_from_docs"]
+           "nb_log_count_ratio", "possible_first_markers", "tfidf",
+           "tfidf_from_docs"]
 
 
 def add_ngrams(tokens: Sequence[str], n_max: int = 2) -> list[str]:
@@ -142,3 +143,65 @@ def nb_log_count_ratio(binary: np.ndarray, labels: np.ndarray, alpha: float = 1.
     p = alpha + np.asarray(binary[labels == 1].sum(axis=0), dtype=np.float64).ravel()
     q = alpha + np.asarray(binary[labels == 0].sum(axis=0), dtype=np.float64).ravel()
     return np.log(p / p.sum()) - np.log(q / q.sum())
+
+
+def possible_first_markers(tokens: Sequence[Hashable], markers: Iterable[Hashable]) -> set:
+    """Which of ``markers`` can come first in a sequence with the same 1-2 gram bag as ``tokens``.
+
+    The unigram and bigram counts of a sequence say more than they seem to: read the bigrams as
+    the edges of a directed multigraph on the tokens, and the sequence is a walk that uses every
+    edge exactly once, starting at the one token whose count exceeds its number of incoming
+    edges. A depth-first search over such walks, pruned as soon as the unused edges can no longer
+    all be reached, finds which marker each walk meets first. A result with one element means
+    that the bag alone fixes which marker comes first (chapter 01's order task).
+
+    Args:
+        tokens: the sequence; it should contain every marker, each once (hashable tokens).
+        markers: the tokens whose order is asked about.
+
+    Returns:
+        the set of markers that some walk meets first (a subset of ``markers``).
+    """
+    tokens = list(tokens)
+    markers = set(markers)
+    if not tokens:
+        return set()
+    edges = Counter(zip(tokens[:-1], tokens[1:], strict=False))
+    start = tokens[0]            # the bag fixes it: count(start) = incoming edges + 1
+    if start in markers:
+        return {start}
+    found: set = set()
+    explored: set = set()        # states from which nothing new can be found
+
+    def all_reachable(current) -> bool:
+        left = [e for e, k in edges.items() if k]
+        seen, stack = {current}, [current]
+        while stack:
+            u = stack.pop()
+            for a, b in left:
+                if a == u and b not in seen:
+                    seen.add(b)
+                    stack.append(b)
+        return all(a in seen for a, _ in left)
+
+    def search(current) -> None:
+        state = (current, frozenset((e, k) for e, k in edges.items() if k))
+        if state in explored:
+            return
+        for edge in [e for e, k in edges.items() if k and e[0] == current]:
+            nxt = edge[1]
+            if nxt in found:
+                continue
+            edges[edge] -= 1
+            if all_reachable(nxt):           # the walk can still use every remaining edge
+                if nxt in markers:
+                    found.add(nxt)
+                else:
+                    search(nxt)
+            edges[edge] += 1
+            if found == markers:
+                return
+        explored.add(state)
+
+    search(start)
+    return found
