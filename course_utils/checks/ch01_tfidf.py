@@ -333,13 +333,8 @@ def predict_bigram_cosine(fn) -> PredictionResult:
     bites man" vs "man bites dog", unigrams + bigrams) and show both; close means within 0.05.
     Once a prediction is in, the weights behind the measured value are printed after the
     verdict, never before."""
-    try:  # the prediction is recorded before anything is computed
-        prediction = fn() if callable(fn) else fn
-    except Exception:  # check_prediction reports it; nothing is measured
-        return check_prediction("predict_bigram_cosine", fn, float("nan"), abs_tol=0.05,
-                                rel_tol=0.0)
-    result = check_prediction("predict_bigram_cosine", prediction, bigram_cosine(),
-                              abs_tol=0.05, rel_tol=0.0)
+    result = check_prediction("predict_bigram_cosine", fn, bigram_cosine, abs_tol=0.05,
+                              rel_tol=0.0)
     if result.close is not None:
         print("The TF-IDF weights behind the measured value:")
         print(bigram_table())
