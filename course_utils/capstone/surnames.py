@@ -28,7 +28,14 @@ SURNAME_SEEDS = (0, 1, 2)       # the grade is the mean test accuracy over these
 SURNAME_MAX_STEPS = 700         # optimiser steps per run (epochs x batches per epoch)
 SURNAME_MAX_PARAMS = 11_000     # trainable parameters: under half of the chapter's GRU (22,346)
 SURNAME_MAX_EPOCHS = 40
-SURNAME_TARGET = 0.65           # mean test accuracy over the seeds (see the exercise)
+# The target: a mean test accuracy over SURNAME_SEEDS. The solution's design (a bidirectional GRU,
+# H = 28, embedding 16, last states and a masked max-pool, 10,298 parameters; chosen on validation
+# between H = 24 and H = 28 under the budget) scored 67.3 / 69.0 / 70.3 % on the test names with seeds
+# 0 / 1 / 2: each seed clears 64 % by more than two standard errors of one test accuracy
+# (sqrt(p (1 - p) / 1182), 1.3-1.4 points), and tests/test_ch08_checks.py asserts it. An accuracy
+# target alone could not separate the chapter's GRU (about a point below that design's
+# 58,000-parameter big brother) from a better design by that margin; the budget can.
+SURNAME_TARGET = 0.64
 TRAINING_KEYS = ("epochs", "lr", "batch_size", "clip", "weight_decay", "patience")
 
 
