@@ -85,7 +85,12 @@ class Result:
 
     @property
     def diverged(self) -> bool:
-        return bool(getattr(self.history, "diverged", False)) or not math.isfinite(self.metric)
+        """Training blew up, or the tested weights give a non-finite metric (an untested run,
+        ``train_model(test=False)``, has a NaN metric without having diverged)."""
+        if getattr(self.history, "diverged", False):
+            return True
+        tested = self.history is None or self.per_example is not None
+        return tested and not math.isfinite(self.metric)
 
 
 def _baseline_model(task: Task, C: float):
