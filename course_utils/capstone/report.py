@@ -224,8 +224,8 @@ def plot_spreads(spread: dict, tasks: dict | None = None, axes=None, live: Seque
                 y = r.metric if metric_name == "mse" else 100 * r.metric
                 ax.scatter([models.index(r.model)], [y], marker="x", color="black", s=30,
                            zorder=5, label="this run" if r.model == models[0] else None)
-        if live:
-            ax.legend(fontsize=7, loc="best")
+        if live:   # accuracy panels: lower right is clear of the reference lines at the top
+            ax.legend(fontsize=7, loc="best" if metric_name == "mse" else "lower right")
     return axes
 
 

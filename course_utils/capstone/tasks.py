@@ -29,7 +29,7 @@ RECURRENT_KINDS = ("rnn", "lstm", "gru")
 FULL_ENV = "COURSE_CAPSTONE_FULL"
 
 TASK_TITLES = {
-    "movie_reviews": "review snippets, VADER labels (words)",
+    "movie_reviews": "review snippets (VADER labels)",
     "surnames": "surnames (characters)",
     "order": "order task, distance 20-40",
     "adding": "adding problem, T = 100",
