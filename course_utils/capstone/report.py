@@ -143,6 +143,7 @@ def _panel(ax, task: str, values: dict, trivial: float | None, metric_name: str,
 
     regression = metric_name == "mse"
     scale = 1 if regression else 100
+    note = ""
     models = [m for m in MODEL_NAMES if m in values]
     for x, m in enumerate(models):
         vals = np.array([scale * v for v in values[m] if math.isfinite(v)])
@@ -170,8 +171,7 @@ def _panel(ax, task: str, values: dict, trivial: float | None, metric_name: str,
         if regression or not finite or scale * trivial >= min(finite) - 10:
             ax.axhline(scale * trivial, color="grey", ls=":", lw=1, label=label)
         else:   # far below every model: a note, so that the axis is not stretched down to it
-            ax.text(0.02, 0.02, f"{label}: {fmt_metric(trivial, metric_name)} (off the axis)",
-                    transform=ax.transAxes, fontsize=7, color="grey")
+            note = f"{label} {fmt_metric(trivial, metric_name)}: below the axis"
     for (rt, rm), ref in REFERENCES.items():
         if rt == task:
             ax.axhline(scale * ref.value, color=MODEL_COLORS.get(rm, "grey"), ls="--", lw=1,
@@ -181,7 +181,7 @@ def _panel(ax, task: str, values: dict, trivial: float | None, metric_name: str,
         ax.set_ylabel("test MSE, log scale (lower is better)")
     else:
         ax.set_ylabel("test accuracy % (higher is better)")
-    ax.set_title(TASK_TITLES[task], fontsize=9)
+    ax.set_title(TASK_TITLES[task] + (f"\n({note})" if note else ""), fontsize=9)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best")
 
@@ -212,7 +212,7 @@ def plot_spreads(spread: dict, tasks: dict | None = None, axes=None, live: Seque
     """One panel per task of the multi-seed record: every seed as a small dot, mean ± sd beside
     it (the range of the seeds for the log-scale MSE); ``live`` results as black crosses."""
     task_names = list(dict.fromkeys(t for t, _ in spread))
-    axes = _axes(len(task_names), axes, 3.8)
+    axes = _axes(len(task_names), axes, 4.6)
     for ax, t in zip(axes, task_names, strict=False):
         values = {m: spread[(t, m)].values for (tt, m) in spread if tt == t}
         metric_name = next(spread[(t, m)].metric_name for m in values)
@@ -224,8 +224,8 @@ def plot_spreads(spread: dict, tasks: dict | None = None, axes=None, live: Seque
                 y = r.metric if metric_name == "mse" else 100 * r.metric
                 ax.scatter([models.index(r.model)], [y], marker="x", color="black", s=30,
                            zorder=5, label="this run" if r.model == models[0] else None)
-        if live:   # accuracy panels: lower right is clear of the reference lines at the top
-            ax.legend(fontsize=7, loc="best" if metric_name == "mse" else "lower right")
+        if ax.get_legend_handles_labels()[0]:   # below the panel, clear of every dot and line
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return axes
 
 
