@@ -3,7 +3,8 @@
 Chapter 08 trains every model once, live, with one seed; its verdicts rest on this record: every
 model on every task trained with several seeds by exactly the code the chapter runs, with the
 score of every test example kept, so that two models can be compared *paired*, on the same
-examples. Regenerate it (about 3 CPU minutes per seed on one thread) with::
+examples. Regenerate it (about 3.5 CPU minutes for three seeds on one thread, on the machine that
+wrote the committed record) with::
 
     python -m course_utils.capstone record --seeds 0 1 2    # the fast profile's record
     python -m course_utils.capstone record --profile full   # writes record_full.json
