@@ -5,6 +5,7 @@ contracts (shapes, seeds, timing fields, reporting), not the chapter's numbers, 
 itself asserts.
 """
 
+import importlib
 import json
 import math
 from dataclasses import replace
@@ -252,21 +253,80 @@ def test_linear_baseline_chooses_C_on_validation(order_task):
 # ---- the multi-seed record and the 2-standard-error rule ------------------------------------
 
 
-def test_spread_and_compare():
+def _spread(values, n_test=400, metric="accuracy", seed=0, flip=0.0):
+    """A Spread whose per-example scores average to ``values`` per seed (accuracy: 0/1 scores;
+    mse: squared errors), for tests of the rule."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for v in values:
+        if metric == "accuracy":
+            k = int(round(v * n_test))
+            row = np.zeros(n_test)
+            row[rng.permutation(n_test)[:k]] = 1.0
+        else:
+            row = rng.exponential(v, n_test)
+            row *= v / row.mean()
+        rows.append(row)
+    return capstone.Spread(tuple(float(r.mean()) for r in rows), metric, np.vstack(rows))
+
+
+def test_spread_basics():
     a = capstone.Spread((0.80, 0.82, 0.81))
-    b = capstone.Spread((0.70, 0.71, 0.69))
-    c = capstone.Spread((0.79, 0.83, 0.80))
     assert a.mean == pytest.approx(0.81) and a.sd == pytest.approx(0.01)
     assert a.se == pytest.approx(0.01 / np.sqrt(3)) and a.contains(0.80) and not a.contains(0.9)
-    assert capstone.compare(a, b)[0] == 1 and capstone.compare(b, a)[0] == -1
-    assert capstone.compare(a, c)[0] == 0
-    # a floor (the test set's own standard error) can stop a difference from being called
-    assert capstone.compare(a, b, floor=0.06)[0] == 0
-    # for an MSE lower is better
-    m1 = capstone.Spread((0.01, 0.012, 0.011), "mse")
-    m2 = capstone.Spread((0.15, 0.16, 0.17), "mse")
-    assert capstone.compare(m1, m2)[0] == 1
     assert capstone.Spread((0.5,)).sd == 0.0
+
+
+def test_compare_adds_seed_and_paired_test_variances():
+    a, b = _spread((0.80, 0.82, 0.81), seed=1), _spread((0.70, 0.71, 0.69), seed=2)
+    c = capstone.compare(a, b)
+    assert c.sign == 1 and capstone.compare(b, a).sign == -1
+    assert c.se_seeds == pytest.approx(math.sqrt(a.sd ** 2 / 3 + b.sd ** 2 / 3))
+    e = a.examples.mean(axis=0) - b.examples.mean(axis=0)
+    assert c.se_test == pytest.approx(np.std(e, ddof=1) / math.sqrt(len(e)))
+    assert c.se == pytest.approx(math.hypot(c.se_seeds, c.se_test))
+    assert c.threshold == pytest.approx(c.t * c.se) and c.gain == pytest.approx(c.diff)
+    # the test term is what a paired bootstrap over the examples estimates
+    rng = np.random.default_rng(0)
+    boot = e[rng.integers(0, len(e), size=(4000, len(e)))].mean(axis=1)
+    assert boot.std() == pytest.approx(c.se_test, rel=0.08)
+
+
+def test_the_bar_is_a_t_quantile_with_welch_degrees_of_freedom():
+    from scipy.stats import t as student_t
+
+    # seed noise only: two 3-seed models, identical scores per seed on a huge test set -> df ~ 4
+    a, b = _spread((0.80, 0.84, 0.82), n_test=20000, seed=3), _spread((0.70, 0.74, 0.72),
+                                                                      n_test=20000, seed=3)
+    c = capstone.compare(a, b)
+    assert 3.5 < c.df < 5 and c.t == pytest.approx(student_t.ppf(0.975, c.df))
+    # one seed term only (the other model deterministic) and a negligible test term: df ~ 2
+    d = capstone.compare(a, _spread((0.72, 0.72, 0.72), n_test=20000, seed=4))
+    assert 2 <= d.df < 2.5 and d.t > 3.9
+    # a difference of 2.5 seed-SEs is called by a 2-SE rule, not by the t bar with 2 df
+    base = _spread((0.70, 0.70, 0.70), n_test=20000, seed=5)
+    near = _spread((0.70 + 0.012, 0.70 + 0.032, 0.70 + 0.052), n_test=20000, seed=5)
+    c2 = capstone.compare(near, base)
+    assert 2 * c2.se < c2.gain < c2.threshold and c2.sign == 0
+
+
+def test_compare_without_seed_noise_uses_the_paired_test_term():
+    # deterministic models (one value repeated): only the test set's noise counts
+    a = _spread((0.75, 0.75, 0.75), n_test=1000, seed=6)
+    b = _spread((0.70, 0.70, 0.70), n_test=1000, seed=7)
+    c = capstone.compare(a, b)
+    assert c.se_seeds == pytest.approx(0, abs=1e-12) and c.df > 900
+    assert c.se == pytest.approx(c.se_test)
+    assert c.t == pytest.approx(1.96, abs=0.01)
+
+
+def test_compare_an_mse_lower_is_better_and_needs_per_example_scores():
+    m1 = _spread((0.010, 0.012, 0.011), metric="mse", seed=8)
+    m2 = _spread((0.150, 0.160, 0.170), metric="mse", seed=9)
+    c = capstone.compare(m1, m2)
+    assert c.sign == 1 and c.gain == pytest.approx(-c.diff) and c.se_test > 0
+    with pytest.raises(ValueError, match="per-example"):
+        capstone.compare(capstone.Spread((0.8, 0.81)), capstone.Spread((0.7, 0.72)))
 
 
 def test_record_writes_every_run_and_spreads_reads_it(order_task, tmp_path):
@@ -282,6 +342,11 @@ def test_record_writes_every_run_and_spreads_reads_it(order_task, tmp_path):
     assert len(rec["runs"]) == 4 and len(lines) == 4 and rec["seeds"] == [0, 1]
     s = capstone.spreads(rec)
     assert s[("order", "gru")].n == 2 and s[("order", "tfidf")].sd == 0.0
+    # every run keeps its per-example test scores, and they average to its metric
+    assert s[("order", "gru")].examples.shape == (2, 32)
+    np.testing.assert_allclose(s[("order", "gru")].examples.mean(axis=1),
+                               s[("order", "gru")].values, atol=1e-6)
+    assert capstone.compare(s[("order", "gru")], s[("order", "tfidf")]).se_test >= 0
     assert capstone.spreads(rec, "epochs")[("order", "gru")].values == (1, 1)
     table = capstone.spread_table(s, ["order"], ["tfidf", "gru"])
     assert "order task, distance 20-40 (2)" in table and " ± " in table
@@ -289,16 +354,56 @@ def test_record_writes_every_run_and_spreads_reads_it(order_task, tmp_path):
 
 def test_committed_record_covers_every_pair_with_three_seeds():
     rec = capstone.load_record()
+    assert capstone.load_record("fast") == rec
     s = capstone.spreads(rec)
     assert set(s) == {(t, m) for t in capstone.TASK_NAMES for m in capstone.MODEL_NAMES}
     assert all(v.n >= 3 for v in s.values()) and rec["profile"] == "fast"
     assert len({r["seed"] for r in rec["runs"]}) >= 3
+    for (t, _), v in s.items():   # per-example scores of every run, on the task's test set
+        n_test = {"movie_reviews": 2114, "surnames": 1182, "order": 1000, "adding": 1000}[t]
+        assert v.examples.shape == (v.n, n_test)
+        np.testing.assert_allclose(v.examples.mean(axis=1), v.values, rtol=1e-3, atol=1e-5)
+
+
+def test_a_missing_profile_record_names_the_command(monkeypatch, tmp_path):
+    record_module = importlib.import_module("course_utils.capstone.record")
+
+    monkeypatch.setattr(record_module, "RECORD_PATH", tmp_path / "record_fast.json")
+    with pytest.raises(FileNotFoundError, match="--profile full"):
+        capstone.load_record("full")
+
+
+def test_the_record_command_writes_a_profile_record(order_task, tmp_path, monkeypatch):
+    record_module = importlib.import_module("course_utils.capstone.record")
+
+    tiny = order_task.subset(64, 32)
+    monkeypatch.setattr(record_module, "RECORD_PATH", tmp_path / "record_fast.json")
+    monkeypatch.setattr(capstone, "load_task", lambda name, **kw: tiny)
+    monkeypatch.setattr("course_utils.capstone.tasks.load_task", lambda name, **kw: tiny)
+    full = capstone.Profile("full", {
+        t: {m: replace(c, epochs=1, hidden=4, embed_dim=4) for m, c in grid.items()}
+        for t, grid in capstone.FAST.configs.items()})
+    monkeypatch.setitem(capstone.PROFILES, "full", full)
+    assert record_module.main(["record", "--profile", "full", "--seeds", "0",
+                               "--tasks", "order"]) == 0
+    rec = capstone.load_record("full")
+    assert rec["profile"] == "full" and len(rec["runs"]) == 5
+    assert rec["command"].endswith("--profile full")
 
 
 def test_recipe_table_lists_every_neural_pair():
     table = capstone.recipe_table(capstone.FAST)
     assert len(table.splitlines()) == 2 + 4 * 4
     assert "Adam" in table and "no better" not in table and "without gain" in table
+    # the LSTM's forget bias is disclosed in every LSTM row
+    lstm_rows = [row for row in table.splitlines() if "| LSTM |" in row]
+    assert len(lstm_rows) == 4 and all("not chapter 06's +1" in row for row in lstm_rows)
+
+
+def test_published_numbers_are_reference_lines_on_other_data():
+    assert all("other data" in ref.source for ref in capstone.REFERENCES.values())
+    assert "VADER" in capstone.TASK_TITLES["movie_reviews"]
+    assert capstone.REVIEW_MAX_LEN == 40 and "40" in capstone.load_task.__doc__
 
 
 # ---- the benchmark ------------------------------------------------------------------------

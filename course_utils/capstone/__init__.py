@@ -9,8 +9,9 @@ Modules
     ``runner``    building, training (``training.fit`` with a stopping rule on the validation
                   split) and testing one model; the whole grid; the word-shuffle probe;
     ``report``    tables and figures of one run and of the multi-seed record;
-    ``record``    the multi-seed record (``python -m course_utils.capstone record``) and the
-                  2-standard-error rule that chapter 08's verdicts follow;
+    ``record``    the multi-seed record (``python -m course_utils.capstone record``), with every
+                  test example's score, and the rule chapter 08's verdicts follow (seed and
+                  paired test-set noise added in variance, a t bar);
     ``target``    training until a target is reached (the benchmark's adding-problem timing).
 
 Models (``MODEL_NAMES``)
@@ -23,6 +24,7 @@ Two profiles exist: ``FAST`` (the default, so that chapter 08 runs in minutes on
 and ``FULL`` (longer training), selected with ``COURSE_CAPSTONE_FULL=1`` or ``profile="full"``.
 """
 
+from course_utils.capstone import surnames
 from course_utils.capstone.profiles import (
     ADDING_BENCH_CONFIG,
     FAST,
@@ -34,10 +36,13 @@ from course_utils.capstone.profiles import (
 )
 from course_utils.capstone.record import (
     RECORD_PATH,
+    Comparison,
     Spread,
     compare,
     load_record,
+    paired_test_se,
     record,
+    record_path,
     spreads,
 )
 from course_utils.capstone.report import (
@@ -67,12 +72,12 @@ from course_utils.capstone.tasks import (
     FULL_ENV,
     MODEL_NAMES,
     MODEL_TITLES,
-    MR_MAX_LEN,
     ORDER_DISTANCE,
     ORDER_LENGTH,
     ORDER_VOCAB,
     RECURRENT_KINDS,
     REFERENCES,
+    REVIEW_MAX_LEN,
     TASK_NAMES,
     TASK_TITLES,
     Reference,
@@ -81,12 +86,13 @@ from course_utils.capstone.tasks import (
 )
 
 __all__ = [
-    "ADDING_BENCH_CONFIG", "ADDING_LENGTH", "ADDING_VARIANCE_BASELINE", "BASELINES", "FAST",
-    "FULL", "FULL_ENV", "MODEL_NAMES", "MODEL_TITLES", "MR_MAX_LEN", "ORDER_DISTANCE",
-    "ORDER_LENGTH", "ORDER_VOCAB", "PROFILES", "RECORD_PATH", "RECURRENT_KINDS", "REFERENCES",
-    "TASK_NAMES", "TASK_TITLES", "Config", "KeepBest", "Profile", "Reference", "Result",
-    "Spread", "Task", "TimeToTarget", "accuracy_on", "build_model", "compare",
-    "default_profile", "load_record", "load_task", "lookup", "plot_curves", "plot_results",
-    "plot_spreads", "recipe_table", "record", "results_table", "run", "run_all",
-    "shuffle_tokens", "spread_table", "spreads", "train_model", "train_to_target",
+    "ADDING_BENCH_CONFIG", "ADDING_LENGTH", "ADDING_VARIANCE_BASELINE", "BASELINES", "Comparison",
+    "Config", "FAST", "FULL", "FULL_ENV", "KeepBest", "MODEL_NAMES", "MODEL_TITLES",
+    "ORDER_DISTANCE", "ORDER_LENGTH", "ORDER_VOCAB", "PROFILES", "Profile", "RECORD_PATH",
+    "RECURRENT_KINDS", "REFERENCES", "REVIEW_MAX_LEN", "Reference", "Result", "Spread",
+    "TASK_NAMES", "TASK_TITLES", "Task", "TimeToTarget", "accuracy_on", "build_model", "compare",
+    "default_profile", "load_record", "load_task", "lookup", "paired_test_se", "plot_curves",
+    "plot_results", "plot_spreads", "recipe_table", "record", "record_path", "results_table",
+    "run", "run_all", "shuffle_tokens", "spread_table", "spreads", "surnames", "train_model",
+    "train_to_target",
 ]

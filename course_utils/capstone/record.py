@@ -1,13 +1,31 @@
-"""The multi-seed record of the capstone, and the 2-standard-error rule for reading it.
+"""The multi-seed record of the capstone, and the rule chapter 08 reads it with.
 
 Chapter 08 trains every model once, live, with one seed; its verdicts rest on this record: every
-model on every task trained with several seeds by exactly the code the chapter runs. Regenerate
-it (about 2 CPU minutes per seed on one thread) with::
+model on every task trained with several seeds by exactly the code the chapter runs, with the
+score of every test example kept, so that two models can be compared *paired*, on the same
+examples. Regenerate it (about 3.5 CPU minutes for three seeds on one thread, on the machine that
+wrote the committed record) with::
 
-    python -m course_utils.capstone record                  # seeds 0-4, the fast profile
-    python -m course_utils.capstone record --seeds 0 1 2    # fewer seeds
+    python -m course_utils.capstone record --seeds 0 1 2    # the fast profile's record
+    python -m course_utils.capstone record --profile full   # writes record_full.json
 
 The record is written after every run, so an interrupted command leaves the finished runs.
+
+The rule (:func:`compare`). Model A against model B on one task: d = mean(A) - mean(B), the
+means over seeds of the test metric. Two independent sources of noise move d:
+
+- the seeds (initial weights, batch order): SE_seeds^2 = s_A^2 / n_A + s_B^2 / n_B, from the
+  sample standard deviations over seeds;
+- the finite test set, the same for both models: SE_test^2 = var_i(e_i) / N, where
+  e_i = (mean over seeds of A's score on example i) - (the same for B), and the score is 1/0 for
+  a right/wrong class or the squared error. This is the paired standard error of the difference
+  of two means over the same N examples (what a paired bootstrap over examples estimates too).
+
+Independent sources add in variance: SE^2 = SE_seeds^2 + SE_test^2. A difference is called when
+|d| > t x SE, t the 97.5 % quantile of Student's t with the Welch-Satterthwaite degrees of
+freedom of SE (n - 1 = 2 per seed term with three seeds; N - 1 for the test term): an
+approximate 95 % two-sided test. With three seeds, a comparison whose SE is mostly seed noise has
+about 2 to 4 degrees of freedom, and t is then 4.30 (2) to 2.78 (4), not 2.
 """
 
 from __future__ import annotations
@@ -16,19 +34,45 @@ import json
 import math
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 RECORD_PATH = Path(__file__).with_name("record_fast.json")
-DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+DEFAULT_SEEDS = (0, 1, 2)
 FIELDS = ("task", "model", "seed", "metric", "val_metric", "epochs", "best_epoch", "params",
           "cpu_seconds", "setting")
+CONFIDENCE = 0.95
+
+
+def record_path(profile="fast") -> Path:
+    """Where the record of ``profile`` (a name or a ``Profile``) lives in the package."""
+    name = getattr(profile, "name", profile)
+    return RECORD_PATH.with_name(f"record_{name}.json")
+
+
+def encode_scores(per_example, metric_name: str):
+    """The per-example test scores in the record: a string of "0"/"1" (right or wrong) for an
+    accuracy, a list of squared errors to 4 significant digits for an MSE."""
+    v = np.asarray(per_example, dtype=np.float64)
+    if metric_name == "accuracy":
+        return "".join("1" if x else "0" for x in v)
+    return [float(f"{x:.4g}") for x in v]
+
+
+def decode_scores(stored) -> np.ndarray:
+    """Inverse of :func:`encode_scores`: float64 (N,)."""
+    if isinstance(stored, str):
+        return np.frombuffer(stored.encode(), dtype=np.uint8).astype(np.float64) - ord("0")
+    return np.asarray(stored, dtype=np.float64)
 
 
 def record(seeds=DEFAULT_SEEDS, *, profile=None, path: Path | str | None = RECORD_PATH,
            tasks: dict | None = None, task_names=None, model_names=None, out=print) -> dict:
     """Run every model on every task once per seed (one thread), write the record as JSON to
-    ``path`` after every run (None: do not write), and return it."""
+    ``path`` after every run (None: do not write), and return it. Each run keeps its
+    per-example test scores (``"scores"``, see :func:`encode_scores`)."""
     import torch
 
     from course_utils.capstone.profiles import FAST
@@ -41,7 +85,8 @@ def record(seeds=DEFAULT_SEEDS, *, profile=None, path: Path | str | None = RECOR
     tasks = dict(tasks or {})
     rec = {"profile": profile.name, "seeds": list(seeds), "threads": 1,
            "command": "python -m course_utils.capstone record --seeds "
-                      + " ".join(str(s) for s in seeds),
+                      + " ".join(str(s) for s in seeds)
+                      + ("" if profile.name == "fast" else f" --profile {profile.name}"),
            "torch": torch.__version__, "python": platform.python_version(),
            "machine": platform.machine(), "date": time.strftime("%Y-%m-%d"), "runs": []}
     for seed in seeds:
@@ -52,6 +97,7 @@ def record(seeds=DEFAULT_SEEDS, *, profile=None, path: Path | str | None = RECOR
                 r = run(tasks[t], m, profile=profile, seed=seed, threads=1)
                 row = {k: getattr(r, k) for k in FIELDS}
                 row = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
+                row["scores"] = encode_scores(r.per_example, r.metric_name)
                 rec["runs"].append(row)
                 out(f"seed {seed} {t:<14} {m:<6} {r.metric:.4f} (val {r.val_metric:.4f}, "
                     f"{r.epochs} epochs, best {r.best_epoch}) {r.cpu_seconds:.1f} CPU s")
@@ -60,17 +106,31 @@ def record(seeds=DEFAULT_SEEDS, *, profile=None, path: Path | str | None = RECOR
     return rec
 
 
-def load_record(path: Path | str = RECORD_PATH) -> dict:
-    """The record written by :func:`record`."""
-    return json.loads(Path(path).read_text())
+def load_record(path_or_profile: Path | str = RECORD_PATH) -> dict:
+    """The record written by :func:`record`: a path, or a profile (``"fast"``, ``"full"`` or a
+    ``Profile``) whose record is in the package. A missing record raises FileNotFoundError
+    with the command that writes it."""
+    if not isinstance(path_or_profile, Path) and (
+            hasattr(path_or_profile, "configs") or path_or_profile in ("fast", "full")):
+        name = getattr(path_or_profile, "name", path_or_profile)
+        path = record_path(name)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no record of the {name} profile in the package; write one with "
+                f"`python -m course_utils.capstone record --profile {name}`")
+    else:
+        path = Path(path_or_profile)
+    return json.loads(path.read_text())
 
 
 @dataclass(frozen=True)
 class Spread:
-    """The test metric of one (task, model) over seeds."""
+    """The test metric of one (task, model) over seeds, and (if recorded) every seed's score
+    on every test example, ``examples`` float64 (n_seeds, N)."""
 
     values: tuple
     metric_name: str = "accuracy"
+    examples: object = field(default=None, compare=False, repr=False)
 
     @property
     def n(self) -> int:
@@ -108,30 +168,82 @@ class Spread:
 
 def spreads(rec: dict, key: str = "metric") -> dict:
     """``{(task, model): Spread}`` of a record's ``key`` ("metric", "val_metric", "epochs",
-    "cpu_seconds") over its seeds."""
+    "cpu_seconds") over its seeds; for "metric", with the per-example test scores if the
+    record has them."""
     out: dict = {}
+    scores: dict = {}
     for row in rec["runs"]:
         out.setdefault((row["task"], row["model"]), []).append(row[key])
+        if "scores" in row:
+            scores.setdefault((row["task"], row["model"]), []).append(decode_scores(row["scores"]))
     names = {r["task"]: ("mse" if r["task"] == "adding" else "accuracy") for r in rec["runs"]}
-    return {k: Spread(tuple(v), names[k[0]] if key in ("metric", "val_metric") else key)
-            for k, v in out.items()}
+    result = {}
+    for k, v in out.items():
+        examples = None
+        if key == "metric" and k in scores and len(scores[k]) == len(v):
+            examples = np.vstack(scores[k])
+        result[k] = Spread(tuple(v), names[k[0]] if key in ("metric", "val_metric") else key,
+                           examples)
+    return result
 
 
-def compare(a: Spread, b: Spread, floor: float = 0.0) -> tuple[int, float, float]:
-    """The 2-standard-error rule: ``(sign, difference, threshold)``.
+@dataclass(frozen=True)
+class Comparison:
+    """Model A against model B on one task, by the rule of this module.
 
-    difference = mean(a) - mean(b); threshold = 2 x max(standard error of that difference
-    over seeds, ``floor``). sign is +1 when a is *better* by more than the threshold (higher
-    accuracy, or lower MSE), -1 when worse by more, 0 when the difference is not called.
-    ``floor`` lets a caller add the test set's own sampling error (e.g. the binomial standard
-    error of one accuracy), which the seeds alone do not show.
+    diff: mean(A) - mean(B) (metric units); gain: the same signed so that positive means A is
+    better (higher accuracy, lower MSE); se_seeds, se_test, se: the standard errors (se^2 =
+    se_seeds^2 + se_test^2); df: Welch-Satterthwaite degrees of freedom of se; t: the
+    ``confidence`` two-sided quantile of Student's t with df; threshold = t x se; sign: +1 when A
+    is better by more than the threshold, -1 when worse by more, 0 when not distinguishable.
     """
+
+    diff: float
+    gain: float
+    se_seeds: float
+    se_test: float
+    se: float
+    df: float
+    t: float
+    threshold: float
+    sign: int
+
+    @property
+    def ratio(self) -> float:
+        """gain / se: how many standard errors A is ahead (negative: behind)."""
+        return self.gain / self.se if self.se > 0 else math.copysign(math.inf, self.gain)
+
+
+def paired_test_se(a: Spread, b: Spread) -> float:
+    """Standard error, from the finite test set, of mean(A) - mean(B): both are scored on the
+    same N examples, so it is the standard deviation of the per-example differences of the
+    seed-averaged scores over sqrt(N)."""
+    if a.examples is None or b.examples is None:
+        raise ValueError("the record has no per-example test scores; regenerate it with "
+                         "`python -m course_utils.capstone record`")
+    e = np.asarray(a.examples).mean(axis=0) - np.asarray(b.examples).mean(axis=0)
+    return float(np.std(e, ddof=1) / math.sqrt(len(e)))
+
+
+def compare(a: Spread, b: Spread, confidence: float = CONFIDENCE) -> Comparison:
+    """Compare model A with model B on one task (see the module's docstring for the rule)."""
+    from scipy.stats import t as student_t
+
     diff = a.mean - b.mean
-    se = math.sqrt(a.se ** 2 + b.se ** 2)
-    threshold = 2 * max(se, floor)
-    better = diff if a.metric_name == "accuracy" else -diff
-    sign = 1 if better > threshold else -1 if better < -threshold else 0
-    return sign, diff, threshold
+    gain = diff if a.metric_name == "accuracy" else -diff
+    seed_terms = [(s.sd ** 2 / s.n, s.n - 1) for s in (a, b) if s.n >= 2]
+    se_test = paired_test_se(a, b)
+    n_test = np.asarray(a.examples).shape[1]
+    terms = seed_terms + [(se_test ** 2, n_test - 1)]
+    var = sum(v for v, _ in terms)
+    se = math.sqrt(var)
+    denom = sum(v ** 2 / dof for v, dof in terms if dof > 0)
+    df = var ** 2 / denom if denom > 0 else float(n_test - 1)
+    t = float(student_t.ppf(0.5 + confidence / 2, df))
+    threshold = t * se
+    sign = 1 if gain > threshold else -1 if gain < -threshold else 0
+    se_seeds = math.sqrt(sum(v for v, _ in seed_terms))
+    return Comparison(diff, gain, se_seeds, se_test, se, df, t, threshold, sign)
 
 
 def main(argv=None) -> int:
@@ -150,8 +262,7 @@ def main(argv=None) -> int:
     r.add_argument("--out", type=Path, default=None,
                    help=f"where to write (default {RECORD_PATH.name} for the fast profile)")
     args = p.parse_args(argv)
-    out = args.out or (RECORD_PATH if args.profile == "fast"
-                       else RECORD_PATH.with_name(f"record_{args.profile}.json"))
+    out = args.out or record_path(args.profile)
     t0 = time.process_time()
     record(args.seeds, profile=PROFILES[args.profile], path=out, task_names=args.tasks)
     print(f"wrote {out} ({time.process_time() - t0:.0f} CPU s)")

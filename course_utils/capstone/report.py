@@ -51,7 +51,7 @@ def results_table(results: Sequence, tasks: dict | None = None) -> str:
     in its first row.
     """
     head = ("| task | model | test accuracy / MSE | parameters | epochs (best) | CPU s | "
-            "published |\n|---|---|---:|---:|---:|---:|---|")
+            "published reference (other set-up) |\n|---|---|---:|---:|---:|---:|---|")
     rows = [head]
     for r in results:
         ref = REFERENCES.get((r.task, r.model))
@@ -93,20 +93,33 @@ def spread_table(spread: dict, task_names=TASK_NAMES, model_names=MODEL_NAMES) -
     return "\n".join(rows)
 
 
-def verdict_line(spread: dict, task: str, a: str, b: str, floor: float = 0.0) -> str:
-    """One comparison by the 2-standard-error rule, as a sentence fragment."""
-    sign, diff, threshold = compare(spread[(task, a)], spread[(task, b)], floor)
+def verdict_line(spread: dict, task: str, a: str, b: str) -> str:
+    """One comparison by :func:`~course_utils.capstone.record.compare`, as a sentence fragment."""
+    c = compare(spread[(task, a)], spread[(task, b)])
     unit, scale = ("points", 100) if spread[(task, a)].metric_name == "accuracy" else ("", 1)
-    word = {1: "better than", -1: "worse than", 0: "not distinguishable from"}[sign]
-    return (f"{short_title(a)} {word} {short_title(b)} (difference {scale * diff:+.2f} {unit}, "
-            f"2 SE = {scale * threshold:.2f} {unit})").replace("  ", " ").replace(" )", ")")
+    word = {1: "better than", -1: "worse than", 0: "not distinguishable from"}[c.sign]
+    return (f"{short_title(a)} {word} {short_title(b)} (difference {scale * c.diff:+.2f} {unit}, "
+            f"SE {scale * c.se:.2f}, bar t x SE = {c.t:.2f} x SE = {scale * c.threshold:.2f} "
+            f"{unit})").replace("  ", " ").replace(" )", ")").replace(" ,", ",")
+
+
+def init_note(model: str, config) -> str:
+    """How a model's weights start, where the recipe departs from the usual advice."""
+    if model == "lstm":
+        if config.forget_bias is None:
+            return ("PyTorch default: forget bias b_ih + b_hh near 0 (each uniform in "
+                    "±1/√H), not chapter 06's +1")
+        return f"forget bias {config.forget_bias:g}"
+    return "PyTorch default"
 
 
 def recipe_table(profile, tasks: dict | None = None, params: dict | None = None) -> str:
     """A Markdown table of the recipe: per task and neural model, optimiser, batch size,
-    learning rate, clipping, the most epochs, the stopping rule, and (if given) parameters."""
+    learning rate, clipping, the most epochs, the stopping rule, the initialisation, and (if
+    given) parameters."""
     head = ("| task | model | optimiser | batch | learning rate | clip | max epochs | "
-            "stop on validation | parameters |\n|---|---|---|---:|---:|---:|---:|---|---:|")
+            "stop on validation | initial weights | parameters |\n"
+            "|---|---|---|---:|---:|---:|---:|---|---|---:|")
     rows = [head]
     for t in TASK_NAMES:
         for m in MODEL_NAMES[1:]:
@@ -120,7 +133,7 @@ def recipe_table(profile, tasks: dict | None = None, params: dict | None = None)
             p = fmt_params(params[(t, m)]) if params and (t, m) in params else ""
             rows.append(f"| {TASK_TITLES[t]} | {MODEL_TITLES[m]} | Adam | {c.batch_size} | "
                         f"{c.lr:g} | {c.clip if c.clip is not None else '-'} | {c.epochs} | "
-                        f"{'; '.join(stop) or '-'} | {p} |")
+                        f"{'; '.join(stop) or '-'} | {init_note(m, c)} | {p} |")
     return "\n".join(rows)
 
 
@@ -130,6 +143,7 @@ def _panel(ax, task: str, values: dict, trivial: float | None, metric_name: str,
 
     regression = metric_name == "mse"
     scale = 1 if regression else 100
+    note = ""
     models = [m for m in MODEL_NAMES if m in values]
     for x, m in enumerate(models):
         vals = np.array([scale * v for v in values[m] if math.isfinite(v)])
@@ -152,18 +166,22 @@ def _panel(ax, task: str, values: dict, trivial: float | None, metric_name: str,
     ax.set_xticks(range(len(models)), [short_title(m) for m in models], rotation=30)
     ax.set_xlim(-0.6, len(models) - 0.4)
     if trivial is not None:
-        ax.axhline(scale * trivial, color="grey", ls=":", lw=1,
-                   label="predict the mean" if regression else "majority class")
+        label = "predict the mean" if regression else "majority class"
+        finite = [scale * v for m in models for v in values[m] if math.isfinite(v)]
+        if regression or not finite or scale * trivial >= min(finite) - 10:
+            ax.axhline(scale * trivial, color="grey", ls=":", lw=1, label=label)
+        else:   # far below every model: a note, so that the axis is not stretched down to it
+            note = f"{label} {fmt_metric(trivial, metric_name)}: below the axis"
     for (rt, rm), ref in REFERENCES.items():
         if rt == task:
             ax.axhline(scale * ref.value, color=MODEL_COLORS.get(rm, "grey"), ls="--", lw=1,
-                       label=f"published {MODEL_TITLES[rm] if rm != 'tfidf' else 'NBSVM'}")
+                       label=f"{MODEL_TITLES[rm] if rm != 'tfidf' else 'NBSVM'} on MR (other data)")
     if regression:
         ax.set_yscale("log")
         ax.set_ylabel("test MSE, log scale (lower is better)")
     else:
         ax.set_ylabel("test accuracy % (higher is better)")
-    ax.set_title(TASK_TITLES[task], fontsize=9)
+    ax.set_title(TASK_TITLES[task] + (f"\n({note})" if note else ""), fontsize=9)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best")
 
@@ -194,7 +212,7 @@ def plot_spreads(spread: dict, tasks: dict | None = None, axes=None, live: Seque
     """One panel per task of the multi-seed record: every seed as a small dot, mean ± sd beside
     it (the range of the seeds for the log-scale MSE); ``live`` results as black crosses."""
     task_names = list(dict.fromkeys(t for t, _ in spread))
-    axes = _axes(len(task_names), axes, 3.8)
+    axes = _axes(len(task_names), axes, 4.6)
     for ax, t in zip(axes, task_names, strict=False):
         values = {m: spread[(t, m)].values for (tt, m) in spread if tt == t}
         metric_name = next(spread[(t, m)].metric_name for m in values)
@@ -206,15 +224,15 @@ def plot_spreads(spread: dict, tasks: dict | None = None, axes=None, live: Seque
                 y = r.metric if metric_name == "mse" else 100 * r.metric
                 ax.scatter([models.index(r.model)], [y], marker="x", color="black", s=30,
                            zorder=5, label="this run" if r.model == models[0] else None)
-        if live:
-            ax.legend(fontsize=7, loc="best")
+        if ax.get_legend_handles_labels()[0]:   # below the panel, clear of every dot and line
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return axes
 
 
 def plot_curves(results: Sequence, tasks: dict | None = None, axes=None):
     """One panel per task: the **validation** metric after every epoch of each neural model
     (the curve the stopping rule watched; a ring marks the epoch whose weights were tested),
-    with the linear baseline's test metric as a horizontal line. Returns the axes."""
+    with the linear baseline's validation metric as a horizontal line. Returns the axes."""
     from matplotlib.ticker import MaxNLocator
 
     from course_utils.plotting import MODEL_COLORS
@@ -228,7 +246,8 @@ def plot_curves(results: Sequence, tasks: dict | None = None, axes=None):
         for r in rs:
             color = MODEL_COLORS.get(r.model, "grey")
             if r.history is None:
-                ax.axhline(scale * r.metric, color=color, ls="--", lw=1, label="linear (test)")
+                ax.axhline(scale * r.val_metric, color=color, ls="--", lw=1,
+                           label="linear (validation)")
             elif r.history.test_metric:
                 ys = [scale * v for v in r.history.test_metric]
                 ax.plot(range(1, len(ys) + 1), ys, "o-", ms=3, color=color,

@@ -60,7 +60,10 @@ class Result:
     **validation** curve, and model_object the trained network (both None for the linear
     baselines); val_metric: the validation metric of the tested weights; epochs: epochs run;
     best_epoch: the epoch whose weights were tested (1-based); seed: the training seed;
-    setting: what the validation split chose for a linear baseline (its C).
+    setting: what the validation split chose for a linear baseline (its C); per_example: the
+    test score of every test example, float64 (N,): 1.0 / 0.0 for a correct / wrong class, or
+    the squared error (its mean is ``metric``); the paired test-set term of
+    :func:`~course_utils.capstone.record.compare` needs them. None when not tested.
     """
 
     task: str
@@ -78,10 +81,16 @@ class Result:
     best_epoch: int = 0
     seed: int = 0
     setting: str = ""
+    per_example: object = field(default=None, repr=False)
 
     @property
     def diverged(self) -> bool:
-        return bool(getattr(self.history, "diverged", False)) or not math.isfinite(self.metric)
+        """Training blew up, or the tested weights give a non-finite metric (an untested run,
+        ``train_model(test=False)``, has a NaN metric without having diverged)."""
+        if getattr(self.history, "diverged", False):
+            return True
+        tested = self.history is None or self.per_example is not None
+        return tested and not math.isfinite(self.metric)
 
 
 def _baseline_model(task: Task, C: float):
@@ -105,17 +114,36 @@ def _baseline_model(task: Task, C: float):
     return make_pipeline(vec, LogisticRegression(C=C, max_iter=2000))
 
 
-def _baseline_score(task: Task, clf, x, y) -> float:
-    pred = clf.predict(x)
+def scores(task: Task, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-example scores, float64 (N,): the squared error for a regression, else 1.0 where
+    the predicted class is right and 0.0 where it is wrong."""
+    pred, y = np.asarray(pred), np.asarray(y)
     if task.kind == "regression":
-        return float(np.mean((pred - y) ** 2))
-    return float(np.mean(pred == y))
+        return (pred.astype(np.float64).reshape(y.shape) - y.astype(np.float64)) ** 2
+    return (pred == y).astype(np.float64)
 
 
-def run_baseline(task: Task, config: Config) -> tuple[float, int, float, float]:
+def _baseline_score(task: Task, clf, x, y) -> float:
+    return float(np.mean(scores(task, clf.predict(x), y)))
+
+
+def net_scores(task: Task, net, x: np.ndarray, y: np.ndarray, batch_size: int = 512):
+    """Per-example scores (see :func:`scores`) of a trained network on ``(x, y)``, eval mode."""
+    import torch
+
+    net.eval()
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            out = net(torch.as_tensor(x[start:start + batch_size]))
+            outs.append(out.argmax(dim=-1) if task.kind == "classification" else out)
+    return scores(task, torch.cat(outs).numpy(), y)
+
+
+def run_baseline(task: Task, config: Config) -> tuple[float, int, float, float, np.ndarray]:
     """Fit the task's linear baseline on the training examples minus the validation split,
     choosing its regularisation ``C`` among ``config.C_grid`` on the validation split; return
-    (test metric, number of parameters, validation metric, chosen C)."""
+    (test metric, number of parameters, validation metric, chosen C, per-example test scores)."""
     fit_idx, val_idx = task.validation_split()
     if task.kind == "regression":
         x = task.x_train.reshape(len(task.x_train), -1)
@@ -133,10 +161,10 @@ def run_baseline(task: Task, config: Config) -> tuple[float, int, float, float]:
                               else x[val_idx], y[val_idx])
         scored.append((val if task.kind == "classification" else -val, C, val, clf))
     _, C, val, clf = max(scored, key=lambda s: (s[0], -s[1]))
-    test = _baseline_score(task, clf, x_test, task.y_test)
+    per_example = scores(task, clf.predict(x_test), task.y_test)
     last = clf if task.kind == "regression" else clf[-1]
     params = last.coef_.size + np.size(last.intercept_)
-    return test, int(params), val, C
+    return float(np.mean(per_example)), int(params), val, C, per_example
 
 
 def run(task: Task, model: str, config: Config | None = None, *, profile: Profile | None = None,
@@ -163,10 +191,11 @@ def run(task: Task, model: str, config: Config | None = None, *, profile: Profil
 
         n_threads = torch.get_num_threads()
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        metric, params, val, C = run_baseline(task, config)
+        metric, params, val, C, per_example = run_baseline(task, config)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     return Result(task.name, model, task.metric_name, float(metric), params, cpu, wall,
-                  n_threads, None, val_metric=val, seed=seed, setting=f"C = {C:g}")
+                  n_threads, None, val_metric=val, seed=seed, setting=f"C = {C:g}",
+                  per_example=per_example)
 
 
 class KeepBest:
@@ -193,7 +222,8 @@ class KeepBest:
 
 
 def train_model(task: Task, net, config: Config, *, name: str = "custom", seed: int = 0,
-                threads: int | None = 1, show_progress: bool = False) -> Result:
+                threads: int | None = 1, show_progress: bool = False,
+                test: bool = True) -> Result:
     """Train an already built PyTorch model on ``task`` by the capstone's recipe and test it.
 
     The recipe: ``training.fit`` (Adam; ``config``'s batch size, learning rate, clipping and
@@ -203,8 +233,11 @@ def train_model(task: Task, net, config: Config, *, name: str = "custom", seed: 
     not improved for ``config.patience`` epochs. The weights of the best validation epoch are
     then evaluated on the test set, once. :func:`run` calls it for the course's models and the
     chapter's exercise for the learner's model.
+
+    test: False skips the test set entirely (``metric`` is NaN, ``per_example`` None): tuning
+    sees the validation split only.
     """
-    from course_utils.training import count_parameters, evaluate, fit, reach
+    from course_utils.training import count_parameters, fit, reach
 
     fit_idx, val_idx = task.validation_split()
     keep = KeepBest(net, config.patience)
@@ -219,22 +252,26 @@ def train_model(task: Task, net, config: Config, *, name: str = "custom", seed: 
                    task=task.kind, epochs=config.epochs, batch_size=config.batch_size,
                    lr=config.lr, clip=config.clip, weight_decay=config.weight_decay,
                    seed=seed, show_progress=show_progress, stop_when=rules)
-        metric = float("nan")
+        metric, per_example = float("nan"), None
         if not hist.diverged:
             keep.restore()
-            metric = evaluate(net, (task.x_test, task.y_test), task=task.kind)[1]
+            if test:
+                per_example = net_scores(task, net, task.x_test, task.y_test)
+                metric = float(np.mean(per_example))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     return Result(task.name, name, task.metric_name, float(metric), count_parameters(net), cpu,
                   wall, n_threads, hist, net, val_metric=keep.best_metric, epochs=hist.epochs,
-                  best_epoch=keep.best_epoch, seed=seed)
+                  best_epoch=keep.best_epoch, seed=seed, per_example=per_example)
 
 
 def run_all(task_names: Iterable[str] | None = None, model_names: Iterable[str] = MODEL_NAMES,
             *, profile: Profile | None = None, seed: int = 0, threads: int | None = 1,
-            tasks: dict | None = None, show_progress: bool = True) -> list:
+            tasks: dict | None = None, show_progress: bool = True, out=None) -> list:
     """Every model on every task (one :func:`run` each), with a progress bar over the runs.
 
     tasks: already loaded tasks by name (loaded with :func:`load_task` when missing).
+    out: if given (e.g. ``print``), called with one line per finished run, "k/n task model";
+    a plain-text progress report that reads the same in a terminal and in a stored notebook.
     """
     from course_utils.capstone.tasks import TASK_NAMES
     from course_utils.training import progress
@@ -246,10 +283,12 @@ def run_all(task_names: Iterable[str] | None = None, model_names: Iterable[str] 
     pairs = [(t, m) for t in task_names for m in model_names]
     results = []
     bar = progress(pairs, desc="capstone") if show_progress else pairs
-    for t, m in bar:
+    for i, (t, m) in enumerate(bar, 1):
         if t not in loaded:
             loaded[t] = load_task(t)
         results.append(run(loaded[t], m, profile=profile, seed=seed, threads=threads))
+        if out is not None:
+            out(f"{i}/{len(pairs)} done: {t}, {m} ({results[-1].cpu_seconds:.1f} CPU s)")
     return results
 
 

@@ -1,7 +1,9 @@
 """The capstone's four tasks, loaded into one shape, and the published numbers beside them.
 
 Tasks (``TASK_NAMES``)
-    ``"movie_reviews"``  word-level sentence polarity (course_utils.data.load_movie_reviews);
+    ``"movie_reviews"``  movie-review snippets with VADER's human labels (Hutto & Gilbert 2014),
+                         word-level polarity (course_utils.data.load_movie_reviews); not the
+                         MR benchmark of Pang & Lee (2005);
     ``"surnames"``       character-level language of a surname, 10 classes (load_surnames);
     ``"order"``          which of two markers comes first, 20 to 40 tokens apart (tasks.order_task);
     ``"adding"``         the adding problem at length 100, a regression (tasks.adding_problem), in
@@ -27,7 +29,7 @@ RECURRENT_KINDS = ("rnn", "lstm", "gru")
 FULL_ENV = "COURSE_CAPSTONE_FULL"
 
 TASK_TITLES = {
-    "movie_reviews": "movie reviews (words)",
+    "movie_reviews": "review snippets (VADER labels)",
     "surnames": "surnames (characters)",
     "order": "order task, distance 20-40",
     "adding": "adding problem, T = 100",
@@ -47,7 +49,7 @@ BASELINES = {
 # Order task and adding problem: sizes of the generated data, and their seeds.
 ORDER_LENGTH, ORDER_DISTANCE, ORDER_VOCAB = 100, (20, 40), 16
 ADDING_LENGTH = 100
-MR_MAX_LEN = 40
+REVIEW_MAX_LEN = 40
 TRAIN_SEED, TEST_SEED = 101, 202
 VALIDATION_SHARE, VALIDATION_SEED = 0.1, 7
 
@@ -65,11 +67,14 @@ class Reference:
     source: str
 
 
+# Published numbers on the MR benchmark (Pang & Lee 2005). Our movie-review task is a different
+# data set (VADER's 10,605 snippets, labelled by the sign of their mean human rating), so these are
+# reference lines drawn beside ours, never numbers ours are expected to match.
 REFERENCES: dict[tuple[str, str], Reference] = {
     ("movie_reviews", "cnn"): Reference(
-        0.761, "Kim (2014), CNN-rand on MR (10-fold cross-validation)"),
+        0.761, "Kim (2014), CNN-rand on MR, other data (10-fold cross-validation)"),
     ("movie_reviews", "tfidf"): Reference(
-        0.794, "NBSVM (Wang & Manning 2012) on MR, as listed by Kim (2014)"),
+        0.794, "NBSVM (Wang & Manning 2012) on MR, other data, as listed by Kim (2014)"),
 }
 
 ADDING_VARIANCE_BASELINE = 1 / 6  # MSE of always predicting the mean, 1.0 (values in [0, 1])
@@ -163,8 +168,9 @@ def load_task(name: str, n_train: int | None = None, n_test: int | None = None) 
     ``n_train`` / ``n_test`` set the sizes of the synthetic tasks (defaults 4,000 / 1,000 for the
     order task, 8,000 / 1,000 for the adding problem) and cut the real ones.
 
-    - movie reviews: ``text.tokenize``, vocabulary of the training tokens seen at least twice
-      (rarer ones become ``<unk>``), sentences cut to 50 tokens (longer than 95 % of them);
+    - movie-review snippets: ``text.tokenize``, vocabulary of the training tokens seen at least
+      twice (rarer ones become ``<unk>``), snippets cut to ``REVIEW_MAX_LEN`` = 40 tokens (more
+      than 95 % of them are no longer);
     - surnames: characters as tokens, case and accents kept;
     - order task: length 100, the two markers 20 to 40 steps apart, 12 filler tokens;
     - adding problem: length 100, inputs (N, 100, 2) batch-first.
@@ -175,7 +181,7 @@ def load_task(name: str, n_train: int | None = None, n_test: int | None = None) 
         mr = load_movie_reviews()
         task = token_task(name, [text_tools.tokenize(t) for t in mr.train_texts], mr.train_labels,
                            [text_tools.tokenize(t) for t in mr.test_texts], mr.test_labels,
-                           min_freq=2, max_len=MR_MAX_LEN, labels=list(mr.label_names))
+                           min_freq=2, max_len=REVIEW_MAX_LEN, labels=list(mr.label_names))
         return task.subset(n_train, n_test)
     if name == "surnames":
         from course_utils.data import load_surnames
