@@ -457,10 +457,14 @@ def sign_memory_task(n: int, T: int = 30, *, noise: float = 0.1, seed: int):
     x: float32 (T, n, 1), time-major (``x[t - 1]`` holds x_t): x_1 = s * u, stored in ``x[0]``,
     with s = +-1 and u uniform in [0.5, 1.5]; x_2 .. x_T are noise of standard deviation
     ``noise``. y: float32 (n,) = 0.8 * s.
-    A tanh RNN solves it by becoming bistable: the input-free map h -> tanh(W_hh h + b) needs
-    two stable fixed points, one per sign. Growing the second one from a single fixed point is
-    a bifurcation (the Jacobian at a fixed point gets an eigenvalue 1), and with it a cliff in
-    the loss lies on the way.
+    To solve it, the input-free map h -> tanh(W_hh h + b) must let the first input decide where
+    the state goes. It can do so with two stable fixed points, one per sign, or with one stable
+    cycle of period 2 that both signs reach half a period apart, so that the sign is held in the
+    cycle's phase and the answer flips with the parity of T. The nets that chapter 05 trains
+    (lr 1.0, clipping at 0.5, seeds 0-4, T = 30) all take the second way: their period-2 cycle
+    surrounds a fixed point with a real eigenvalue below -1, the mark of a flip (period-doubling)
+    bifurcation, and they give the wrong sign for every sequence at T = 31. Either change of the
+    map's long-run behaviour is a bifurcation, and with it a cliff in the loss lies on the way.
     """
     rng = np.random.default_rng(seed)
     s = rng.choice([-1.0, 1.0], size=n)
