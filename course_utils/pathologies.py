@@ -632,3 +632,13 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
             "baseline": float(torch.mean((y_te - 1.0) ** 2)), "losses": losses,
             "recipe": recipe}
 
+
+
+def confirm_weak_input_departure(depart: dict, middle: float, early: float, rho: float = 1.2):
+    """The outcome that exercise 3's follow-up cell (chapter 05's exercises) checks, kept here so
+    that the cell does not show it before the learner has predicted it. ``depart`` maps the
+    input size (0.1 and 0.01) to the first lag at which the tanh curve falls below half the
+    linear one; ``middle`` and ``early`` are the growth rates over lags 10-50 and 90-100 with
+    inputs of size 0.01. Raises AssertionError when the experiment disagrees; returns None."""
+    assert abs(depart[0.1] - depart[0.01]) <= 2 and depart[0.01] <= 6, depart
+    assert middle < early < rho, (middle, early)
