@@ -462,8 +462,9 @@ def sign_memory_task(n: int, T: int = 30, *, noise: float = 0.1, seed: int):
     cycle of period 2 that both signs reach half a period apart, so that the sign is held in the
     cycle's phase and the answer flips with the parity of T. The nets that chapter 05 trains
     (lr 1.0, clipping at 0.5, seeds 0-4, T = 30) all take the second way: their period-2 cycle
-    surrounds a fixed point with a real eigenvalue below -1, the mark of a flip (period-doubling)
-    bifurcation, and they give the wrong sign for every sequence at T = 31. Either change of the
+    surrounds an unstable fixed point whose largest eigenvalue lies beyond -1 (real in four of
+    the five, as a flip, or period-doubling, bifurcation leaves it), and they give the wrong
+    sign for every sequence at T = 31. Either change of the
     map's long-run behaviour is a bifurcation, and with it a cliff in the loss lies on the way.
     """
     rng = np.random.default_rng(seed)
