@@ -171,3 +171,27 @@ def test_deep_mlp_is_the_models_class():
     again = P.deep_mlp(3, 4, residual=True, seed=0)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(),
                                                  strict=True))
+
+
+def test_confirm_weak_input_departure_accepts_the_outcome_and_rejects_others():
+    P.confirm_weak_input_departure({0.1: 6, 0.01: 5}, 0.97, 1.14)
+    for depart, middle, early in (({0.1: 6, 0.01: 20}, 0.97, 1.14),    # the lag moved later
+                                  ({0.1: 6, 0.01: 5}, 1.2, 1.1),       # no steeper early climb
+                                  ({0.1: 6, 0.01: 5}, 0.97, 1.3)):     # faster than rho
+        with pytest.raises(AssertionError):
+            P.confirm_weak_input_departure(depart, middle, early)
+
+
+def test_sign_memory_is_held_in_the_phase_of_a_period_two_cycle():
+    """The chapter's mechanism, for seed 0: one cycle holds both signs, so T = 31 flips them."""
+    p = P.train_memory_rnn(seed=0, max_norm=0.5)["params"]
+    b = p["bias_ih"] + p["bias_hh"]
+    step = lambda h: np.tanh(h @ p["weight_hh"].T + b)  # noqa: E731
+    h = np.tanh(np.array([[1.0], [-1.0]]) @ p["weight_ih"].T + b)
+    for _ in range(2000):
+        h = step(h)
+    assert not np.allclose(step(h), h) and np.allclose(step(h[0]), h[1], atol=1e-6)
+    for T, right in ((30, 1.0), (31, 0.0)):
+        x, y = P.sign_memory_task(256, T, seed=7)
+        pred = scratch.rnn_forward(x.astype(np.float64), np.zeros((256, 4)), p)[0][-1, :, 0]
+        assert np.mean(np.sign(pred) == np.sign(y)) == right
