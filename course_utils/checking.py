@@ -91,7 +91,7 @@ COURSE_ANSWERS: dict[str, tuple[str, ...]] = {}
 
 
 def qualified_name(fn: Any) -> str | None:
-    """``module.qualname`` of a Python function (methods and ``functools.wraps`` unwrapped)."""
+    """``module.qualname`` of a Python function (of the function behind a bound method)."""
     fn = getattr(fn, "__func__", fn)
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
     return f"{module}.{qualname}" if module and qualname else None
@@ -105,6 +105,11 @@ class CourseCallWatch:
     of the learner's that calls it, a ``functools.partial``. It uses ``sys.setprofile`` (this
     thread, and threads started inside the block); an earlier profiler is restored afterwards.
     A watched function is recognised by its module's ``__name__`` and its ``co_qualname``.
+
+    It is a guard against the honest shortcut, not a sandbox: code that switches the profiler
+    off is reported (``tampered``), but a thread started before the block, a forked process or a
+    copy of the course's source code run under another name is not seen. The grade's trust
+    model (README, "What the grade guarantees") says the same.
     """
 
     def __init__(self, names: Sequence[str], functions: Sequence[Callable] = ()):
@@ -114,7 +119,9 @@ class CourseCallWatch:
         # functions given as objects are matched by their code object: exact even for lambdas,
         # which share a qualname with every other lambda of their scope
         self.codes = {code: qualified_name(fn) for fn in functions for code in _codes(fn)}
+        self.active = bool(self.names or self.prefixes or self.codes)
         self.hit: str | None = None
+        self.tampered = False
 
     def _profile(self, frame, event, arg):
         if event == "call" and self.hit is None:
@@ -126,14 +133,29 @@ class CourseCallWatch:
             if name in self.names or (self.prefixes and name.startswith(self.prefixes)):
                 self.hit = name
 
+    @property
+    def verdict(self) -> str | None:
+        """The own-work failure message, or None when the call did its own work."""
+        if self.hit:
+            return own_work_message(self.hit)
+        if self.tampered:
+            return ("your function switched off the checker's watch (sys.setprofile): the check "
+                    "cannot tell whose code ran. Leave the profiler alone.")
+        return None
+
     def __enter__(self) -> CourseCallWatch:
         self._before = sys.getprofile(), threading.getprofile()
-        if self.names or self.prefixes or self.codes:
+        if self.active:
             sys.setprofile(self._profile)
             threading.setprofile(self._profile)
         return self
 
     def __exit__(self, *exc_info) -> None:
+        if self.active:
+            # a bound method is a new object each time: compare what it wraps
+            now = sys.getprofile()
+            self.tampered = getattr(now, "__func__", None) is not CourseCallWatch._profile or \
+                getattr(now, "__self__", None) is not self
         sys.setprofile(self._before[0])
         threading.setprofile(self._before[1])
 
@@ -387,30 +409,26 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
         learner_args = copy.deepcopy(case.args)
         where = f"case {number} of {total} ({case.description})"
         watch = CourseCallWatch(watched, [reference])
+        error: Exception | None = None
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"), watch:
                 warnings.simplefilter("ignore")
                 got = fn(*learner_args, **case.kwargs)
-        except NotImplementedError:
-            if watch.hit:
-                return report(CheckResult(exercise, FAILED, own_work_message(watch.hit),
-                                          number - 1, total))
+        except Exception as exc:  # the learner's bug, reported below rather than raised
+            error = exc
+        if watch.verdict:  # whatever else happened, the course's code did the work
+            return report(CheckResult(exercise, FAILED, watch.verdict, number - 1, total))
+        if isinstance(error, NotImplementedError):
             return report(CheckResult(exercise, NOT_ATTEMPTED,
                                       "not attempted yet: replace the `raise NotImplementedError` "
                                       "line with your code, then run this cell again.",
                                       number - 1, total))
-        except Exception as exc:  # the learner's bug, reported rather than raised
-            if watch.hit:
-                return report(CheckResult(exercise, FAILED, own_work_message(watch.hit),
-                                          number - 1, total))
-            if case.raises is not None and isinstance(exc, case.raises):
+        if error is not None:
+            if case.raises is not None and isinstance(error, case.raises):
                 continue
             return report(CheckResult(exercise, FAILED,
-                                      f"{where}: your function raised {type(exc).__name__}: "
-                                      f"{exc}{learner_frame(exc)}{_shape_hint(exc)}",
-                                      number - 1, total))
-        if watch.hit:
-            return report(CheckResult(exercise, FAILED, own_work_message(watch.hit),
+                                      f"{where}: your function raised {type(error).__name__}: "
+                                      f"{error}{learner_frame(error)}{_shape_hint(error)}",
                                       number - 1, total))
         if case.raises is not None:
             shape = getattr(got, "shape", None)
@@ -491,31 +509,45 @@ def _read_prediction(exercise: str, fn: Any, choices: Sequence[str] | None):
     experiment (the course functions listed for ``exercise``) is no prediction.
     """
     watch = CourseCallWatch(COURSE_ANSWERS.get(exercise, ()))
+    error: Exception | None = None
     try:
-        with watch:
-            value = fn() if callable(fn) else fn
-    except NotImplementedError:
-        if watch.hit:
-            return None, _peeked(watch.hit)
-        return None, ("no prediction yet: replace the `raise NotImplementedError` line with "
-                      "`return` and your prediction, then run this cell again.")
+        with watch:  # the value is made a plain str or float inside the watch, so that a number
+            # whose __float__ runs the experiment is seen too
+            value = _plain(fn() if callable(fn) else fn, choices)
     except Exception as exc:  # the learner's bug, reported rather than raised
-        if watch.hit:
-            return None, _peeked(watch.hit)
-        return None, (f"your prediction function raised {type(exc).__name__}: {exc}"
-                      f"{learner_frame(exc)}")
+        error = exc
     if watch.hit:
         return None, _peeked(watch.hit)
+    if watch.tampered:
+        return None, watch.verdict
+    if isinstance(error, NotImplementedError):
+        return None, ("no prediction yet: replace the `raise NotImplementedError` line with "
+                      "`return` and your prediction, then run this cell again.")
+    if isinstance(error, _Unusable):
+        return None, str(error)
+    if error is not None:
+        return None, (f"your prediction function raised {type(error).__name__}: {error}"
+                      f"{learner_frame(error)}")
+    return value, None
+
+
+class _Unusable(Exception):
+    """A prediction of the wrong kind; its message is meant for the learner."""
+
+
+def _plain(value: Any, choices: Sequence[str] | None):
+    """The prediction as a plain lower-case str (a choice) or a plain finite float."""
     if choices is not None:
-        if not isinstance(value, str) or value.strip().lower() not in choices:
-            return None, (f"expected one of {', '.join(repr(c) for c in choices)}, "
-                          f"got {value!r}")
-        return value.strip().lower(), None
+        if not isinstance(value, str) or str(value).strip().lower() not in choices:
+            raise _Unusable(f"expected one of {', '.join(repr(c) for c in choices)}, "
+                            f"got {value!r}")
+        return str(value).strip().lower()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        return None, f"expected a number, got {type(value).__name__} {value!r}"
-    if not math.isfinite(float(value)):
-        return None, f"expected a finite number, got {value!r}"
-    return float(value), None
+        raise _Unusable(f"expected a number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Unusable(f"expected a finite number, got {value!r}")
+    return number
 
 
 def _peeked(name: str) -> str:
