@@ -9,6 +9,8 @@ class _NoWatch:
     """A stand-in for ``checking.CourseCallWatch`` that watches nothing."""
 
     hit = None
+    tampered = False
+    verdict = None
 
     def __init__(self, *args):
         pass

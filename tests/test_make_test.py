@@ -49,7 +49,11 @@ def test_make_test_passes_on_a_learners_checkout_and_changes_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(repo),
            "COURSE_DATA_DIR": str(data.data_dir())}
     venv = Path(sys.prefix)
-    proc = subprocess.run(["make", "--no-print-directory", "test", "STAGES=lint unit",
+    # -o: never re-run the install into this (shared) environment from the temporary copy,
+    # whatever the timestamps say: it would point the editable install at a folder that is
+    # about to be deleted
+    proc = subprocess.run(["make", "--no-print-directory", "-o", str(venv / ".installed"),
+                           "test", "STAGES=lint unit",
                            f"UNIT={UNIT}", f"VENV={venv}", "JOBS=0"], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
