@@ -60,7 +60,8 @@ def test_cross_entropy_accepts_a_python_float_loss(loss_type, no_own_work_guard)
 
 @pytest.mark.parametrize("loss_type", [np.float32, np.asarray, lambda v: np.array([v])],
                          ids=["np.float32", "0-d array", "1-element array"])
-def test_cross_entropy_rejects_other_loss_types_with_a_clear_message(loss_type, capsys, no_own_work_guard):
+def test_cross_entropy_rejects_other_loss_types_with_a_clear_message(loss_type, capsys,
+                                                                     no_own_work_guard):
     result = checks.cross_entropy(lambda z, y: _ce(z, y, loss_type))
     assert not result
     assert "Python float" in result.message and "float(loss)" in result.message
