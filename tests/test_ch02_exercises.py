@@ -228,15 +228,17 @@ def test_a_position_reader_fails_the_control():
     with 100 fillers a side they fall below 90 %, and the feedback says why."""
     status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack((1, 3, 9, 27), pad=True))
     assert status == FAILED and min(accs.values()) >= 0.95, (accs, message)
-    assert "reads the order from where a marker sits" in message
+    assert "reads the order, at least in part, from where a marker sits" in message
     assert "control with 100 fillers" in message
 
 
 def test_an_all_even_stack_fails_at_the_odd_distance():
-    """Dilations 2, 4, 8, 16 (receptive field 61) reach only even offsets: 31 is a hole."""
+    """Dilations 2, 4, 8, 16 (receptive field 61) reach only even offsets: 31 is a hole. At
+    seed 0 the stack still scores 95.9 % at d = 31 on the checker's sequences, from where the
+    markers sit (the windows near an end); the control, at chance there, fails it."""
     status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack((2, 4, 8, 16)))
-    assert status == FAILED and accs[31] < 0.95, (accs, message)
-    assert "receptive field is 61 tokens" in message
+    assert status == FAILED and accs[20] >= 0.95 and accs[40] >= 0.95, (accs, message)
+    assert "receptive field is 61 tokens" in message and "holes" in message
 
 
 def test_the_control_margin_covers_the_receptive_field():

@@ -516,6 +516,7 @@ ORDER_CNN_TRAINED = 0.6  # below this at every short distance: the model did not
 # stack a few points (dilations 1, 3, 9, 27, seed 2: 95.0 % at d = 40 with 80 fillers a side).
 ORDER_CNN_CONTROL_MARGIN = (100, 300)  # fillers a side: max(100, receptive field), at most 300
 ORDER_CNN_CONTROL_TARGET = 0.90
+ORDER_CNN_POSITION_GAP = 0.10  # this much above the control at a distance: position was read
 
 
 class _Unusable(Exception):
@@ -660,15 +661,21 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
     span = (f"{field} tokens, counted from your Conv1d and pooling layers in the order they "
             "were defined" if field is not None else "not countable from your layers")
     d_lo, d_hi = ORDER_CNN_SHORT[0], ORDER_CNN_SHORT[-1]
-    if passed:
-        advice = (f"Your model solves the checker's sequences but not the control, where the "
-                  f"markers sit {margin} fillers from each end. It reads the order from where a "
-                  "marker sits, not from the two markers together: with zero padding, a unit "
-                  "whose receptive field holds a marker and an end of the sequence knows how far "
-                  f"the marker is from that end. Its receptive field is {span}. Make one unit "
-                  "relate the two markers wherever they sit (exercise 5's task says why the "
-                  "margins alone do not stop this).")
-    elif max(short.values()) < ORDER_CNN_TRAINED and (field is None or field > d_hi):
+    # passed without the control, or well above it at some distance: position was read
+    gaps = [accs[d] - control[d] for d in accs]
+    if passed or max(gaps) >= ORDER_CNN_POSITION_GAP:
+        advice = (f"Your model scores higher on the checker's sequences than in the control, "
+                  f"where the markers sit {margin} fillers from each end. It reads the order, at "
+                  "least in part, from where a marker sits, not from the two markers together: a "
+                  "unit whose window holds a marker and an end of the sequence (or the zero "
+                  "padding beyond it) can tell how far the marker is from that end, and at "
+                  f"d = {ORDER_CNN_MAX_DISTANCE} the first marker always sits near the start of "
+                  f"the body. Its receptive field is {span}. Make one unit relate the two markers "
+                  "wherever they sit. If the control fails at only some distances, look for holes "
+                  "too (exercise 4): a distance no unit can span may still be guessed from where "
+                  "the markers sit.")
+    elif (max(short.values()) < ORDER_CNN_TRAINED and max(accs.values()) < ORDER_CNN_TRAINED
+          and (field is None or field > d_hi)):
         advice = (f"Your model did not train: it is at chance even at d = {d_lo} .. {d_hi} "
                   f"({near}), where the two markers fall inside its receptive field ({span}). "
                   f"The receptive field is not what failed here: under the checker's recipe the "
