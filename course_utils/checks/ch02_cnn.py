@@ -739,8 +739,9 @@ def order_cnn(build, seed: int = ORDER_CNN_SEED) -> CheckResult:
     and 40, and >= 90 % in a control where the same distances sit max(100, receptive field)
     fillers from each end (at most 300), so that a marker's place carries no clue.
     Machine-independent: the budget is steps and parameters, not seconds. A miss is
-    explained: a model at chance even at d = 1 .. 4 did not train (its receptive field is not
-    the problem); one that learned those short distances sees too little or has holes.
+    explained: a model well above the control reads where a marker sits; a model at chance
+    even at d = 1 .. 4 did not train (its receptive field is not the problem); one that learned
+    those short distances sees too little or has holes.
     """
     try:
         status, message, _ = run_order_cnn(build, seed)
