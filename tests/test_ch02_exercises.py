@@ -165,11 +165,12 @@ class Stack(nn.Module):
     """Embedding, width-3 convolutions with the given dilations (each + ReLU), max over time,
     a linear layer."""
 
-    def __init__(self, dilations, channels=16, embed_dim=16, kernel=3):
+    def __init__(self, dilations, channels=16, embed_dim=16, kernel=3, pad=False):
         super().__init__()
         self.embed = nn.Embedding(16, embed_dim)
         sizes = [embed_dim] + [channels] * len(dilations)
-        self.convs = nn.ModuleList(nn.Conv1d(a, b, kernel, dilation=d)
+        self.convs = nn.ModuleList(nn.Conv1d(a, b, kernel, dilation=d,
+                                             padding=d * (kernel - 1) // 2 if pad else 0)
                                    for a, b, d in zip(sizes[:-1], sizes[1:], dilations,
                                                       strict=True))
         self.out = nn.Linear(channels, 2)
@@ -187,6 +188,7 @@ def test_the_solution_passes():
     status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack((1, 3, 9, 27)))
     assert status == PASSED, message
     assert min(accs.values()) >= 0.95 and "3,426 parameters" in message
+    assert "control with 100 fillers at each end" in message
 
 
 @pytest.mark.parametrize(("dilations", "field"), [((1, 2, 4), 15), ((1, 1, 1, 1), 9)])
@@ -218,6 +220,32 @@ def test_a_model_that_does_not_train_is_told_so():
     assert status == FAILED and all(abs(a - 0.5) < 0.06 for a in accs.values()), accs
     assert "did not train" in message and "receptive field (31 tokens" in message
     assert "too small" not in message
+
+
+def test_a_position_reader_fails_the_control():
+    """Finding 1 of the second review: with zero padding, dilations 1, 3, 9, 27 (receptive field
+    81) reach 95 % on the checker's sequences (40 fillers a side) by reading where a marker sits;
+    with 100 fillers a side they fall below 90 %, and the feedback says why."""
+    status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack((1, 3, 9, 27), pad=True))
+    assert status == FAILED and min(accs.values()) >= 0.95, (accs, message)
+    assert "reads the order, at least in part, from where a marker sits" in message
+    assert "control with 100 fillers" in message
+
+
+def test_an_all_even_stack_fails_at_the_odd_distance():
+    """Dilations 2, 4, 8, 16 (receptive field 61) reach only even offsets: 31 is a hole. At
+    seed 0 the stack still scores 95.9 % at d = 31 on the checker's sequences, from where the
+    markers sit (the windows near an end); the control, at chance there, fails it."""
+    status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack((2, 4, 8, 16)))
+    assert status == FAILED and accs[20] >= 0.95 and accs[40] >= 0.95, (accs, message)
+    assert "receptive field is 61 tokens" in message and "holes" in message
+
+
+def test_the_control_margin_covers_the_receptive_field():
+    assert ch02_cnn.ORDER_CNN_CONTROL_MARGIN == (100, 300)
+    assert [ch02_cnn.control_margin(f) for f in (1, 81, 150, 1000, None)] == [100, 100, 150, 300,
+                                                                              300]
+    assert any(d % 2 for d in ch02_cnn.ORDER_CNN_DISTANCES), "an odd distance finds even holes"
 
 
 def test_receptive_field_of_the_learner_stack():
