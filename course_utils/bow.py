@@ -23,7 +23,7 @@ from collections.abc import Hashable, Iterable, Sequence
 import numpy as np
 
 __all__ = ["add_ngrams", "build_vocabulary", "cosine_similarity", "count_matrix", "idf",
-           "nb_log_count_ratio", "possible_first_markers", "tfidf",
+           "edge_clue_level", "nb_log_count_ratio", "possible_first_markers", "tfidf",
            "tfidf_from_docs"]
 
 
@@ -121,6 +121,31 @@ def cosine_similarity(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     unit = x / np.where(norms == 0, 1, norms)
     return (unit @ unit.T).astype(x.dtype, copy=False)
+
+
+def edge_clue_level(distance: int, length: int) -> float:
+    """Accuracy on chapter 01's order task from the edge clue alone (plus the bigram at d = 1).
+
+    The two markers sit at positions p and p + d, with p uniform among the ``length - d``
+    places where the pair fits. The edge clue is a marker at the first position (it must come
+    first) or at the last one (it must come second). For 1 < d < length - 1 the two cases are
+    different placements, so the clue appears with probability ``2 / (length - d)``; at
+    d = length - 1 the only placement puts both markers at the edges. Adjacent markers (d = 1)
+    form the bigram "A B" or "B A", which gives the answer. Without a clue the best guess is a
+    coin flip, so the level is ``P(clue) + (1 - P(clue)) / 2``.
+
+    Args:
+        distance: d, with 1 <= d <= length - 1.
+        length: tokens per sequence (>= 2).
+
+    Returns:
+        the accuracy, a float in [0.5, 1].
+    """
+    if not 1 <= distance <= length - 1:
+        raise ValueError(f"need 1 <= distance <= length - 1 = {length - 1}; got {distance}")
+    if distance in (1, length - 1):
+        return 1.0
+    return 0.5 + 1 / (length - distance)
 
 
 def nb_log_count_ratio(binary: np.ndarray, labels: np.ndarray, alpha: float = 1.0) -> np.ndarray:

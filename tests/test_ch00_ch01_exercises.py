@@ -417,3 +417,43 @@ def test_order_task_bag_of_bigrams_fixes_more_than_the_edge_clue():
         assert all(first in opt for opt, first in zip(options, truth, strict=True))
         share = np.mean([len(opt) == 1 for opt in options])
         assert low < share < high and share > 2 / (20 - d) + 0.05
+
+
+def _edge_clue_prediction(row, a, b):
+    """A linear rule on 1-2 gram counts: (count of A) - (bigrams "x A") = 1 iff A starts, etc."""
+    count = {t: row.count(t) for t in (a, b)}
+    ends_in = {t: sum(1 for x, y in zip(row[:-1], row[1:], strict=True) if y == t) for t in (a, b)}
+    starts = {t: sum(1 for x, y in zip(row[:-1], row[1:], strict=True) if x == t) for t in (a, b)}
+    score = ((count[a] - ends_in[a]) - (count[b] - ends_in[b])       # a marker at the start
+             + (count[b] - starts[b]) - (count[a] - starts[a]))      # a marker at the end
+    adjacent = sum(1 for x, y in zip(row[:-1], row[1:], strict=True) if (x, y) == (a, b)) \
+        - sum(1 for x, y in zip(row[:-1], row[1:], strict=True) if (x, y) == (b, a))
+    return int(score + 2 * adjacent >= 0)         # no clue: score 0, a fixed guess (label 1)
+
+
+def test_edge_clue_level_at_the_extremes_and_in_between():
+    """Review round 2: d = L - 1 puts both markers at the edges (level 1, not 1.5)."""
+    from course_utils.bow import edge_clue_level
+    from course_utils.tasks import ORDER_A, ORDER_B, order_task
+
+    length = 20
+    assert edge_clue_level(1, length) == 1.0                 # the bigram "A B" or "B A"
+    assert edge_clue_level(length - 1, length) == 1.0        # was 0.5 + 1 / 1 = 1.5
+    assert edge_clue_level(length - 2, length) == 1.0        # two placements, both at an edge
+    assert math.isclose(edge_clue_level(3, length), 0.5 + 1 / 17)
+    assert all(0.5 < edge_clue_level(d, length) <= 1.0 for d in range(1, length))
+    assert math.isclose(np.mean([edge_clue_level(d, length) for d in range(1, length)]),
+                        0.6839530567471744)                  # the random-distance level, 68.4 %
+    for bad in (0, length):
+        with pytest.raises(ValueError):
+            edge_clue_level(bad, length)
+    # the level is what a linear rule on 1-2 gram counts reaches, measured on sequences
+    for d in (1, 3, 10, length - 1):
+        X, y = order_task(4000, length, d, seed=7)
+        pred = np.array([_edge_clue_prediction(x.tolist(), ORDER_A, ORDER_B) for x in X])
+        acc = np.mean(pred == y)
+        se = math.sqrt(0.25 / len(y))
+        if edge_clue_level(d, length) == 1.0:
+            assert acc == 1.0, (d, acc)
+        else:
+            assert abs(acc - edge_clue_level(d, length)) < 4 * se, (d, acc)
