@@ -172,9 +172,9 @@ book: $(BOOK_STAMP)
 		$(BIN)/sphinx-build -b html -c book -d build/book-doctrees -W --keep-going -q . build/book
 	@echo "make book: done; open build/book/index.html"
 
-$(BOOK_STAMP): $(STAMP) requirements-book.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-book.txt \
-		-c requirements.txt
+$(BOOK_STAMP): $(STAMP) $(HERE)/requirements-book.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-r $(HERE)/requirements-book.txt -c $(HERE)/requirements.txt
 	@touch $@
 
 # the browser tests read the built book (tests/browser/test_book.py); without npm (needed once

@@ -258,10 +258,13 @@ def test_guard_costs_milliseconds(capsys, monkeypatch):
             assert checks.rnn_step(rnn_step)
         return (time.perf_counter() - start) / 5
 
+    class Unwatched(checking.CourseCallWatch):  # the same call path, with nothing to watch
+        def __init__(self, names, functions=()):
+            super().__init__((), ())
+
     timed()  # warm-up
     with_guard = timed()
-    from conftest import _NoWatch
-    monkeypatch.setattr(checking, "CourseCallWatch", _NoWatch)
+    monkeypatch.setattr(checking, "CourseCallWatch", Unwatched)
     without = timed()
     capsys.readouterr()
     print(f"rnn_step check: {1000 * with_guard:.1f} ms with the guard, "
