@@ -175,7 +175,7 @@ def check_surname_model(fn, *, seeds=SURNAME_SEEDS, target: float | None = None,
                         "regularise (dropout, weight decay) or lower the learning rate; if it "
                         "stays far below the linear baseline's level, check how the model reads "
                         "the padded names.")
-    lines = [describe_run(r, s, a) for r, s, a in zip(runs, seeds, strict=True)]
+    lines = [describe_run(r, s, a) for r, s, a in zip(runs, seeds, tests, strict=True)]
     head = (f"mean test accuracy {100 * mean:.1f} % over {len(seeds)} seeds "
             f"(target {100 * target:.1f} %)")
     return PASSED, f"{head}.\n" + "\n".join(lines + ["  " + what])
