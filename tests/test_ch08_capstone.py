@@ -489,3 +489,33 @@ def test_a_diverged_run_reports_nan_and_the_flag(order_task):
     assert "diverged" in table
     fine = capstone.run(order_task.subset(256, 64), "rnn", cfg)
     assert not fine.diverged and math.isfinite(fine.metric)
+
+
+def test_pooled_seed_variance_and_the_chapters_rule():
+    from scipy.stats import t as student_t
+
+    S = {("x", "cnn"): _spread((0.70, 0.74, 0.72), n_test=20000, seed=10),
+         ("x", "rnn"): _spread((0.60, 0.61, 0.62), n_test=20000, seed=11),
+         ("x", "lstm"): _spread((0.700, 0.702, 0.704), n_test=20000, seed=12),
+         ("x", "gru"): _spread((0.68, 0.70, 0.72), n_test=20000, seed=13),
+         ("x", "tfidf"): _spread((0.73, 0.73, 0.73), n_test=20000, seed=14)}
+    var, df = capstone.pooled_seed_variance(S, "x")
+    sds = [S[("x", m)].sd for m in ("cnn", "rnn", "lstm", "gru")]
+    assert df == 8 and var == pytest.approx(np.mean(np.square(sds)))
+    # a model whose three seeds happen to agree no longer looks sure against the baseline
+    own, pooled = capstone.compare(S[("x", "tfidf")], S[("x", "lstm")]), capstone.compare_models(
+        S, "x", "tfidf", "lstm")
+    assert pooled.se_seeds == pytest.approx(math.sqrt(var / 3)) and pooled.se_seeds > own.se_seeds
+    assert pooled.se == pytest.approx(math.hypot(pooled.se_seeds, pooled.se_test))
+    # two neural models: one pooled estimate, var (1/3 + 1/3), counted with its 8 df
+    c = capstone.compare_models(S, "x", "cnn", "gru")
+    assert c.se_seeds == pytest.approx(math.sqrt(2 * var / 3))
+    assert 8 <= c.df < 9 and c.t == pytest.approx(student_t.ppf(0.975, c.df))
+    # the floor variant keeps a model's own variance where it is larger, so it is never surer
+    for a, b in (("tfidf", "lstm"), ("cnn", "rnn"), ("gru", "lstm"), ("tfidf", "cnn")):
+        f = capstone.compare_models(S, "x", a, b, floor=True)
+        p = capstone.compare_models(S, "x", a, b)
+        assert f.se_seeds >= p.se_seeds - 1e-12 and (f.sign == 0 or f.sign == p.sign)
+    # a seeded model whose seeds agree by chance still takes the pooled variance
+    S[("x", "rnn")] = _spread((0.61, 0.61, 0.61), n_test=20000, seed=11)
+    assert capstone.compare_models(S, "x", "rnn", "tfidf").se_seeds > 0

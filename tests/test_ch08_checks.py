@@ -247,6 +247,8 @@ def test_too_weak_shows_the_validation_curve_and_the_default_target():
     assert "validation by epoch: " in message and "test = 1182 names" in message
     curve = message.split("validation by epoch: ")[1].split("\n")[0].split()
     assert len(curve) == 2 and all(0 < float(v) < 100 for v in curve)
+    assert "test accuracy " not in message.replace("the mean test accuracy over", "")
+    assert ": test " not in message    # no test number before the learner passes
 
 
 def test_the_check_is_deterministic_and_reproducible_in_the_notebook():
@@ -295,8 +297,17 @@ def chapters_gru(vocab_size, n_classes):
     return capstone.build_model(task, "gru", cfg), dict(CHAPTER_RECIPE)
 
 
+def shrunk_gru(vocab_size, n_classes):
+    """The chapter's GRU shrunk to fit the budget (embedding 32, H = 36, one direction, the last
+    state read out): the solution of exercise 2."""
+    from course_utils.models import RecurrentModel
+
+    model = RecurrentModel("gru", 36, n_classes, vocab_size=vocab_size, embed_dim=32)
+    return model, dict(SOLUTION_RECIPE)
+
+
 class BudgetGRU(nn.Module):
-    """The solution's design: bidirectional GRU, last states and a masked max-pool."""
+    """A more elaborate design: bidirectional GRU, last states and a masked max-pool."""
 
     def __init__(self, vocab, classes, embed_dim=16, hidden=28, dropout=0.3):
         super().__init__()
@@ -321,13 +332,20 @@ def test_the_chapters_gru_fails_on_every_seed(seed):
     assert status == FAILED and "over budget: 22,346 parameters" in message, message
 
 
-def test_the_solution_design_passes_every_seed_by_two_standard_errors():
+def test_the_budget_models_fit():
+    task = capstone.surnames.surname_task()
+    sizes = [sum(p.numel() for p in fn(task.vocab_size, task.n_outputs)[0].parameters())
+             for fn in (shrunk_gru, lambda v, c: (BudgetGRU(v, c), None))]
+    assert sizes == [10_810, 10_298] and max(sizes) <= capstone.surnames.SURNAME_MAX_PARAMS
+
+
+def test_the_shrunk_gru_passes_every_seed_by_two_standard_errors():
+    """The target only rejects broken models: the plain shrunk GRU clears it on every seed."""
     task = capstone.surnames.surname_task()
     target = capstone.surnames.SURNAME_TARGET
-    fn = lambda v, c: (BudgetGRU(v, c), dict(SOLUTION_RECIPE))
     accs = []
     for seed in capstone.surnames.SURNAME_SEEDS:
-        r = capstone.surnames.train_surname_model(fn, seed=seed)
+        r = capstone.surnames.train_surname_model(shrunk_gru, seed=seed)
         assert r.params <= capstone.surnames.SURNAME_MAX_PARAMS
         acc = ch08.measure_test_accuracy(r)
         se = np.sqrt(acc * (1 - acc) / len(task.y_test))   # one run against a fixed target

@@ -26,6 +26,12 @@ Independent sources add in variance: SE^2 = SE_seeds^2 + SE_test^2. A difference
 freedom of SE (n - 1 = 2 per seed term with three seeds; N - 1 for the test term): an
 approximate 95 % two-sided test. With three seeds, a comparison whose SE is mostly seed noise has
 about 2 to 4 degrees of freedom, and t is then 4.30 (2) to 2.78 (4), not 2.
+
+Pooled seed variance (``compare(..., pooled=pooled_seed_variance(S, task))``, the rule chapter
+08 uses). One model's three-seed sd is itself very noisy: a small one by chance makes its
+comparisons look sure. Assuming the neural models of one task share one seed variance, the pooled
+estimate over the four of them has 8 degrees of freedom instead of 2. The assumption is a choice:
+architectures can differ in how much they depend on the seed.
 """
 
 from __future__ import annotations
@@ -225,13 +231,41 @@ def paired_test_se(a: Spread, b: Spread) -> float:
     return float(np.std(e, ddof=1) / math.sqrt(len(e)))
 
 
-def compare(a: Spread, b: Spread, confidence: float = CONFIDENCE) -> Comparison:
-    """Compare model A with model B on one task (see the module's docstring for the rule)."""
+NEURAL_MODELS = ("cnn", "rnn", "lstm", "gru")
+
+
+def pooled_seed_variance(spread_of: dict, task: str, models=NEURAL_MODELS) -> tuple:
+    """``(variance, df)``: the seed variance of one run pooled over ``models`` on ``task``,
+    sum_m (n_m - 1) s_m^2 / sum_m (n_m - 1), and its degrees of freedom sum_m (n_m - 1)
+    (8 for four models with three seeds each). ``spread_of`` is what :func:`spreads` returns."""
+    ss = [spread_of[(task, m)] for m in models if (task, m) in spread_of]
+    df = sum(s.n - 1 for s in ss if s.n >= 2)
+    if df == 0:
+        raise ValueError(f"no model of {task!r} has two seeds to pool")
+    return sum((s.n - 1) * s.sd ** 2 for s in ss if s.n >= 2) / df, df
+
+
+def compare(a: Spread, b: Spread, confidence: float = CONFIDENCE, *,
+            pooled: tuple | None = None, seeded: tuple | None = None) -> Comparison:
+    """Compare model A with model B on one task (see the module's docstring for the rule).
+
+    ``pooled``: ``(variance, df)`` from :func:`pooled_seed_variance`. Given, every seeded model
+    takes the pooled variance instead of its own three-seed estimate, and the seed term, one
+    estimate, counts with the pooled df. ``seeded``: two booleans, whether A and B depend on the
+    seed (default: whether their seeds differ; a linear baseline is deterministic).
+    Chapter 08 uses it (through :func:`compare_models`): with three seeds, one model's own sd
+    is too noisy to trust, and an sd that is small by chance makes its comparisons look sure."""
     from scipy.stats import t as student_t
 
     diff = a.mean - b.mean
     gain = diff if a.metric_name == "accuracy" else -diff
-    seed_terms = [(s.sd ** 2 / s.n, s.n - 1) for s in (a, b) if s.n >= 2]
+    if pooled is None:
+        seed_terms = [(s.sd ** 2 / s.n, s.n - 1) for s in (a, b) if s.n >= 2]
+    else:
+        var_p, df_p = pooled
+        seeded = (s.n >= 2 and s.sd > 0 for s in (a, b)) if seeded is None else seeded
+        inv_n = sum(1 / s.n for s, on in zip((a, b), seeded, strict=True) if on)
+        seed_terms = [(var_p * inv_n, df_p)] if inv_n > 0 else []
     se_test = paired_test_se(a, b)
     n_test = np.asarray(a.examples).shape[1]
     terms = seed_terms + [(se_test ** 2, n_test - 1)]
@@ -244,6 +278,37 @@ def compare(a: Spread, b: Spread, confidence: float = CONFIDENCE) -> Comparison:
     sign = 1 if gain > threshold else -1 if gain < -threshold else 0
     se_seeds = math.sqrt(sum(v for v, _ in seed_terms))
     return Comparison(diff, gain, se_seeds, se_test, se, df, t, threshold, sign)
+
+
+def compare_models(spread_of: dict, task: str, a: str, b: str,
+                   confidence: float = CONFIDENCE, *, floor: bool = False) -> Comparison:
+    """Chapter 08's rule: model ``a`` against model ``b`` on ``task`` with the seed variance
+    pooled over the task's neural models; the linear baseline ("tfidf") has no seed term.
+
+    ``floor=True`` is the more cautious variant: each neural model keeps its own variance
+    where it exceeds the pooled one (with its own n - 1 degrees of freedom), and takes the
+    pooled one otherwise."""
+    sa, sb = spread_of[(task, a)], spread_of[(task, b)]
+    pooled = pooled_seed_variance(spread_of, task)
+    if not floor:
+        return compare(sa, sb, confidence, pooled=pooled,
+                       seeded=(a in NEURAL_MODELS, b in NEURAL_MODELS))
+    # floor: build each model's variance as max(own, pooled) and reuse compare's arithmetic
+    from scipy.stats import t as student_t
+
+    base = compare(sa, sb, confidence, pooled=(0.0, 1), seeded=(False, False))
+    terms = [(base.se_test ** 2, np.asarray(sa.examples).shape[1] - 1)]
+    for s, m in ((sa, a), (sb, b)):
+        if m in NEURAL_MODELS:
+            own = s.sd ** 2
+            terms.append((max(own, pooled[0]) / s.n, s.n - 1 if own > pooled[0] else pooled[1]))
+    var = sum(v for v, _ in terms)
+    df = var ** 2 / sum(v ** 2 / d for v, d in terms if v > 0)
+    t = float(student_t.ppf(0.5 + confidence / 2, df))
+    se = math.sqrt(var)
+    sign = 1 if base.gain > t * se else -1 if base.gain < -t * se else 0
+    return Comparison(base.diff, base.gain, math.sqrt(var - terms[0][0]), base.se_test, se, df,
+                      t, t * se, sign)
 
 
 def main(argv=None) -> int:

@@ -174,7 +174,8 @@ def _panel(ax, task: str, values: dict, trivial: float | None, metric_name: str,
             note = f"{label} {fmt_metric(trivial, metric_name)}: below the axis"
     for (rt, rm), ref in REFERENCES.items():
         if rt == task:
-            ax.axhline(scale * ref.value, color=MODEL_COLORS.get(rm, "grey"), ls="--", lw=1,
+            # grey, not the model's colour: a published number on other data, not our model
+            ax.axhline(scale * ref.value, color="dimgrey", ls="--" if rm == "tfidf" else "-.", lw=1,
                        label=f"{MODEL_TITLES[rm] if rm != 'tfidf' else 'NBSVM'} on MR (other data)")
     if regression:
         ax.set_yscale("log")

@@ -28,14 +28,17 @@ SURNAME_SEEDS = (0, 1, 2)       # the grade is the mean test accuracy over these
 SURNAME_MAX_STEPS = 700         # optimiser steps per run (epochs x batches per epoch)
 SURNAME_MAX_PARAMS = 11_000     # trainable parameters: under half of the chapter's GRU (22,346)
 SURNAME_MAX_EPOCHS = 40
-# The target: a mean test accuracy over SURNAME_SEEDS. The solution's design (a bidirectional GRU,
-# H = 28, embedding 16, last states and a masked max-pool, 10,298 parameters; chosen on validation
-# between H = 24 and H = 28) scored 67.3 / 69.0 / 70.3 % on the test names with seeds 0 / 1 / 2:
-# each seed clears 64 % by more than two standard errors of one test accuracy
-# (sqrt(p (1 - p) / 1182), 1.3-1.4 points), and tests/test_ch08_checks.py asserts it. An accuracy
-# target alone could not fail the chapter's GRU on every seed and pass a better design on every
-# seed by that margin (their gap is about a point); the parameter budget can.
-SURNAME_TARGET = 0.64
+# The target: a mean test accuracy over SURNAME_SEEDS that rejects a broken model, not a bar for
+# design. Measured with the recipe {"epochs": 20, "lr": 5e-3, "batch_size": 128, "clip": 1.0,
+# "patience": 5}: the chapter's GRU shrunk to fit (embedding 32, H = 36, one direction, last
+# state; 10,810 parameters) scored 68.8 / 69.3 / 66.7 % on the test names with seeds 0 / 1 / 2
+# (mean 68.2 %); a bidirectional GRU (H = 28, embedding 16, last states and a masked max-pool;
+# 10,298 parameters) scored 67.3 / 69.0 / 70.3 % (mean 68.9 %). The two cannot be told apart on
+# 1,182 names, so no accuracy target separates a better design from the plain shrunk one, and
+# the exercise is "fit the budget". Each seed of the shrunk GRU clears 62 % by more than two
+# standard errors of one test accuracy (sqrt(p (1 - p) / 1182), 1.3-1.4 points);
+# tests/test_ch08_checks.py asserts it.
+SURNAME_TARGET = 0.62
 TRAINING_KEYS = ("epochs", "lr", "batch_size", "clip", "weight_decay", "patience")
 
 

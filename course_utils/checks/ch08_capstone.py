@@ -125,10 +125,12 @@ def measure_test_accuracy(result, task=None) -> float:
     return float(np.mean(net_scores(task, result.model_object, task.x_test, task.y_test)))
 
 
-def describe_run(r, seed: int, test: float) -> str:
-    """One line per seed: test accuracy, the tested epoch, the validation curve."""
+def describe_run(r, seed: int, test: float | None = None) -> str:
+    """One line per seed: the tested epoch, its validation accuracy, the validation curve, and
+    the test accuracy only when given (the checker gives it once the model passes)."""
     curve = " ".join(f"{100 * v:.1f}" for v in r.history.test_metric)
-    return (f"  seed {seed}: test {100 * test:.1f} % (weights of epoch {r.best_epoch}, "
+    shown = "" if test is None else f"test {100 * test:.1f} % "
+    return (f"  seed {seed}: {shown}(weights of epoch {r.best_epoch}, "
             f"validation {100 * r.val_metric:.1f} %); validation by epoch: {curve}")
 
 
@@ -163,17 +165,20 @@ def check_surname_model(fn, *, seeds=SURNAME_SEEDS, target: float | None = None,
             f"{drop or 'none'}, {steps} optimiser steps in the first run (budget "
             f"{SURNAME_MAX_STEPS}); validation = {len(task.validation_split()[1])} training "
             f"names held out, test = {len(task.y_test)} names, tested once per seed, here")
+    if mean < target:
+        lines = [describe_run(r, s) for r, s in zip(runs, seeds, strict=True)]
+        body = "\n".join(lines + ["  " + what])
+        return FAILED, (f"too weak: the mean test accuracy over {len(seeds)} seeds is below the "
+                        f"target {100 * target:.1f} % (the test numbers are shown once you pass, "
+                        f"so that you tune on validation).\n{body}\nIf the validation curve "
+                        "still rises at the last epoch, train longer; if it peaked early, "
+                        "regularise (dropout, weight decay) or lower the learning rate; if it "
+                        "stays far below the linear baseline's level, check how the model reads "
+                        "the padded names.")
     lines = [describe_run(r, s, a) for r, s, a in zip(runs, seeds, tests, strict=True)]
     head = (f"mean test accuracy {100 * mean:.1f} % over {len(seeds)} seeds "
             f"(target {100 * target:.1f} %)")
-    body = "\n".join(lines + ["  " + what])
-    if mean < target:
-        return FAILED, (f"too weak: {head}.\n{body}\nIf the validation curve still rises at the "
-                        "last epoch, train longer; if it peaked early, regularise (dropout, "
-                        "weight decay) or lower the learning rate. Within a small budget, "
-                        "reading the name in both directions and pooling the states over time "
-                        "help most.")
-    return PASSED, f"{head}.\n{body}"
+    return PASSED, f"{head}.\n" + "\n".join(lines + ["  " + what])
 
 
 @design_checker
@@ -186,7 +191,7 @@ def surname_gru(fn, target: float | None = None, seeds=SURNAME_SEEDS) -> CheckRe
     ``weight_decay``, ``patience``. For each seed of ``SURNAME_SEEDS`` the checker runs
     :func:`train_surname_model` (seeded build, one thread, epochs chosen on the validation
     split, test once) and passes when the mean test accuracy reaches ``target`` (default:
-    :func:`surname_target`, the linear baseline's level within two standard errors). The budget
+    ``SURNAME_TARGET``, a level that rejects a broken model; see ``capstone.surnames``). The budget
     is ``SURNAME_MAX_STEPS`` optimiser steps and ``SURNAME_MAX_PARAMS`` parameters, the same on
     every machine.
     """
