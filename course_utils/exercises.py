@@ -356,9 +356,16 @@ _NOT_SHIPPED = {".git", ".venv", "data", "build", "__pycache__", ".pytest_cache"
 
 
 def course_files(root: Path) -> list[Path]:
-    """The checkout's files as git would ship them (tracked and new, not ignored)."""
+    """The checkout's files as git would ship them (tracked and new, not ignored).
+
+    Only when ``root`` is the top of a git work tree: a copy inside another checkout (make
+    test's ``build/shipped``, which that checkout's git ignores) is walked instead.
+    """
+    top = _git("rev-parse", "--show-toplevel", cwd=root)
+    is_top = top.returncode == 0 and Path(
+        top.stdout.decode("utf-8", "replace").strip()).resolve() == Path(root).resolve()
     listed = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=root)
-    if listed.returncode == 0:
+    if is_top and listed.returncode == 0:
         names = [n for n in listed.stdout.decode("utf-8", "replace").split("\0") if n]
         return [Path(n) for n in names if (root / n).is_file()]
     return [p.relative_to(root) for p in root.rglob("*") if p.is_file()

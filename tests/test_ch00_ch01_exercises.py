@@ -350,7 +350,7 @@ def test_the_prediction_check_cell_reveals_nothing(folder):
     assert cell.strip() == "outcome = checks.predict_bigram_cosine(predict_bigram_cosine)"
     texts = ["".join(c["source"]) for c in nb["cells"]]
     at = next(i for i, t in enumerate(texts) if t == cell)
-    assert texts[at + 1].startswith("**Why did it come out this way?**")
+    assert texts[at + 1].startswith("**Your reasoning.**")
 
 
 def test_exercise_questions_are_not_the_chapters():

@@ -103,7 +103,7 @@ def conv_ok_torch(x, weight, bias, dpooled):
     return xt.grad.permute(2, 0, 1).numpy().copy(), wt.grad.numpy(), bt.grad.numpy()
 
 
-CONV_OK = [conv_variant(), conv_ok_im2col, conv_ok_torch]
+CONV_OK = [conv_variant(), conv_ok_im2col]  # conv_ok_torch: autograd is the answer, refused
 CONV_WRONG = {
     "no ReLU derivative (missing factor)": conv_variant(relu_grad=False),
     "gradient to every window (sum pooling)": conv_variant(one_window=False),
@@ -625,3 +625,9 @@ def test_references_agree_with_torch():
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
         for k in ref[3]:
             np.testing.assert_allclose(ref[3][k], got[3][k], rtol=tol, atol=tol)
+
+
+def test_autograd_is_refused_for_the_conv_backward(capsys):
+    """Right values, but PyTorch derived them: the exercise asks for the derivation."""
+    result = checks.conv_maxpool_backward(conv_ok_torch)
+    assert not result and "torch.autograd.backward" in result.message
