@@ -711,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs, problems = collect_jobs(args.paths, args.solutions)
     if args.collected:
         for job in jobs:
-            job.collected = args.collected / job.chapter
+            job.collected = args.collected.resolve() / job.chapter  # check processes run elsewhere
     rows = grade_jobs(jobs, limits, max(1, args.jobs), args.scheduler,
                       on_rows=log.append if log else None)
     print_table(rows)
