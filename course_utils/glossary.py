@@ -32,7 +32,7 @@ TERMS: list[tuple[str, str, str]] = [
     ("standard error", "标准误差", "01"),
     ("McNemar's test (paired)", "McNemar 检验（配对检验）", "01"),
     ("paired standard error", "配对标准误差", "01"),
-    ("95 % interval (confidence interval)", "95% 置信区间", "01"),
+    ("95 % interval (confidence interval)", "置信区间", "01"),
     ("stratified split", "分层划分", "01"),
     ("log-count ratio (Naive Bayes)", "对数计数比（朴素贝叶斯）", "01"),
     ("NB-LR / NBSVM (Naive-Bayes-weighted logistic regression / SVM)",
