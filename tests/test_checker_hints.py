@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from test_ch03_ch04_checks import ng_undo_by_subtraction  # the rounding-residue restore
 
 from course_utils import checking, checks
 from course_utils.checking import FAILED, Mismatch, compare
@@ -245,19 +246,6 @@ def test_chapter_04_hints_keep_the_1_based_convention():
     assert "(h0 at t = 0)" not in source and "h_0 at t = 0" not in source
 
 
-def _arithmetic_restore(f, x, eps=1e-5):
-    """Right values, x restored by arithmetic: + eps, - 2 eps, + eps."""
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        x[i] += eps
-        f_plus = f(x)
-        x[i] -= 2 * eps
-        f_minus = f(x)
-        x[i] += eps
-        grad[i] = (f_plus - f_minus) / (2 * eps)
-    return grad
-
-
 def _changes_x_for_real(f, x, eps=1e-5):
     """Right values, then a real change of x (not rounding): the generic message applies."""
     grad = np.zeros_like(x)
@@ -274,7 +262,7 @@ def _changes_x_for_real(f, x, eps=1e-5):
 
 
 def test_numerical_gradient_names_the_rounding_residue():
-    result = checks.numerical_gradient(_arithmetic_restore)
+    result = checks.numerical_gradient(ng_undo_by_subtraction)
     assert not result
     assert "rounding residue" in result.message and "old = x[i]" in result.message
     assert "changed its input" not in result.message
