@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import math
 import os
 import sys
@@ -49,10 +48,6 @@ class CheckResult:
 
     def __repr__(self) -> str:
         return f"CheckResult({self.exercise!r}, {self.status!r})"
-
-    def to_json(self) -> str:
-        return json.dumps({"exercise": self.exercise, "status": self.status,
-                           "message": self.message})
 
 
 @dataclass

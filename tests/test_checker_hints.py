@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from test_ch03_ch04_checks import ng_undo_by_subtraction  # the rounding-residue restore
+from test_ch03_ch04_checks import ng_ok_nditer, ng_undo_by_subtraction
 
 from course_utils import checking, checks
 from course_utils.checking import FAILED, Mismatch, compare
@@ -248,15 +248,7 @@ def test_chapter_04_hints_keep_the_1_based_convention():
 
 def _changes_x_for_real(f, x, eps=1e-5):
     """Right values, then a real change of x (not rounding): the generic message applies."""
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        f_plus = f(x)
-        x[i] = old - eps
-        f_minus = f(x)
-        x[i] = old
-        grad[i] = (f_plus - f_minus) / (2 * eps)
+    grad = ng_ok_nditer(f, x, eps)
     x += 1.0
     return grad
 
