@@ -84,30 +84,30 @@ unit: setup
 # process; nbval would only train the same models a second time. The longest notebook is
 # named first (pytest drops the second mention), so it does not start last and leave the other
 # worker idle at the end.
-# nbval also copies each solution's functions out of its kernel (course_utils.grade_nbval), so
+# nbval also copies each solution's functions out of its kernel (course_utils.grading.grade_nbval), so
 # grade-solutions runs the trusted checks without executing every solution a second time.
 COLLECTED := build/collected
 notebooks: data
 	rm -rf $(COLLECTED)
 	$(NB_ENV) $(DEFER) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval \
 		--nbval-cell-timeout=600 --nbval-sanitize-with .nbval_sanitize.cfg $(LONGEST_FIRST) \
-		-p course_utils.grade_nbval --grade-collect $(COLLECTED) notebooks solutions
+		-p course_utils.grading.grade_nbval --grade-collect $(COLLECTED) notebooks solutions
 	$(NB_ENV) $(DEFER) $(BIN)/pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider \
 		--nbval-cell-timeout=600 --nbval-lax exercises
 
 # The committed exercise notebooks are what the generator writes (a regenerated, not yet
 # committed one also passes); a learner's edits are not looked at.
 exercises-check: setup
-	$(BIN)/python -m course_utils.exercises check --committed
+	$(BIN)/python -m course_utils.grading.exercises check --committed
 
 grade-solutions: data
-	$(NB_ENV) $(BIN)/python -m course_utils.grade solutions -j $(JOBS) --collected $(COLLECTED)
+	$(NB_ENV) $(BIN)/python -m course_utils.grading.grade solutions -j $(JOBS) --collected $(COLLECTED)
 
 # Your own exercises, graded as the course grades them: `make grade`, or `make grade NB=03`.
 grade: data
 	@set -- $(if $(NB),$(wildcard exercises/$(NB)*.ipynb),exercises); \
 	if [ -z "$$1" ]; then echo "make grade: no exercises/$(NB)*.ipynb"; exit 2; fi; \
-	$(NB_ENV) $(BIN)/python -m course_utils.grade "$$@"; status=$$?; \
+	$(NB_ENV) $(BIN)/python -m course_utils.grading.grade "$$@"; status=$$?; \
 	if [ $$status -eq 1 ]; then echo "make grade: not everything passes yet (see above)"; fi; \
 	[ $$status -le 1 ]
 
@@ -115,9 +115,9 @@ grade: data
 # STAGES (and UNIT, the unit tests) narrow it down, e.g. make test STAGES=lint.
 STAGES ?= lint unit notebooks grade-solutions browser
 test: setup data exercises-check
-	@$(BIN)/python -m course_utils.exercises shipped-copy $(SHIPPED)
+	@$(BIN)/python -m course_utils.grading.exercises shipped-copy $(SHIPPED)
 	+@$(SHIPPED_MAKE) $(STAGES) CHROMIUM=$(CHROMIUM) UNIT="$(UNIT)"
-	@echo "make test: $$($(BIN)/python -m course_utils.exercises learner-note)"
+	@echo "make test: $$($(BIN)/python -m course_utils.grading.exercises learner-note)"
 	@echo "make test: all checks passed"
 
 browser:
@@ -149,7 +149,7 @@ test-browser: setup
 
 # ---- maintainer targets ----------------------------------------------------
 build-exercises: setup
-	$(BIN)/python -m course_utils.exercises build
+	$(BIN)/python -m course_utils.grading.exercises build
 
 # Re-execute notebooks and solutions in place so their stored outputs are current.
 # Same one-thread environment as the nbval targets, so stored and fresh outputs agree.
@@ -158,7 +158,7 @@ refresh-outputs: data
 		--ExecutePreprocessor.timeout=600 $(or $(NB),notebooks/*.ipynb solutions/*.ipynb)
 
 bench: data
-	$(BIN)/python -m course_utils.bench
+	$(BIN)/python -m course_utils.maintainer.bench
 
 # ---- the course as a book ----------------------------------------------------
 # A static, offline, searchable HTML book from the stored outputs (nothing is executed):

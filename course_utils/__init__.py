@@ -1,21 +1,29 @@
 """Helpers for the course "Why recurrence? From TF-IDF to LSTM and GRU".
 
-The package is flat, with one sub-package (``checks``, one module per chapter). Its modules
-fall into three groups:
+The folder listing shows the three groups:
 
-* learner-facing, imported by the chapter notebooks: ``env`` (seeding, device, thread limits),
-  ``plotting``, ``diagrams`` (+ ``diagram_kit``), ``data``, ``text``, ``tasks``, ``bow``,
-  ``cnn``, ``softmax``, ``scratch`` (the NumPy RNN, LSTM and GRU), ``models``, ``training``,
-  ``pathologies``, ``gates``, ``wine``, ``capstone``, ``glossary``;
-* exercise machinery: ``checking`` (runs a checker and reports its result), ``checks`` (the
-  checkers: ``checks.NAME(your_function)``), ``exercises`` (builds ``exercises/`` from
-  ``solutions/``), ``grade`` (``python -m course_utils.grade``; ``grade_check`` runs one
-  check in a fresh process) and ``nbrun`` (the one notebook runner, used by ``grade`` and
-  ``bench``);
-* maintainer tools: ``bench`` (``python -m course_utils.bench``) and ``glossary`` run as a
-  script (writes ``GLOSSARY.md``).
+* ``course_utils/*.py`` and ``course_utils/capstone/``: what the chapter notebooks import.
+  ``env`` (seeding, device, thread limits), ``plotting``, ``diagrams`` (+ ``diagram_kit``),
+  ``data``, ``text``, ``tasks`` (every synthetic task), ``bow``, ``cnn``, ``softmax``,
+  ``scratch`` (the NumPy RNN, LSTM and GRU), ``models``, ``training`` (the one training loop),
+  ``pathologies``, ``gates``, ``wine``, ``speed`` (NumPy vs PyTorch timings), ``capstone``
+  (chapter 08's harness), ``glossary``.
+* ``course_utils/grading/``: the exercise machinery. ``checking`` (runs a checker and reports
+  its result), ``checks`` (the checkers, one module per chapter: ``checks.NAME(your_function)``),
+  ``exercises`` (builds ``exercises/`` from ``solutions/``), ``grade``
+  (``python -m course_utils.grading.grade``; ``grade_check`` runs one check in a fresh process,
+  ``grade_nbval`` collects the solutions' functions during nbval) and ``nbrun`` (the one
+  notebook runner).
+* ``course_utils/maintainer/``: tools no notebook imports. ``bench``
+  (``python -m course_utils.maintainer.bench``).
 
-CONTRIBUTING.md has the same map and the rules for adding to it.
+Learner-facing modules never import ``grading`` or ``maintainer``. CONTRIBUTING.md has the same
+map and the rules for adding to it.
 """
 
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+# The repository's root folder (notebooks/, exercises/, solutions/, data/): defined here once.
+REPO_ROOT = Path(__file__).resolve().parent.parent

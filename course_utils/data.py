@@ -47,6 +47,8 @@ import numpy as np
 from filelock import FileLock
 from sklearn.model_selection import train_test_split
 
+from course_utils import REPO_ROOT
+
 __all__ = [
     "DataUnavailableError",
     "MR_ARCHIVE",
@@ -74,7 +76,6 @@ _MR_MEMBER = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class DataUnavailableError(RuntimeError):
@@ -84,7 +85,7 @@ class DataUnavailableError(RuntimeError):
 def data_dir() -> Path:
     """Cache folder: ``$COURSE_DATA_DIR`` if set, else ``<repo root>/data`` (git-ignored)."""
     env = os.environ.get("COURSE_DATA_DIR")
-    return Path(env).expanduser() if env else _REPO_ROOT / "data"
+    return Path(env).expanduser() if env else REPO_ROOT / "data"
 
 
 # ---------------------------------------------------------------------------------------------

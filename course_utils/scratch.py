@@ -36,9 +36,9 @@ caches as read-only.
 Speed: the code is written for reading. A forward step is the step function's equation;
 each weight gradient, a sum over steps, is one matrix product over all steps (as chapter 04
 derives it). Tricks that other implementations use were measured on the benchmark shape
-(``python -m course_utils.bench``: T=100, B=64, D=64, H=128, float32) and left out because
-none gained more than 1.3x there: computing the input projections of all steps as one product
-before the loop (slower here, its (T*B, G*H) result does not stay in cache), summing weight
+(``python -m course_utils.maintainer.bench``: T=100, B=64, D=64, H=128, float32) and left out
+because none gained more than 1.3x there: computing the input projections of all steps as one
+product before the loop (slower here, its (T*B, G*H) result does not stay in cache), summing weight
 gradients in slabs of rows, in-place activations and tanh written through the sigmoid.
 """
 

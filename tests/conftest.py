@@ -2,7 +2,7 @@
 
 import pytest
 
-from course_utils import checking
+from course_utils.grading import checking
 
 
 class _NoWatch:

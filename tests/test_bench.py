@@ -1,6 +1,6 @@
 """The benchmark's closing note reports every ratio, per thread count, against the goal."""
 
-from course_utils import bench
+from course_utils.maintainer import bench
 
 
 def test_closing_note_lists_the_ratios_per_thread_count():

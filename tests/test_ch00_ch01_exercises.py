@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import checks
-from course_utils.checks import ch00_softmax, ch01_tfidf
+from course_utils.grading import checks
+from course_utils.grading.checks import ch00_softmax, ch01_tfidf
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -291,7 +291,7 @@ def test_predict_bigram_cosine_never_raises(garbage, capsys):
 
 
 def test_the_prediction_is_not_graded():
-    from course_utils import grade
+    from course_utils.grading import grade
 
     assert not grade.is_graded("predict_bigram_cosine")
     assert grade.is_graded("tfidf_transform") and grade.is_graded("masked_softmax")

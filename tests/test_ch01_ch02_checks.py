@@ -11,13 +11,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from course_utils import bow, checks, cnn  # noqa: E402
-from course_utils.checks.ch01_tfidf import (  # noqa: E402
+from course_utils import bow, cnn
+from course_utils.grading import checks  # noqa: E402
+from course_utils.grading.checks.ch01_tfidf import (  # noqa: E402
     cosine_cases,
     cosine_reference,
     cosine_wrong,
 )
-from course_utils.checks.ch02_cnn import (  # noqa: E402
+from course_utils.grading.checks.ch02_cnn import (  # noqa: E402
     CONV_VARIANTS,
     conv_cases,
     conv_confusable,
@@ -544,7 +545,7 @@ def test_rf_hints(fn, words, capsys, no_own_work_guard):
 
 
 def _assert_all_differ(cases, reference, wrong_for):
-    from course_utils.checking import Mismatch, compare
+    from course_utils.grading.checking import Mismatch, compare
 
     for case in cases:
         if case.raises is not None:  # the stub asks for an exception: no values to tell apart

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import checks, cnn
-from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED
-from course_utils.checks import ch02_cnn
+from course_utils import cnn
+from course_utils.grading import checks
+from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED
+from course_utils.grading.checks import ch02_cnn
 
 # ---- precise stubs: what the stubs state is what the checkers test
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import checks, scratch
-from course_utils.checks import ch04_bptt
+from course_utils import scratch
+from course_utils.grading import checks
+from course_utils.grading.checks import ch04_bptt
 
 
 def _log_softmax(z):

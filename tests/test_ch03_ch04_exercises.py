@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils import checks, scratch
-from course_utils.checks import ch03_rnn, ch04_bptt
+from course_utils import scratch
+from course_utils.grading import checks
+from course_utils.grading.checks import ch03_rnn, ch04_bptt
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,8 @@ ones fail. The wrong versions are written here independently of the hints in ``c
 import numpy as np
 import pytest
 
-from course_utils import checks, pathologies
+from course_utils import pathologies
+from course_utils.grading import checks
 
 
 # ---------------------------------------------------------------- scale_to_spectral_radius

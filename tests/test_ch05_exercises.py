@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import checks, pathologies, scratch
-from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED
+from course_utils import pathologies, scratch
+from course_utils.grading import checks
+from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED
 
 # ---------------------------------------------------------------- clip_grad_norm: the stub's rule
 
@@ -195,7 +196,7 @@ def test_prediction_never_raises(garbage, capsys):
 
 
 def test_prediction_is_not_graded():
-    from course_utils.grade import is_graded
+    from course_utils.grading.grade import is_graded
 
     assert not is_graded("predict_weak_input_gradient")
     assert is_graded("relu_rnn_init")
@@ -253,7 +254,7 @@ def test_design_solution_passes_each_seed_and_obvious_models_fail(capsys):
     The solution passes every seed with a wide margin; PyTorch's default start fails at once,
     near the baseline; W_hh = I with the default biases passes seed 0 but misses seeds 1 and 2,
     so the hint's zero biases are needed."""
-    from course_utils.checks import ch05_pathologies as ch05
+    from course_utils.grading.checks import ch05_pathologies as ch05
 
     assert ch05.DESIGN_SEEDS == (0, 1, 2)
     good = checks.relu_rnn_init(identity_start)

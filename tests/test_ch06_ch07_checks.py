@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import checks, gates
-from course_utils.checks import ch07_gru
+from course_utils import gates
+from course_utils.grading import checks
+from course_utils.grading.checks import ch07_gru
 from course_utils.models import RecurrentModel
 
 

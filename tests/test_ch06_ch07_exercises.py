@@ -7,8 +7,9 @@ The implementations here are written independently of the checkers' references.
 import numpy as np
 import pytest
 
-from course_utils import checks, gates, scratch, wine
-from course_utils.checks import ch06_lstm, ch07_gru
+from course_utils import gates, scratch, wine
+from course_utils.grading import checks
+from course_utils.grading.checks import ch06_lstm, ch07_gru
 
 sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
 
@@ -193,7 +194,7 @@ def test_predict_wine_share_close_far_and_unanswered(capsys):
 
 
 def test_predictions_are_not_graded():
-    from course_utils.grade import is_graded
+    from course_utils.grading.grade import is_graded
 
     assert not is_graded("predict_forget_bias") and not is_graded("predict_wine_share")
     assert "predict_forget_bias" in checks.__all__ and "predict_wine_share" in checks.__all__

@@ -1,4 +1,5 @@
-"""Tests of the capstone harness (course_utils.capstone) and the benchmark (course_utils.bench).
+"""Tests of the capstone harness (course_utils.capstone), the speed comparison
+(course_utils.speed) and the benchmark (course_utils.maintainer.bench).
 
 They use small slices of the tasks and a few epochs, so they check the plumbing and the
 contracts (shapes, seeds, timing fields, reporting), not the chapter's numbers, which chapter 08
@@ -14,7 +15,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_utils import bench, capstone
+from course_utils import capstone, speed
+from course_utils.maintainer import bench
 
 
 @pytest.fixture(scope="module")
@@ -410,9 +412,9 @@ def test_published_numbers_are_reference_lines_on_other_data():
 
 
 def test_flop_count():
-    assert bench.flops("rnn", 1, 1, 1, 1) == 3 * 2 * 1 * 1 * 2
-    assert bench.flops("lstm") == 3 * 2 * 100 * 64 * 4 * 128 * (64 + 128)
-    assert bench.flops("gru") / bench.flops("rnn") == 3
+    assert speed.flops("rnn", 1, 1, 1, 1) == 3 * 2 * 1 * 1 * 2
+    assert speed.flops("lstm") == 3 * 2 * 100 * 64 * 4 * 128 * (64 + 128)
+    assert speed.flops("gru") / speed.flops("rnn") == 3
 
 
 def test_budgets_and_notebook_selection():
@@ -451,11 +453,11 @@ def test_time_notebook_reports_a_failing_notebook(tmp_path):
 
 
 def test_compare_speed_checks_correctness_and_reports_ratios():
-    r = bench.compare_speed("rnn", repeats=1, threads=1)
+    r = speed.compare_speed("rnn", repeats=1, threads=1)
     assert r.max_abs_diff < 1e-3 and r.threads == 1
     assert r.numpy_seconds > 0 and r.torch_seconds > 0
     assert r.ratio == pytest.approx(r.numpy_seconds / r.torch_seconds)
-    assert r.numpy_gflops == pytest.approx(bench.flops("rnn") / r.numpy_seconds / 1e9)
+    assert r.numpy_gflops == pytest.approx(speed.flops("rnn") / r.numpy_seconds / 1e9)
 
 
 def test_main_writes_json(tmp_path, capsys):

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import capstone, checks
-from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED
-from course_utils.checks import ch08_capstone as ch08
+from course_utils import capstone
+from course_utils.grading import checks
+from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED
+from course_utils.grading.checks import ch08_capstone as ch08
 
 # ---- recurrent_param_count ----------------------------------------------------------------
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import checks
-from course_utils.checks import ch02_cnn, ch04_bptt, ch06_lstm, ch07_gru
+from course_utils.grading import checks
+from course_utils.grading.checks import ch02_cnn, ch04_bptt, ch06_lstm, ch07_gru
 
 
 def sig(v):

@@ -4,8 +4,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course_utils import checking
-from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED, CheckResult
+from course_utils.grading import checking
+from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED, CheckResult
 
 FAIL_TEXT = ("\u274c rnn_step: case 1 of 7 (float64, B=3, D=4, H=5): h_t: 15 of 15 elements "
              "differ; worst at [0, 2]: expected 0.61, got 0.043 <x>\n"
@@ -39,7 +39,7 @@ def test_the_hint_is_set_apart_and_the_text_is_escaped():
 def test_in_a_kernel_the_result_is_a_rich_display_whose_text_is_the_printed_line():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(
-        "from course_utils import checking\n"
+        "from course_utils.grading import checking\n"
         "checking.report(checking.CheckResult('f', 'failed', 'wrong\\n   hint: look'))\n"
         "None")]
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()

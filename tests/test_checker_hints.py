@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from test_ch03_ch04_checks import ng_ok_nditer, ng_undo_by_subtraction
 
-from course_utils import checking, checks
-from course_utils.checking import FAILED, Mismatch, compare
+from course_utils.grading import checking, checks
+from course_utils.grading.checking import FAILED, Mismatch, compare
 
 
 def recorded_call(name, monkeypatch):
@@ -240,7 +240,7 @@ def test_bptt_off_by_one_gets_the_hint_the_chapter_names():
 
 
 def test_chapter_04_hints_keep_the_1_based_convention():
-    from course_utils.checks import ch04_bptt
+    from course_utils.grading.checks import ch04_bptt
 
     source = open(ch04_bptt.__file__, encoding="utf-8").read()
     assert "(h0 at t = 0)" not in source and "h_0 at t = 0" not in source

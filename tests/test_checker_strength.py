@@ -4,7 +4,7 @@ differently. The wrong versions here are written independently of the hints in `
 import numpy as np
 import pytest
 
-from course_utils import checks
+from course_utils.grading import checks
 
 
 def sig(v):

@@ -4,8 +4,8 @@
 import numpy as np
 import pytest
 
-from course_utils import checking, checks
-from course_utils.checking import Case, Mismatch, compare, run_check
+from course_utils.grading import checking, checks
+from course_utils.grading.checking import Case, Mismatch, compare, run_check
 
 
 def ref(x):
@@ -88,7 +88,7 @@ def test_no_checker_raises_on_garbage(checker, garbage):
 
 
 def test_a_design_checker_leaves_training_to_the_grader(monkeypatch):
-    from course_utils import checks, grade
+    from course_utils.grading import checks, grade
 
     called = []
     monkeypatch.setenv(checking.DEFER_ENV, "1")
@@ -135,7 +135,7 @@ def test_a_case_can_require_an_exception_and_a_promise_is_checked_after_the_valu
 
 def test_editing_a_nested_token_list_in_place_is_caught(capsys):
     """``docs`` is a list of token lists: changing a token inside it counts as changing docs."""
-    from course_utils import checks
+    from course_utils.grading import checks
 
     def count_matrix(docs, vocab):
         counts = np.zeros((len(docs), len(vocab)), dtype=np.int64)
@@ -162,7 +162,7 @@ def test_unchanged_nested_inputs_and_functions_are_not_flagged():
 
 def test_a_matmul_shape_error_gets_a_hint(capsys):
     """Forgetting .T on a non-square weight crashes inside NumPy: the message says what to check."""
-    from course_utils import checks
+    from course_utils.grading import checks
 
     def rnn_step(x_t, h_prev, p):
         a = x_t @ p["weight_ih"] + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils import data
+from course_utils import REPO_ROOT, data
 
 # Taken at import time, before any test points COURSE_DATA_DIR somewhere else.
 REAL_ARCHIVE = data.data_dir() / data.MR_ARCHIVE
@@ -52,7 +52,7 @@ def _offline(url, out):
 
 def test_data_dir_default_and_override(monkeypatch, tmp_path):
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    assert data.data_dir() == data._REPO_ROOT / "data"
+    assert data.data_dir() == REPO_ROOT / "data"
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     assert data.data_dir() == tmp_path
 

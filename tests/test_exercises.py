@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import exercises as ex
+from course_utils.grading import exercises as ex
 
 SOLVED = '''def add(a, b):
     """Add."""

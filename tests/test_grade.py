@@ -11,10 +11,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_utils import grade
+from course_utils.grading import grade
 
 CHAPTER = "00_fake.ipynb"
-HEADER = "import numpy as np\nfrom course_utils import checks"
+HEADER = "import numpy as np\nfrom course_utils.grading import checks"
 SOFTMAX = ("def softmax(z):\n    e = np.exp(z - z.max(-1, keepdims=True))\n"
            "    return e / e.sum(-1, keepdims=True)")
 BACKWARD = ("def softmax_backward(s, ds):\n"
@@ -107,7 +107,7 @@ def test_expectations_come_from_the_solution(course):
 def test_predictions_are_not_graded(monkeypatch):
     assert not grade.is_graded("predict_vanishing")
     assert grade.is_graded("rnn_step")
-    from course_utils import checks
+    from course_utils.grading import checks
 
     monkeypatch.setattr(checks.rnn_step, "graded", False, raising=False)
     assert not grade.is_graded("rnn_step")

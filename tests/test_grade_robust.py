@@ -23,7 +23,7 @@ from test_grade import (
     write_notebook,
 )
 
-from course_utils import grade, grade_check, nbrun
+from course_utils.grading import grade, grade_check, nbrun
 
 LIMITS = grade.Limits(notebook=120, cell=6, check=20)
 
@@ -203,7 +203,7 @@ def test_the_output_limit_is_defined_once_in_characters():
 
 
 def test_one_atomic_writer():
-    from course_utils import exercises
+    from course_utils.grading import exercises
 
     assert grade.write_atomically is grade_check.write_atomically is exercises.write_atomically
     for module in (grade, grade_check, exercises):
@@ -212,7 +212,7 @@ def test_one_atomic_writer():
 
 
 def test_the_results_file_protocol_is_gone():
-    from course_utils import checking
+    from course_utils.grading import checking
 
     assert not hasattr(checking, "RESULTS_ENV")
     for module in (checking, grade, grade_check):
@@ -228,16 +228,18 @@ def test_a_killed_check_process_group_signal_name():
 
 
 def test_nbval_collects_the_solutions_functions_for_the_grader(tmp_path, monkeypatch):
-    """`make notebooks` runs nbval with course_utils.grade_nbval; the grader then only checks."""
+    """`make notebooks` runs nbval with course_utils.grading.grade_nbval; the grader then only
+    checks."""
     import hashlib
     import subprocess
 
-    from course_utils import grade_nbval
+    from course_utils.grading import grade_nbval
 
     sol = write_notebook(tmp_path / "solutions" / CHAPTER, LEARNERS["complete"])
     folder = tmp_path / "collected"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "--nbval-lax", "-p", "course_utils.grade_nbval", "--grade-collect",
+                           "--nbval-lax", "-p", "course_utils.grading.grade_nbval",
+                           "--grade-collect",
                            str(folder), str(sol)], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "COURSE_DEFER_DESIGN_CHECKS": "1"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

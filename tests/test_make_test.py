@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from course_utils import data
-from course_utils import exercises as ex
+from course_utils.grading import exercises as ex
 
 ROOT = ex.ROOT
 UNIT = ("tests/test_ch03_ch04_exercises.py::"

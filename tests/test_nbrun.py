@@ -3,7 +3,7 @@
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import nbrun
+from course_utils.grading import nbrun
 
 
 @pytest.fixture(scope="module")

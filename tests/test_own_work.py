@@ -18,12 +18,13 @@ import time
 import numpy as np
 import pytest
 
-from course_utils import bow, checking, checks, cnn, pathologies, scratch
+from course_utils import bow, cnn, pathologies, scratch
 from course_utils import softmax as sm
-from course_utils.checks import course_answers
-from course_utils.checks.ch04_bptt import numerical_gradient_reference
-from course_utils.checks.ch06_lstm import cell_path_reference
-from course_utils.checks.ch07_gru import flip_z_reference
+from course_utils.grading import checking, checks
+from course_utils.grading.checks import course_answers
+from course_utils.grading.checks.ch04_bptt import numerical_gradient_reference
+from course_utils.grading.checks.ch06_lstm import cell_path_reference
+from course_utils.grading.checks.ch07_gru import flip_z_reference
 from course_utils.scratch import rnn_step as my_step  # the "alias imported before" route
 
 
@@ -237,7 +238,8 @@ def test_guard_restores_an_earlier_profiler():
 
 def test_guard_catches_the_reference_in_a_fresh_process(tmp_path):
     """The grader checks in a fresh process: the verdict there is the same."""
-    code = ("from course_utils import checks, scratch\n"
+    code = ("from course_utils import scratch\n"
+            "from course_utils.grading import checks\n"
             "r = checks.gru_step(lambda x, h, p: scratch.gru_step(x, h, p))\n"
             "assert not r and 'course_utils.scratch.gru_step' in r.message, r.message\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from course_utils import checking
+from course_utils.grading import checking
 
 
 def test_close_and_far_numbers(capsys):

@@ -43,7 +43,7 @@ def test_readme_lists_every_exercise_as_the_notebooks_do():
 def test_the_feedback_shown_in_the_readme_is_what_the_checker_prints(capsys):
     import numpy as np
 
-    from course_utils import checks
+    from course_utils.grading import checks
 
     def stub(x_t, h_prev, p):
         raise NotImplementedError

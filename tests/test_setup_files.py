@@ -85,7 +85,8 @@ def test_pyproject_declares_every_runtime_import():
     project = _project()
     declared = {_name(r) for r in project["dependencies"]}
     extra = {_name(r) for r in project["optional-dependencies"]["distributed"]}
-    # course_utils.grade_nbval is a pytest plugin, loaded only by pytest (pinned in requirements)
+    # course_utils.grading.grade_nbval is a pytest plugin, loaded only by pytest (pinned in
+    # requirements)
     for module in sorted(_runtime_imports() - {"pytest"}):
         dist = DISTRIBUTIONS.get(module, module).lower()
         assert dist in declared or dist in extra, f"{module} ({dist}) is not in pyproject.toml"

@@ -1,7 +1,7 @@
 """The capstone harness: every model of the course on every task, trained one way and timed.
 
-Chapter 08 and the benchmark (``python -m course_utils.bench``) both call this package, so the
-numbers in the chapter and the numbers the benchmark prints come from the same code.
+Chapter 08 and the benchmark (``python -m course_utils.maintainer.bench``) both call this
+package, so the numbers in the chapter and the numbers the benchmark prints come from the same code.
 
 Modules
     ``tasks``     the four tasks in one shape, their validation split, published numbers;

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from course_utils.checking import FAILED, NOT_ATTEMPTED, learner_frame
+from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, learner_frame
 
 SURNAME_SEEDS = (0, 1, 2)       # the grade is the mean test accuracy over these seeds
 SURNAME_MAX_STEPS = 700         # optimiser steps per run (epochs x batches per epoch)

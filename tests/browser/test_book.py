@@ -23,7 +23,7 @@ BOOK = ROOT / "build" / "book"
 # every page of the book (before it is built: the front page, which then fails to load)
 PAGES = sorted(str(p.relative_to(BOOK)) for p in BOOK.glob("**/*.html")
                if not p.relative_to(BOOK).parts[0].startswith("_")) or ["index.html"]
-FEEDBACK_MARK = "border-left: 6px solid"      # the check box course_utils.checking draws
+FEEDBACK_MARK = "border-left: 6px solid"      # the check box course_utils.grading.checking draws
 
 # What one page shows: formulas (in the HTML, typeset, errors), raw TeX left in the text,
 # images (loaded or not), check boxes and their colours.

@@ -27,7 +27,7 @@ from labpage import (
 pytestmark = pytest.mark.skipif(not ENABLED, reason=SKIP_REASON)
 
 CHAPTER_00 = "notebooks/00_start_here.ipynb"
-FEEDBACK_MARK = "border-left: 6px solid"      # the box course_utils.checking draws
+FEEDBACK_MARK = "border-left: 6px solid"      # the box course_utils.grading.checking draws
 
 
 def assert_clean(state, path):

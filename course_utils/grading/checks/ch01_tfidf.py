@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import bow
-from course_utils.checking import (
+from course_utils.grading.checking import (
     Case,
     CheckResult,
     Diagnosis,

@@ -7,7 +7,7 @@ import numpy as np
 
 from course_utils import scratch, tasks
 from course_utils import softmax as sm
-from course_utils.checking import (
+from course_utils.grading.checking import (
     Case,
     CheckResult,
     Diagnosis,
@@ -15,7 +15,7 @@ from course_utils.checking import (
     check_prediction,
     run_check,
 )
-from course_utils.checks.common import step_cases
+from course_utils.grading.checks.common import step_cases
 
 # ---- one RNN step
 

@@ -14,7 +14,7 @@ torch-based function imports nothing.
 
 from __future__ import annotations
 
-from course_utils.checking import COURSE_ANSWERS
+from course_utils.grading.checking import COURSE_ANSWERS
 
 _SCRATCH = "course_utils.scratch."
 # chapters 03-04's stubs promise that nothing of scratch may be called ("*": a name prefix)
@@ -70,7 +70,7 @@ TABLE: dict[str, tuple[str, ...]] = {
 }
 
 # "predict, then run": a prediction function must not call the experiment it predicts
-_CHECKS = "course_utils.checks."
+_CHECKS = "course_utils.grading.checks."
 PREDICTIONS: dict[str, tuple[str, ...]] = {
     "predict_bigram_cosine": (_CHECKS + "ch01_tfidf.bigram_*",),
     "predict_dilation_holes": (_CHECKS + "ch02_cnn.dilated_layer_accuracies",),

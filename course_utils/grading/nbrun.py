@@ -42,7 +42,7 @@ OUTPUT_LIMIT = 1_000_000  # characters of output kept per notebook run (text, no
 MAX_MESSAGE = 8_000_000   # bytes: larger messages from the kernel are dropped unread
 TIMEOUT_ENAME = "CellTimeout"
 
-_QUIET = logging.getLogger("course_utils.nbrun")
+_QUIET = logging.getLogger("course_utils.grading.nbrun")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
 

@@ -1,10 +1,10 @@
 """Generate ``exercises/`` from ``solutions/``, and check that the two agree.
 
-    python -m course_utils.exercises build [--force] [NOTEBOOK ...]
-    python -m course_utils.exercises check [--committed]
-    python -m course_utils.exercises export DIR      # the shipped exercises, into DIR
-    python -m course_utils.exercises shipped-copy DIR  # the checkout, exercises as shipped
-    python -m course_utils.exercises learner-note    # one line: is exercises/ as shipped?
+    python -m course_utils.grading.exercises build [--force] [NOTEBOOK ...]
+    python -m course_utils.grading.exercises check [--committed]
+    python -m course_utils.grading.exercises export DIR      # the shipped exercises, into DIR
+    python -m course_utils.grading.exercises shipped-copy DIR  # the checkout, exercises as shipped
+    python -m course_utils.grading.exercises learner-note    # one line: is exercises/ as shipped?
 
 ``solutions/NN_*.ipynb`` is the single source. In a code cell, the lines between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (inside a function body) become a stub that
@@ -41,7 +41,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from course_utils import REPO_ROOT
+
+ROOT = REPO_ROOT
 MANIFEST = ".manifest.json"
 
 CODE_BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")
@@ -416,7 +418,7 @@ def learner_note(solutions: list[Path], exercises_dir: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.exercises",
+    parser = argparse.ArgumentParser(prog="python -m course_utils.grading.exercises",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["build", "check", "export", "shipped-copy",
                                             "learner-note"])
@@ -464,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(f"out of date: {p}")
         if problems:
-            print("run `python -m course_utils.exercises build` and commit", file=sys.stderr)
+            print("run `python -m course_utils.grading.exercises build` and commit",
+                  file=sys.stderr)
             return 1
         print(f"exercises as committed are up to date ({len(solutions)} notebooks)" if in_git
               else f"not a git checkout: {len(solutions)} exercise notebooks generate; the "
@@ -475,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(f"out of date: {p}")
         if problems:
-            print("run `python -m course_utils.exercises build` to regenerate", file=sys.stderr)
+            print("run `python -m course_utils.grading.exercises build` to regenerate",
+                  file=sys.stderr)
             return 1
         print(f"exercises up to date ({len(solutions)} notebooks)")
         return 0

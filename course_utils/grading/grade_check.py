@@ -1,7 +1,7 @@
 """One trusted check: a checker run on a learner's function in a fresh process of its own.
 
-``course_utils.grade`` copies each exercise's function out of the learner's kernel (with
-cloudpickle) and calls :func:`run_check`, which starts ``python -m course_utils.grade_check
+``course_utils.grading.grade`` copies each exercise's function out of the learner's kernel (with
+cloudpickle) and calls :func:`run_check`, which starts ``python -m course_utils.grading.grade_check
 JOB.json``. That process loads the function, runs ``checks.<checker>(fn)``, counts (and drops)
 what the function prints, and writes its result to a temporary name that is then renamed, so a
 half-written result is never read. It imports only what a check needs, so it starts fast.
@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.checking import FAILED, NOT_ATTEMPTED, PASSED
-from course_utils.exercises import write_atomically
+from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED
+from course_utils.grading.exercises import write_atomically
 
 ERROR = "error"          # the grader could not read or run something (exit status 2)
 MESSAGE_LIMIT = 500      # characters of a checker message kept in a row
@@ -118,7 +118,7 @@ def limit_resources(memory_mb: int | None = MEMORY_MB,
 
 
 def worker(job_path: str) -> int:
-    """Run one check (``python -m course_utils.grade_check JOB.json``) and write its result.
+    """Run one check (``python -m course_utils.grading.grade_check JOB.json``) and write its result.
 
     The job names the checker, the pickled function, extra keyword arguments, the resource
     limits and the file for the result; the result is written atomically, so a half-written
@@ -132,7 +132,7 @@ def worker(job_path: str) -> int:
 
         import cloudpickle
 
-        from course_utils import checks
+        from course_utils.grading import checks
 
         checker = getattr(checks, job["checker"])
     except BaseException as exc:  # noqa: BLE001
@@ -232,7 +232,8 @@ def run_check(checker: str, kwargs, pickled: Path, folder: Path, timeout: float,
                    encoding="utf-8")
     start = time.monotonic()
     with open(stderr_path, "wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grade_check", str(job)],
+        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.grade_check",
+                                 str(job)],
                                 cwd=folder, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=stderr,
                                 start_new_session=True)

@@ -1,10 +1,10 @@
 """Grade exercise notebooks, for one learner or a whole class.
 
-    python -m course_utils.grade exercises/                      # your own work
-    python -m course_utils.grade exercises/03_rnn_equations.ipynb
-    python -m course_utils.grade class/* --csv grades.csv -j 2   # one folder per learner
-    python -m course_utils.grade class/* --csv grades.csv --scheduler local:4       # Dask
-    python -m course_utils.grade class/* --csv grades.csv --scheduler tcp://host:8786
+    python -m course_utils.grading.grade exercises/                      # your own work
+    python -m course_utils.grading.grade exercises/03_rnn_equations.ipynb
+    python -m course_utils.grading.grade class/* --csv grades.csv -j 2   # one folder per learner
+    python -m course_utils.grading.grade class/* --csv grades.csv --scheduler local:4       # Dask
+    python -m course_utils.grading.grade class/* --csv grades.csv --scheduler tcp://host:8786
 
 A PATH is a notebook, a folder of notebooks, or a learner's folder that holds ``exercises/``.
 What is graded comes from ``solutions/`` (the single source), never from the learner's notebook:
@@ -51,9 +51,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
-from course_utils.checking import DEFER_ENV, FAILED, NOT_ATTEMPTED, PASSED
-from course_utils.exercises import ROOT, write_atomically
-from course_utils.grade_check import (  # noqa: F401  (parse_result: part of the grader's API)
+from course_utils.grading.checking import DEFER_ENV, FAILED, NOT_ATTEMPTED, PASSED
+from course_utils.grading.exercises import ROOT, write_atomically
+from course_utils.grading.grade_check import (  # noqa: F401  (parse_result: part of the grader's API)
     ERROR,
     EXTRA_PROCESSES,
     MEMORY_MB,
@@ -61,7 +61,7 @@ from course_utils.grade_check import (  # noqa: F401  (parse_result: part of the
     parse_result,
     run_check,
 )
-from course_utils.nbrun import OUTPUT_LIMIT
+from course_utils.grading.nbrun import OUTPUT_LIMIT
 
 STATUSES = (PASSED, FAILED, NOT_ATTEMPTED, ERROR)
 CHECK_CELL_MODIFIED = "check cell modified"
@@ -106,7 +106,7 @@ def is_graded(checker_name: str) -> bool:
     """
     if checker_name.startswith("predict_"):
         return False
-    from course_utils import checks
+    from course_utils.grading import checks
 
     return getattr(getattr(checks, checker_name, None), "graded", True) is not False
 
@@ -132,7 +132,7 @@ def _check_calls(source: str):
 
 def expected_exercises(solution: Path) -> list[Exercise]:
     """The exercises of ``solution`` in the order of their check cells (graded or not)."""
-    from course_utils.exercises import read_notebook
+    from course_utils.grading.exercises import read_notebook
 
     nb = read_notebook(solution)
     found: dict[str, Exercise] = {}
@@ -181,7 +181,7 @@ del _CourseCappedStream, _course_sys
 # twice. A stub returns a falsy result that says where the check runs.
 _STUB_CHECKS = r'''
 def _course_stub_checks(names):
-    from course_utils import checking, checks
+    from course_utils.grading import checking, checks
 
     def stub(name):
         def check(*args, **kwargs):
@@ -301,7 +301,7 @@ def _collected_box(folder: Path | None, path: Path) -> Path | None:
     """``folder`` if it holds functions collected from exactly the notebook ``path``."""
     if folder is None:
         return None
-    from course_utils.grade_nbval import SHA_KEY
+    from course_utils.grading.grade_nbval import SHA_KEY
 
     try:
         report = json.loads((folder / "collected.json").read_text(encoding="utf-8"))
@@ -315,11 +315,12 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
                    learner: str = "", collected: Path | None = None) -> list[Row]:
     """One row per graded exercise of ``solution``, for the learner's notebook ``path``.
 
-    ``collected``: a folder where ``course_utils.grade_nbval`` put the functions of this very
-    notebook (``make test`` grading ``solutions/``); the notebook is then not executed again.
+    ``collected``: a folder where ``course_utils.grading.grade_nbval`` put the functions of
+    this very notebook (``make test`` grading ``solutions/``); the notebook is then not executed
+    again.
     """
-    from course_utils.exercises import MarkerError, read_notebook
-    from course_utils.nbrun import run_notebook
+    from course_utils.grading.exercises import MarkerError, read_notebook
+    from course_utils.grading.nbrun import run_notebook
 
     limits = limits or Limits()
     chapter = path.stem
@@ -356,7 +357,7 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
         graded_names = repr([e.name for e in exercises])
         ready = _collected_box(collected, path)
         if ready is not None:  # nbval already ran this notebook and kept its functions
-            from course_utils.nbrun import Run
+            from course_utils.grading.nbrun import Run
 
             run, boxes = Run(nb), [ready]
             run.epilogue = [[]]
@@ -435,7 +436,7 @@ def _solution_for(notebook: Path, solutions: Path) -> Path | None:
 
 def _solution_problem(solution: Path) -> str | None:
     """Why ``solution`` cannot define what to grade, or None when it can."""
-    from course_utils.exercises import MarkerError
+    from course_utils.grading.exercises import MarkerError
 
     try:
         exercises = expected_exercises(solution)
@@ -674,7 +675,7 @@ def print_table(rows: list[Row], out=print) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.grade",
+    parser = argparse.ArgumentParser(prog="python -m course_utils.grading.grade",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                         help="a notebook, a folder of notebooks, or a learner's folder "
@@ -695,7 +696,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds allowed for one exercise's check (default 300)")
     parser.add_argument("--collected", type=Path, metavar="DIR",
                         help="functions nbval already copied out of these notebooks' kernels "
-                             "(make test; see course_utils.grade_nbval); stale ones are ignored")
+                             "(make test; see course_utils.grading.grade_nbval); stale ones are "
+                             "ignored")
     parser.add_argument("--check-memory", type=int, default=MEMORY_MB, metavar="MIB",
                         help=f"address space of one check process, MiB (default {MEMORY_MB})")
     args = parser.parse_args(argv)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import scratch
-from course_utils.checking import (
+from course_utils.grading.checking import (
     Case,
     CheckResult,
     Diagnosis,
@@ -14,7 +14,7 @@ from course_utils.checking import (
     check_prediction,
     run_check,
 )
-from course_utils.checks.common import (
+from course_utils.grading.checks.common import (
     BPTT_SHAPES,
     last_state_gradient,
     promoted,

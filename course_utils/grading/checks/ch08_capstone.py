@@ -13,7 +13,7 @@ from course_utils.capstone.surnames import (
     surname_task,
     train_surname_model,
 )
-from course_utils.checking import (
+from course_utils.grading.checking import (
     FAILED,
     PASSED,
     Case,
@@ -23,7 +23,7 @@ from course_utils.checking import (
     report,
     run_check,
 )
-from course_utils.checks.common import integer_promise
+from course_utils.grading.checks.common import integer_promise
 
 # ---- parameter counts and the learner's GRU on the surnames
 

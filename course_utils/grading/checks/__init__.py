@@ -8,48 +8,53 @@ a common mistake, a hint about that mistake. The result is truthy only when ever
 For maintainers: one module per chapter (``ch03_rnn`` holds chapter 03's checkers with their
 cases, references and known wrong variants); ``common`` has the case generators that several
 chapters share; ``course_answers`` lists, per exercise, the course functions a learner's function
-must not call; the machinery that runs a checker is ``course_utils.checking``. This file only
-re-exports the checkers, so notebooks keep writing ``checks.rnn_step(fn)``.
+must not call; the machinery that runs a checker is ``course_utils.grading.checking``. This file
+only re-exports the checkers, so notebooks keep writing ``checks.rnn_step(fn)``.
 """
 
-from course_utils.checks import course_answers  # noqa: F401 - fills checking.COURSE_ANSWERS
-from course_utils.checks.ch00_softmax import masked_softmax, softmax, softmax_backward
-from course_utils.checks.ch01_tfidf import (
+from course_utils.grading.checks import course_answers  # noqa: F401 - fills checking.COURSE_ANSWERS
+from course_utils.grading.checks.ch00_softmax import masked_softmax, softmax, softmax_backward
+from course_utils.grading.checks.ch01_tfidf import (
     cosine_similarity,
     count_matrix,
     predict_bigram_cosine,
     tfidf,
     tfidf_transform,
 )
-from course_utils.checks.ch02_cnn import (
+from course_utils.grading.checks.ch02_cnn import (
     conv_maxpool_backward,
     conv_relu_maxpool,
     order_cnn,
     predict_dilation_holes,
     receptive_field,
 )
-from course_utils.checks.ch03_rnn import cross_entropy, predict_latch_weight, rnn_step
-from course_utils.checks.ch04_bptt import (
+from course_utils.grading.checks.ch03_rnn import cross_entropy, predict_latch_weight, rnn_step
+from course_utils.grading.checks.ch04_bptt import (
     bptt,
     numerical_gradient,
     predict_error_ratio,
     rnn_classifier_grads,
 )
-from course_utils.checks.ch05_pathologies import (
+from course_utils.grading.checks.ch05_pathologies import (
     clip_grad_norm,
     jacobian_norms,
     predict_weak_input_gradient,
     relu_rnn_init,
     scale_to_spectral_radius,
 )
-from course_utils.checks.ch06_lstm import (
+from course_utils.grading.checks.ch06_lstm import (
     cell_path_gradient,
     lstm_bptt,
     lstm_step,
     predict_forget_bias,
 )
-from course_utils.checks.ch07_gru import flip_update_gate, gru_bptt, gru_step, predict_wine_share
-from course_utils.checks.ch08_capstone import recurrent_param_count, surname_gru
+from course_utils.grading.checks.ch07_gru import (
+    flip_update_gate,
+    gru_bptt,
+    gru_step,
+    predict_wine_share,
+)
+from course_utils.grading.checks.ch08_capstone import recurrent_param_count, surname_gru
 
 __all__ = [
     # graded: each compares the learner's function with a reference on seeded cases

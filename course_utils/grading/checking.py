@@ -80,8 +80,8 @@ class Mismatch(Exception):
 # Own work: a learner's function must not hand the job to the course's own implementation.
 
 # exercise name -> the course functions that compute its answer (or its main part), as
-# "module.qualname"; filled by ``course_utils.checks.course_answers``. The checker's reference
-# is always added. Names, not objects, so that nothing here imports torch.
+# "module.qualname"; filled by ``course_utils.grading.checks.course_answers``. The checker's
+# reference is always added. Names, not objects, so that nothing here imports torch.
 COURSE_ANSWERS: dict[str, tuple[str, ...]] = {}
 
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from course_utils import pathologies, scratch
-from course_utils.checking import (
+from course_utils.grading.checking import (
     FAILED,
     NOT_ATTEMPTED,
     PASSED,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import cnn
-from course_utils.checking import (
+from course_utils.grading.checking import (
     FAILED,
     NOT_ATTEMPTED,
     PASSED,
@@ -23,7 +23,7 @@ from course_utils.checking import (
     report,
     run_check,
 )
-from course_utils.checks.common import integer_promise, telling
+from course_utils.grading.checks.common import integer_promise, telling
 
 # ---- convolution + ReLU + max-over-time pooling over the real tokens only; receptive fields
 

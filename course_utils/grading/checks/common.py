@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.checking import Case
+from course_utils.grading.checking import Case
 
 
 def recurrent_params(rng, d: int, h: int, gates: int, dtype, scale: float = 0.6) -> dict:
@@ -97,7 +97,7 @@ def telling(wrong, reference):
     """
     import copy
 
-    from course_utils.checking import Mismatch, compare
+    from course_utils.grading.checking import Mismatch, compare
 
     def fn(*args, **kwargs):
         out = wrong(*copy.deepcopy(args), **kwargs)

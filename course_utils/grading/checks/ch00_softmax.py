@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import softmax as sm
-from course_utils.checking import Case, CheckResult, Diagnosis, run_check
+from course_utils.grading.checking import Case, CheckResult, Diagnosis, run_check
 
 # ---- known mistakes shared by both softmax checkers
 

@@ -1,6 +1,6 @@
 """A pytest plugin for ``make test``: nbval's run of a solution notebook also serves the grader.
 
-``make notebooks`` runs strict nbval on ``solutions/`` with ``-p course_utils.grade_nbval
+``make notebooks`` runs strict nbval on ``solutions/`` with ``-p course_utils.grading.grade_nbval
 --grade-collect build/collected``: after the last cell of each solution notebook, and before nbval
 shuts its kernel down, the graded exercises' functions are copied out of that kernel exactly as
 the grader copies them out of its own (``grade._COLLECT``), into ``build/collected/NAME/``, with
@@ -25,13 +25,14 @@ SHA_KEY = "__solution_sha256__"
 def pytest_addoption(parser):
     parser.addoption("--grade-collect", metavar="DIR", default=None,
                      help="copy each solution notebook's exercise functions out of nbval's "
-                          "kernel into DIR/NAME/ for `python -m course_utils.grade --collected`")
+                          "kernel into DIR/NAME/ for "
+                          "`python -m course_utils.grading.grade --collected`")
 
 
 def collect_into(kernel, notebook: Path, folder: Path, timeout: float = 120) -> bool:
     """Copy ``notebook``'s graded functions out of the running nbval ``kernel``; True if done."""
-    from course_utils import grade
-    from course_utils.exercises import write_atomically
+    from course_utils.grading import grade
+    from course_utils.grading.exercises import write_atomically
 
     exercises = [e for e in grade.expected_exercises(notebook) if e.graded]
     if not exercises or not kernel.is_alive():

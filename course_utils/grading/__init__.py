@@ -1,0 +1,1 @@
+"""The exercise machinery: checkers, the checker runner, the exercise generator, the grader."""

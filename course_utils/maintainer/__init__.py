@@ -1,0 +1,2 @@
+"""Maintainer tools, never imported by a notebook: the benchmark
+(``python -m course_utils.maintainer.bench``)."""
