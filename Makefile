@@ -31,9 +31,11 @@ export COURSE_DATA_DIR ?= $(CURDIR)/data
 # which exercises/ is what the generator writes from solutions/. A learner's own exercises/ are
 # never read by the tests nor modified; `make grade` grades them.
 SHIPPED := build/shipped
-# (This Makefile, read in the copy's folder: the same file, and `make -n test` works without one.)
+# (This Makefile, read in the copy's folder: the same file, and `make -n test` works without one.
+# -o: the outer make has installed; the copy must never point the editable install at itself.)
 SHIPPED_MAKE = mkdir -p $(SHIPPED) && env PYTHONPATH=$(abspath $(SHIPPED)) $(MAKE) \
-	--no-print-directory -C $(SHIPPED) -f $(HERE)/Makefile VENV=$(abspath $(VENV)) JOBS=$(JOBS)
+	--no-print-directory -C $(SHIPPED) -f $(HERE)/Makefile VENV=$(abspath $(VENV)) JOBS=$(JOBS) \
+	-o $(abspath $(STAMP))
 # test-portability: strict nbval with OpenBLAS forced to each kernel family below, and with
 # PyTorch's CPU kernels (ATen, oneDNN, MKL) limited to that family's instruction set.
 # SkylakeX (AVX-512) is skipped on a CPU without AVX-512, where it cannot run.
