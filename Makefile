@@ -42,7 +42,7 @@ SHIPPED_MAKE = mkdir -p $(SHIPPED) && env PYTHONPATH=$(abspath $(SHIPPED)) $(MAK
 PORTABILITY := Prescott:default:SSE41:SSE4_2 Haswell:avx2:AVX2:AVX2 SkylakeX:avx512:AVX512_CORE:AVX512
 
 .PHONY: setup lab test test-browser test-portability data lint unit notebooks exercises-check \
-        grade grade-solutions browser build-exercises refresh-outputs bench clean
+        grade grade-solutions browser build-exercises refresh-outputs bench book clean
 
 setup: $(STAMP)
 
@@ -145,8 +145,10 @@ test-portability: data
 	  echo "make test-portability: $$blas passed in $$(( $$(date +%s) - start )) s"; done
 
 # The course as a learner meets it: JupyterLab in headless Chromium (tests/browser/).
-# Screenshots go to build/browser/.
-test-browser: setup
+# Screenshots go to build/browser/. The book's tests read the built book (tests/browser/test_book.py);
+# without npm (needed once to fetch MathJax and the widget manager) and without a built book,
+# they are skipped.
+test-browser: setup $(if $(shell command -v npm)$(wildcard build/book/index.html),book)
 	COURSE_BROWSER_TESTS=1 COURSE_CHROMIUM=$(CHROMIUM) $(NB_ENV) $(BIN)/pytest -q -p no:cacheprovider tests/browser
 
 # ---- maintainer targets ----------------------------------------------------
@@ -168,7 +170,6 @@ bench: data
 # MathJax and the widget manager come from the npm registry once, checked against the sha512
 # pinned in book/assets.py, and are served from the book's own files. Warnings are errors.
 BOOK_STAMP := $(VENV)/.book-installed
-.PHONY: book
 book: $(BOOK_STAMP)
 	@TIMEFORMAT='make book: sphinx-build took %R s'; time \
 		$(BIN)/sphinx-build -b html -c book -d build/book-doctrees -W --keep-going -q . build/book
@@ -178,10 +179,6 @@ $(BOOK_STAMP): $(STAMP) $(HERE)/requirements-book.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-r $(HERE)/requirements-book.txt -c $(HERE)/requirements.txt
 	@touch $@
-
-# the browser tests read the built book (tests/browser/test_book.py); without npm (needed once
-# to fetch MathJax and the widget manager) and without a built book, that test is skipped
-test-browser: $(if $(shell command -v npm)$(wildcard build/book/index.html),book)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache course_utils.egg-info
