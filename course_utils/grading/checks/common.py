@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
-from course_utils.grading.checking import Case
+from course_utils.grading.checking import Case, Mismatch, compare_arrays
 
 
 def recurrent_params(rng, d: int, h: int, gates: int, dtype, scale: float = 0.6) -> dict:
@@ -95,14 +97,11 @@ def telling(wrong, reference):
     a missing recursion through time), its hint would be shown for some other error; there the
     returned function gives ``None``, which matches no output, so no hint is shown.
     """
-    import copy
-
-    from course_utils.grading.checking import Mismatch, compare
-
     def fn(*args, **kwargs):
         out = wrong(*copy.deepcopy(args), **kwargs)
         try:
-            compare(out, reference(*copy.deepcopy(args), **kwargs), "output", check_dtype=False)
+            compare_arrays(out, reference(*copy.deepcopy(args), **kwargs), "output",
+                           check_dtype=False)
         except Mismatch:
             return out
         return None
