@@ -40,7 +40,7 @@ from course_utils.grading.checking import (
     report,
     run_check,
 )
-from course_utils.grading.checks.common import integer_promise, telling
+from course_utils.grading.checks.common import integer_promise, telling_hints
 
 # ---- convolution + ReLU + max-over-time pooling over the real tokens only; receptive fields
 
@@ -423,33 +423,30 @@ def conv_maxpool_backward(fn) -> CheckResult:
     Reference: PyTorch autograd through ``conv1d``, ``relu`` and ``amax``. Inputs must not be
     modified.
     """
-    def hint(variant, text):
-        return Diagnosis(telling(conv_backward_wrong(variant), conv_backward_reference), text)
-
     return run_check(
         "conv_maxpool_backward", fn, conv_backward_cases(), conv_backward_reference,
         arg_names=["x", "weight", "bias", "dpooled"], output_name="(dx, dweight, dbias)",
-        diagnoses=[
-            hint("no_relu_grad",
-                 "the ReLU's derivative is 0 where its input is negative: a filter whose best "
-                 "window is below 0 outputs 0 and passes no gradient back."),
-            hint("every_window",
-                 "the max passes the gradient to ONE window per sentence and filter, the one "
-                 "that won (argmax over t); the other windows get nothing."),
-            hint("flipped",
-                 "the forward pass does not flip the filter (cross-correlation): the window "
-                 "that starts at array row s meets weight[:, :, j] at x[s + j], so dx[s + j] "
-                 "gets weight[:, :, j] and dweight[:, :, j] gets x[s + j]."),
-            hint("overwrite",
-                 "windows of different filters overlap: ADD each window's contribution to dx "
-                 "(+=); assigning overwrites what other filters already put there."),
-            hint("bias_unsummed",
-                 "the bias is shared by every sentence of the batch: sum its gradient over the "
-                 "batch, giving shape (C,)."),
-            hint("bias_mean",
-                 "sum the bias gradient over the batch, do not average it (the 1/B of a mean "
-                 "loss is already inside dpooled)."),
-        ])
+        diagnoses=telling_hints(conv_backward_wrong, conv_backward_reference, {
+            "no_relu_grad":
+                "the ReLU's derivative is 0 where its input is negative: a filter whose best "
+                "window is below 0 outputs 0 and passes no gradient back.",
+            "every_window":
+                "the max passes the gradient to ONE window per sentence and filter, the one "
+                "that won (argmax over t); the other windows get nothing.",
+            "flipped":
+                "the forward pass does not flip the filter (cross-correlation): the window "
+                "that starts at array row s meets weight[:, :, j] at x[s + j], so dx[s + j] "
+                "gets weight[:, :, j] and dweight[:, :, j] gets x[s + j].",
+            "overwrite":
+                "windows of different filters overlap: ADD each window's contribution to dx "
+                "(+=); assigning overwrites what other filters already put there.",
+            "bias_unsummed":
+                "the bias is shared by every sentence of the batch: sum its gradient over the "
+                "batch, giving shape (C,).",
+            "bias_mean":
+                "sum the bias gradient over the batch, do not average it (the 1/B of a mean "
+                "loss is already inside dpooled).",
+        }))
 
 
 # ---- predict, then run: a dilated filter has holes (issue 13)
