@@ -352,3 +352,36 @@ def order_accuracy(model, distances, *, n: int = 1000, seed: int = 10**9,
     return out
 
 
+
+
+# ---- chapter 02's design exercise: the fixed recipe and the rules -----------------------------
+#
+# What the checker ``checks.order_cnn`` does with the learner's CNN, stated here so that a
+# notebook can train a model exactly as the checker does (``torch.manual_seed(ORDER_CNN_SEED)``,
+# build, :func:`train_order_model` with the recipe below, :func:`order_accuracy`). The checker
+# imports these; how it explains a miss is its own business.
+
+# The recipe: seed (weights and training data), Adam steps, sequences per step, learning rate,
+# the largest distance trained on (the curriculum grows to it over the first half).
+ORDER_CNN_SEED = 0
+ORDER_CNN_STEPS = 400
+ORDER_CNN_BATCH = 64
+ORDER_CNN_LR = 3e-3
+ORDER_CNN_MAX_DISTANCE = 40
+# The test: held-out sequences per distance, the distances, the accuracy to reach at each.
+ORDER_CNN_DISTANCES = (20, 31, 40)  # one odd: an all-even stack of dilations has holes there
+ORDER_CNN_TEST_N = 1000
+ORDER_CNN_TARGET = 0.95
+# The rules, checked before any training: parameters, Conv1d layers, kernel width, and a
+# second sequence length the model must accept (so it must pool over time).
+ORDER_CNN_MAX_PARAMS = 5000
+ORDER_CNN_MAX_CONVS = 4
+ORDER_CNN_MAX_KERNEL = 3
+ORDER_CNN_PROBE_LENGTH = 150
+# The control: the same distances with wide margins, at least the receptive field on each side,
+# so no unit sees a marker and an end of the sequence together (a padded stack with a receptive
+# field above 41 can read the order from where a marker sits at the standard margins of 40).
+# Its target is lower than 95 %: longer sequences hold more filler windows, which cost a correct
+# stack a few points (dilations 1, 3, 9, 27, seed 2: 95.0 % at d = 40 with 80 fillers a side).
+ORDER_CNN_CONTROL_MARGIN = (100, 300)  # fillers a side: max(100, receptive field), at most 300
+ORDER_CNN_CONTROL_TARGET = 0.90

@@ -545,7 +545,7 @@ def test_rf_hints(fn, words, capsys, no_own_work_guard):
 
 
 def _assert_all_differ(cases, reference, wrong_for):
-    from course_utils.grading.checking import Mismatch, compare
+    from course_utils.grading.checking import Mismatch, compare_arrays
 
     for case in cases:
         if case.raises is not None:  # the stub asks for an exception: no values to tell apart
@@ -553,7 +553,7 @@ def _assert_all_differ(cases, reference, wrong_for):
         expected = reference(*case.args)
         for wrong in wrong_for(case):
             with np.errstate(all="ignore"), pytest.raises(Mismatch):
-                compare(wrong(*case.args), expected, "out", check_dtype=False)
+                compare_arrays(wrong(*case.args), expected, "out", check_dtype=False)
 
 
 def test_every_case_tells_every_known_mistake_apart():

@@ -15,7 +15,7 @@ import pytest
 from test_ch03_ch04_checks import ng_ok_nditer, ng_undo_by_subtraction
 
 from course_utils.grading import checking, checks
-from course_utils.grading.checking import FAILED, Mismatch, compare
+from course_utils.grading.checking import FAILED, Mismatch, compare_arrays
 
 
 def recorded_call(name, monkeypatch):
@@ -82,7 +82,7 @@ def test_known_mistakes_run_on_every_case(name, monkeypatch):
                 warnings.simplefilter("ignore")
                 wrong = diag.wrong(*copy.deepcopy(case.args), **case.kwargs)
             try:
-                compare(wrong, expected, "out", check_dtype=False)
+                compare_arrays(wrong, expected, "out", check_dtype=False)
             except Mismatch:
                 pass
 

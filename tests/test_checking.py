@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from course_utils.grading import checking, checks
-from course_utils.grading.checking import Case, Mismatch, compare, run_check
+from course_utils.grading.checking import Case, Mismatch, compare_arrays, run_check
 
 
 def ref(x):
@@ -66,15 +66,15 @@ def test_hint_when_output_matches_a_known_mistake():
 
 
 def test_compare_structures():
-    compare((np.ones(2), {"a": 1.5}), (np.ones(2), {"a": 1.5}), "out")
+    compare_arrays((np.ones(2), {"a": 1.5}), (np.ones(2), {"a": 1.5}), "out")
     with pytest.raises(Mismatch, match="expected a tuple of 2 values, got 1"):
-        compare((np.ones(2),), (np.ones(2), np.ones(2)), "out")
+        compare_arrays((np.ones(2),), (np.ones(2), np.ones(2)), "out")
     with pytest.raises(Mismatch, match=r"wrong keys \(missing \['b'\]"):
-        compare({"a": np.ones(1)}, {"a": np.ones(1), "b": np.ones(1)}, "g")
+        compare_arrays({"a": np.ones(1)}, {"a": np.ones(1), "b": np.ones(1)}, "g")
     with pytest.raises(Mismatch, match="expected 2, got 3"):
-        compare(3.0, 2.0, "norm")
+        compare_arrays(3.0, 2.0, "norm")
     with pytest.raises(Mismatch, match="got NaN"):
-        compare(float("nan"), 2.0, "norm")
+        compare_arrays(float("nan"), 2.0, "norm")
 
 
 @pytest.mark.parametrize("checker", [checks.softmax, checks.softmax_backward, checks.tfidf,

@@ -96,8 +96,9 @@ def _check(tmp_path, fn, checker="softmax", **kwargs):
     box = tmp_path / "box"
     box.mkdir(exist_ok=True)
     (box / "softmax.pkl").write_bytes(cloudpickle.dumps(fn))
-    return grade_check.run_check(checker, (), box / "softmax.pkl", box, kwargs.pop("timeout", 60),
-                                 grade._worker_env(), **kwargs)
+    return grade_check.run_in_fresh_process(checker, (), box / "softmax.pkl", box,
+                                            kwargs.pop("timeout", 60), grade._worker_env(),
+                                            **kwargs)
 
 
 def _processes_with(marker: str) -> list[int]:

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import copy
 import functools
+import html
 import math
 import os
+import random
 import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from course_utils.env import limit_threads
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 SHOWN = "shown"  # a "predict, then run" outcome: shown to the learner, never graded
@@ -210,8 +215,6 @@ class _Feedback:
         return self.text
 
     def _repr_html_(self) -> str:
-        import html
-
         border, background = _BOX[self.status]
         line, _, hint = self.text.partition("\n   hint: ")
         body = html.escape(line).replace("\n", "<br>")
@@ -262,7 +265,7 @@ def _tolerance(expected: np.ndarray, rtol: float | None, atol: float | None):
     return rtol, atol * max(1.0, scale)
 
 
-def compare(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
+def compare_arrays(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
             check_dtype: bool = True) -> None:
     """Raise :class:`Mismatch` describing the first difference between ``got`` and ``expected``.
 
@@ -276,7 +279,7 @@ def compare(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
             raise Mismatch(f"{name}: expected a tuple of {len(expected)} values, got "
                            f"{len(got)}")
         for i, (g, e) in enumerate(zip(got, expected, strict=True)):
-            compare(g, e, f"{name}[{i}]", rtol=rtol, atol=atol, check_dtype=check_dtype)
+            compare_arrays(g, e, f"{name}[{i}]", rtol=rtol, atol=atol, check_dtype=check_dtype)
         return
     if isinstance(expected, dict):
         if not isinstance(got, dict):
@@ -287,7 +290,7 @@ def compare(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
             raise Mismatch(f"{name}: wrong keys (missing {sorted(missing)}, "
                            f"unexpected {sorted(extra)})")
         for k in expected:
-            compare(got[k], expected[k], f"{name}[{k!r}]", rtol=rtol, atol=atol,
+            compare_arrays(got[k], expected[k], f"{name}[{k!r}]", rtol=rtol, atol=atol,
                     check_dtype=check_dtype)
         return
     if isinstance(expected, (float, int)) and not isinstance(expected, bool):
@@ -373,7 +376,7 @@ def diagnose(got: Any, diagnoses: Sequence[Diagnosis], args: tuple, kwargs: dict
             warnings.simplefilter("ignore")
             wrong = diag.wrong(*copy.deepcopy(args), **kwargs)
             try:
-                compare(got, wrong, output_name, rtol=rtol, atol=atol, check_dtype=False)
+                compare_arrays(got, wrong, output_name, rtol=rtol, atol=atol, check_dtype=False)
             except Mismatch:
                 continue
         return diag.hint
@@ -433,7 +436,8 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
                 f"{'' if shape is None else f' of shape {shape}'}.", number - 1, total))
         expected = reference(*copy.deepcopy(pristine), **case.kwargs)
         try:
-            compare(got, expected, output_name, rtol=rtol, atol=atol, check_dtype=check_dtype)
+            compare_arrays(got, expected, output_name, rtol=rtol, atol=atol,
+                           check_dtype=check_dtype)
         except Mismatch as mis:
             message = f"{where}: {mis}"
             hint = diagnose(got, diagnoses, pristine, case.kwargs, output_name, rtol=rtol,
@@ -456,12 +460,38 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
 
 
 
+@contextmanager
+def isolated_design_run(threads: int = 1) -> Iterator[None]:
+    """Run a design check's training as if in a process of its own, then leave no trace.
+
+    Inside the block: the global PyTorch random stream is forked (``torch.random.fork_rng``,
+    CPU only: the checks train on the CPU), so the check may call ``torch.manual_seed`` and
+    the learner's notebook keeps its own stream; PyTorch and the BLAS libraries run on
+    ``threads`` threads (``course_utils.env.limit_threads``), so the arithmetic, and hence the
+    verdict, is the same on every machine. After the block, NumPy's and Python's global random
+    states are put back too, in case the learner's code drew from or reseeded them.
+    Every design checker runs inside it (:func:`design_checker`); a function that trains
+    "exactly as the checker does" and is called on its own uses it too (nesting is harmless).
+    """
+    import torch  # here, not at the top: importing the checkers must not import torch
+
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=[]), limit_threads(threads):
+            yield
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+
+
 def design_checker(checker: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
     """Mark ``checker`` as a design checker: it trains the learner's model against a target.
 
     It gets ``design = True`` (its feedback is a measurement, not a comparison with a reference,
-    so the hint tests leave it out). Under the grader (``COURSE_DEFER_DESIGN_CHECKS=1`` in the
-    kernel) it reports that the grader runs it and returns at once.
+    so the hint tests leave it out) and runs inside :func:`isolated_design_run` (one thread, a
+    forked random stream: the learner's random state and thread count are as they were
+    afterwards). Under the grader (``COURSE_DEFER_DESIGN_CHECKS=1`` in the kernel) it reports
+    that the grader runs it and returns at once.
     """
 
     @functools.wraps(checker)
@@ -470,7 +500,8 @@ def design_checker(checker: Callable[..., CheckResult]) -> Callable[..., CheckRe
             return report(CheckResult(checker.__name__, NOT_ATTEMPTED,
                                       "left to the grader, which runs this check itself in a "
                                       "fresh process."))
-        return checker(fn, *args, **kwargs)
+        with isolated_design_run():
+            return checker(fn, *args, **kwargs)
 
     wrapper.design = True
     return wrapper

@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -340,8 +341,6 @@ def check_committed(solutions: list[Path], exercises_dir: Path) -> tuple[list[st
 
 def export(solutions: list[Path], folder: Path) -> list[str]:
     """Write the generated exercise notebooks into ``folder`` (made empty first); errors."""
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     errors = []
@@ -383,8 +382,6 @@ def shipped_copy(root: Path, dest: Path) -> Report:
     their modification times (so ``make`` in the copy sees an up-to-date set-up). Nothing in
     ``root`` is written.
     """
-    import shutil
-
     root, dest = root.resolve(), dest.resolve()
     if dest == root or dest in root.parents or (
             root in dest.parents and (root / "build") not in dest.parents):

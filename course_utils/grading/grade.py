@@ -42,24 +42,27 @@ import csv
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import re
 import sys
 import tempfile
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
+from course_utils.grading import checks, nbrun
 from course_utils.grading.checking import DEFER_ENV, FAILED, NOT_ATTEMPTED, PASSED
-from course_utils.grading.exercises import ROOT, write_atomically
+from course_utils.grading.exercises import ROOT, MarkerError, read_notebook, write_atomically
 from course_utils.grading.grade_check import (  # noqa: F401  (parse_result: part of the grader's API)
     ERROR,
     EXTRA_PROCESSES,
     MEMORY_MB,
     clip,
     parse_result,
-    run_check,
+    run_in_fresh_process,
 )
 from course_utils.grading.nbrun import OUTPUT_LIMIT
 
@@ -106,8 +109,6 @@ def is_graded(checker_name: str) -> bool:
     """
     if checker_name.startswith("predict_"):
         return False
-    from course_utils.grading import checks
-
     return getattr(getattr(checks, checker_name, None), "graded", True) is not False
 
 
@@ -132,8 +133,6 @@ def _check_calls(source: str):
 
 def expected_exercises(solution: Path) -> list[Exercise]:
     """The exercises of ``solution`` in the order of their check cells (graded or not)."""
-    from course_utils.grading.exercises import read_notebook
-
     nb = read_notebook(solution)
     found: dict[str, Exercise] = {}
     for cell in nb.cells:
@@ -301,7 +300,7 @@ def _collected_box(folder: Path | None, path: Path) -> Path | None:
     """``folder`` if it holds functions collected from exactly the notebook ``path``."""
     if folder is None:
         return None
-    from course_utils.grading.grade_nbval import SHA_KEY
+    from course_utils.grading.grade_nbval import SHA_KEY  # here: that plugin imports pytest
 
     try:
         report = json.loads((folder / "collected.json").read_text(encoding="utf-8"))
@@ -319,9 +318,6 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
     this very notebook (``make test`` grading ``solutions/``); the notebook is then not executed
     again.
     """
-    from course_utils.grading.exercises import MarkerError, read_notebook
-    from course_utils.grading.nbrun import run_notebook
-
     limits = limits or Limits()
     chapter = path.stem
     exercises = [e for e in expected_exercises(solution) if e.graded]
@@ -357,15 +353,13 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
         graded_names = repr([e.name for e in exercises])
         ready = _collected_box(collected, path)
         if ready is not None:  # nbval already ran this notebook and kept its functions
-            from course_utils.grading.nbrun import Run
-
-            run, boxes = Run(nb), [ready]
+            run, boxes = nbrun.Run(nb), [ready]
             run.epilogue = [[]]
         else:
-            run = run_notebook(nb, cwd=work, env=_kernel_env(), cell_timeout=limits.cell,
-                               timeout=limits.notebook, epilogue=[collect],
-                               prologue=[_CAP_OUTPUT.replace("LIMIT", str(OUTPUT_LIMIT)),
-                                         _STUB_CHECKS.replace("NAMES", graded_names)])
+            run = nbrun.run_notebook(nb, cwd=work, env=_kernel_env(), cell_timeout=limits.cell,
+                                     timeout=limits.notebook, epilogue=[collect],
+                                     prologue=[_CAP_OUTPUT.replace("LIMIT", str(OUTPUT_LIMIT)),
+                                               _STUB_CHECKS.replace("NAMES", graded_names)])
         # The kernel is shut down now. Results go to a folder made after that.
         collected = None
         if boxes and run.epilogue and not any(
@@ -402,9 +396,9 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
                 state = str(collected.get(e.function, "missing"))
                 detail = ""
                 if state == "ok":
-                    outcome = run_check(e.name, e.kwargs, box / f"{e.function}.pkl", checks_dir,
-                                        limits.check, env, limits.memory_mb,
-                                        limits.extra_processes)
+                    outcome = run_in_fresh_process(e.name, e.kwargs, box / f"{e.function}.pkl",
+                                                   checks_dir, limits.check, env,
+                                                   limits.memory_mb, limits.extra_processes)
                     status, message, seconds = outcome
                     detail = outcome.detail
                 elif state == "missing":
@@ -436,8 +430,6 @@ def _solution_for(notebook: Path, solutions: Path) -> Path | None:
 
 def _solution_problem(solution: Path) -> str | None:
     """Why ``solution`` cannot define what to grade, or None when it can."""
-    from course_utils.grading.exercises import MarkerError
-
     try:
         exercises = expected_exercises(solution)
     except MarkerError as exc:
@@ -520,16 +512,11 @@ def grade_job(job: Job, limits: Limits) -> list[Row]:
 
 
 def _local_pool(workers: int):
-    import multiprocessing
-
     return ProcessPoolExecutor(max_workers=workers,
                                mp_context=multiprocessing.get_context("spawn"))
 
 
 def _run_local(jobs, limits, workers, done) -> None:
-    from concurrent.futures import as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
     # Last chapter first: in this course the later chapters take longest (08's solution about
     # 54 s, the others 7-20 s), and a long job started last leaves the other workers idle.
     pending = sorted(range(len(jobs)), key=lambda i: jobs[i].chapter, reverse=True)
@@ -578,7 +565,7 @@ def _dask_client(scheduler: str):
 
 
 def _run_dask(jobs, limits, scheduler, done) -> None:
-    from distributed import as_completed
+    from distributed import as_completed as finished  # optional: only with --scheduler
 
     client, cluster = _dask_client(scheduler)
     try:
@@ -586,7 +573,7 @@ def _run_dask(jobs, limits, scheduler, done) -> None:
         futures = {client.submit(grade_job, jobs[i], limits, pure=False,
                                  key=f"grade-{i}-{jobs[i].learner}-{jobs[i].chapter}"): i
                    for i in order}
-        for future in as_completed(futures):
+        for future in finished(futures):
             i = futures[future]
             try:
                 done(i, future.result())

@@ -1,10 +1,11 @@
 """One trusted check: a checker run on a learner's function in a fresh process of its own.
 
 ``course_utils.grading.grade`` copies each exercise's function out of the learner's kernel (with
-cloudpickle) and calls :func:`run_check`, which starts ``python -m course_utils.grading.grade_check
-JOB.json``. That process loads the function, runs ``checks.<checker>(fn)``, counts (and drops)
-what the function prints, and writes its result to a temporary name that is then renamed, so a
-half-written result is never read. It imports only what a check needs, so it starts fast.
+cloudpickle) and calls :func:`run_in_fresh_process`, which starts
+``python -m course_utils.grading.grade_check JOB.json``. That process loads the function, runs
+``checks.<checker>(fn)``, counts (and drops) what the function prints, and writes its result to
+a temporary name that is then renamed, so a half-written result is never read. It imports only
+what a check needs, so it starts fast.
 
 Containment: the check process starts in a session (and process group) of its own, and the whole
 group is killed when the check ends or runs out of time, so a process the learner's code started
@@ -213,9 +214,9 @@ def _tail(path: Path, limit: int = STDERR_TAIL) -> str:
         return ""
 
 
-def run_check(checker: str, kwargs, pickled: Path, folder: Path, timeout: float,
-              env: dict[str, str], memory_mb: int | None = MEMORY_MB,
-              extra_processes: int | None = EXTRA_PROCESSES) -> CheckOutcome:
+def run_in_fresh_process(checker: str, kwargs, pickled: Path, folder: Path, timeout: float,
+                         env: dict[str, str], memory_mb: int | None = MEMORY_MB,
+                         extra_processes: int | None = EXTRA_PROCESSES) -> CheckOutcome:
     """Check one pickled function with ``checks.<checker>(fn, **kwargs)`` in a fresh process.
 
     The process runs in its own session; when it ends or runs out of time its whole process

@@ -14,6 +14,7 @@ from course_utils.grading.checking import (
     check_prediction,
     run_check,
 )
+from course_utils.text import tokenize
 
 # ---- the bag-of-words count matrix, cosine similarity
 
@@ -156,6 +157,8 @@ DF_SUM_HINT = ("df(j) is the number of DOCUMENTS that contain term j (np.count_n
 
 
 def tfidf_reference(counts: np.ndarray) -> np.ndarray:
+    # scikit-learn (and SciPy with it) is imported when a check needs it: importing the
+    # checkers stays fast
     from sklearn.feature_extraction.text import TfidfTransformer
 
     return TfidfTransformer().fit_transform(counts).toarray()
@@ -309,8 +312,6 @@ BIGRAM_PAIR = ("dog bites man", "man bites dog")
 def bigram_cosine(first: str = BIGRAM_PAIR[0], second: str = BIGRAM_PAIR[1]) -> float:
     """Cosine similarity of two sentences under TF-IDF over unigrams + bigrams, fitted on the
     two sentences alone (scikit-learn's defaults, the course's tokeniser)."""
-    from course_utils.text import tokenize
-
     docs = [bow.add_ngrams(tokenize(s), 2) for s in (first, second)]
     x, _ = bow.tfidf_from_docs(docs)
     return float(bow.cosine_similarity(x)[0, 1])
@@ -318,8 +319,6 @@ def bigram_cosine(first: str = BIGRAM_PAIR[0], second: str = BIGRAM_PAIR[1]) -> 
 
 def bigram_table(first: str = BIGRAM_PAIR[0], second: str = BIGRAM_PAIR[1]) -> str:
     """The TF-IDF weights of every unigram and bigram of the two sentences, one line per term."""
-    from course_utils.text import tokenize
-
     docs = [bow.add_ngrams(tokenize(s), 2) for s in (first, second)]
     x, vocab = bow.tfidf_from_docs(docs)
     rows = [f"{'feature':>13}  {first!r:>16}  {second!r:>16}"]

@@ -7,6 +7,22 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils import cnn
+from course_utils.cnn import (
+    ORDER_CNN_BATCH,
+    ORDER_CNN_CONTROL_MARGIN,
+    ORDER_CNN_CONTROL_TARGET,
+    ORDER_CNN_DISTANCES,
+    ORDER_CNN_LR,
+    ORDER_CNN_MAX_CONVS,
+    ORDER_CNN_MAX_DISTANCE,
+    ORDER_CNN_MAX_KERNEL,
+    ORDER_CNN_MAX_PARAMS,
+    ORDER_CNN_PROBE_LENGTH,
+    ORDER_CNN_SEED,
+    ORDER_CNN_STEPS,
+    ORDER_CNN_TARGET,
+    ORDER_CNN_TEST_N,
+)
 from course_utils.grading.checking import (
     FAILED,
     NOT_ATTEMPTED,
@@ -17,13 +33,14 @@ from course_utils.grading.checking import (
     Mismatch,
     PredictionResult,
     check_prediction,
-    compare,
+    compare_arrays,
     design_checker,
+    isolated_design_run,
     learner_frame,
     report,
     run_check,
 )
-from course_utils.grading.checks.common import integer_promise, telling
+from course_utils.grading.checks.common import integer_promise, telling_hints
 
 # ---- convolution + ReLU + max-over-time pooling over the real tokens only; receptive fields
 
@@ -117,7 +134,7 @@ def conv_cases() -> list[Case]:
         for i, a in enumerate(outputs):
             for b in outputs[i + 1:]:
                 try:
-                    compare(b, a, "pooled", check_dtype=False)
+                    compare_arrays(b, a, "pooled", check_dtype=False)
                 except Mismatch:
                     continue
                 return False
@@ -406,33 +423,30 @@ def conv_maxpool_backward(fn) -> CheckResult:
     Reference: PyTorch autograd through ``conv1d``, ``relu`` and ``amax``. Inputs must not be
     modified.
     """
-    def hint(variant, text):
-        return Diagnosis(telling(conv_backward_wrong(variant), conv_backward_reference), text)
-
     return run_check(
         "conv_maxpool_backward", fn, conv_backward_cases(), conv_backward_reference,
         arg_names=["x", "weight", "bias", "dpooled"], output_name="(dx, dweight, dbias)",
-        diagnoses=[
-            hint("no_relu_grad",
-                 "the ReLU's derivative is 0 where its input is negative: a filter whose best "
-                 "window is below 0 outputs 0 and passes no gradient back."),
-            hint("every_window",
-                 "the max passes the gradient to ONE window per sentence and filter, the one "
-                 "that won (argmax over t); the other windows get nothing."),
-            hint("flipped",
-                 "the forward pass does not flip the filter (cross-correlation): the window "
-                 "that starts at array row s meets weight[:, :, j] at x[s + j], so dx[s + j] "
-                 "gets weight[:, :, j] and dweight[:, :, j] gets x[s + j]."),
-            hint("overwrite",
-                 "windows of different filters overlap: ADD each window's contribution to dx "
-                 "(+=); assigning overwrites what other filters already put there."),
-            hint("bias_unsummed",
-                 "the bias is shared by every sentence of the batch: sum its gradient over the "
-                 "batch, giving shape (C,)."),
-            hint("bias_mean",
-                 "sum the bias gradient over the batch, do not average it (the 1/B of a mean "
-                 "loss is already inside dpooled)."),
-        ])
+        diagnoses=telling_hints(conv_backward_wrong, conv_backward_reference, {
+            "no_relu_grad":
+                "the ReLU's derivative is 0 where its input is negative: a filter whose best "
+                "window is below 0 outputs 0 and passes no gradient back.",
+            "every_window":
+                "the max passes the gradient to ONE window per sentence and filter, the one "
+                "that won (argmax over t); the other windows get nothing.",
+            "flipped":
+                "the forward pass does not flip the filter (cross-correlation): the window "
+                "that starts at array row s meets weight[:, :, j] at x[s + j], so dx[s + j] "
+                "gets weight[:, :, j] and dweight[:, :, j] gets x[s + j].",
+            "overwrite":
+                "windows of different filters overlap: ADD each window's contribution to dx "
+                "(+=); assigning overwrites what other filters already put there.",
+            "bias_unsummed":
+                "the bias is shared by every sentence of the batch: sum its gradient over the "
+                "batch, giving shape (C,).",
+            "bias_mean":
+                "sum the bias gradient over the batch, do not average it (the 1/B of a mean "
+                "loss is already inside dpooled).",
+        }))
 
 
 # ---- predict, then run: a dilated filter has holes (issue 13)
@@ -451,12 +465,11 @@ def dilated_layer_accuracies(seed: int = 0) -> dict[int, float]:
     import torch
     from torch import nn
 
-    from course_utils import cnn as cnn_lib
 
     class OneDilatedLayer(nn.Module):
         def __init__(self):
             super().__init__()
-            self.embed = nn.Embedding(cnn_lib.ORDER_VOCAB, 16)
+            self.embed = nn.Embedding(cnn.ORDER_VOCAB, 16)
             self.conv = nn.Conv1d(16, 32, 3, dilation=2)
             self.out = nn.Linear(32, 2)
 
@@ -464,13 +477,13 @@ def dilated_layer_accuracies(seed: int = 0) -> dict[int, float]:
             h = torch.relu(self.conv(self.embed(tokens).transpose(1, 2)))
             return self.out(h.amax(dim=2))
 
-    with torch.random.fork_rng(devices=[]):
+    with isolated_design_run():  # seeded and on one thread, as a design check trains
         torch.manual_seed(seed)
         model = OneDilatedLayer()
-        cnn_lib.train_order_model(model, steps=HOLES_STEPS, seed=seed, max_distance=6,
+        cnn.train_order_model(model, steps=HOLES_STEPS, seed=seed, max_distance=6,
                                   warmup=0.0, body=HOLES_BODY, margin=HOLES_MARGIN)
-    return cnn_lib.order_accuracy(model, HOLES_DISTANCES, n=1000, body=HOLES_BODY,
-                                  margin=HOLES_MARGIN)
+        return cnn.order_accuracy(model, HOLES_DISTANCES, n=1000, body=HOLES_BODY,
+                                      margin=HOLES_MARGIN)
 
 
 def predict_dilation_holes(fn) -> PredictionResult:
@@ -494,28 +507,11 @@ def predict_dilation_holes(fn) -> PredictionResult:
 
 # ---- design: a CNN that relates two markers 40 tokens apart (issue 13)
 
-ORDER_CNN_SEED = 0
-ORDER_CNN_STEPS = 400
-ORDER_CNN_BATCH = 64
-ORDER_CNN_LR = 3e-3
-ORDER_CNN_MAX_DISTANCE = 40
-ORDER_CNN_DISTANCES = (20, 31, 40)  # one odd: an all-even stack of dilations has holes there
-ORDER_CNN_TEST_N = 1000
-ORDER_CNN_TARGET = 0.95
-ORDER_CNN_MAX_PARAMS = 5000
-ORDER_CNN_MAX_CONVS = 4
-ORDER_CNN_MAX_KERNEL = 3
-ORDER_CNN_PROBE_LENGTH = 150  # a second length: the model must pool over time
+# The recipe, the test and the rules of the exercise are learner-facing: they live in
+# ``course_utils.cnn`` (ORDER_CNN_*, imported above). What follows is how a miss is explained.
 ORDER_CNN_SHORT = (1, 2, 3, 4)  # short distances: did the model learn the task at all?
 ORDER_CNN_SHORT_N = 500
 ORDER_CNN_TRAINED = 0.6  # below this at every short distance: the model did not train
-# The control: the same distances with wide margins, at least the receptive field on each side,
-# so no unit sees a marker and an end of the sequence together (a padded stack with a receptive
-# field above 41 can read the order from where a marker sits at the standard margins of 40).
-# Its target is lower than 95 %: longer sequences hold more filler windows, which cost a correct
-# stack a few points (dilations 1, 3, 9, 27, seed 2: 95.0 % at d = 40 with 80 fillers a side).
-ORDER_CNN_CONTROL_MARGIN = (100, 300)  # fillers a side: max(100, receptive field), at most 300
-ORDER_CNN_CONTROL_TARGET = 0.90
 ORDER_CNN_POSITION_GAP = 0.10  # this much above the control at a distance: position was read
 
 
@@ -538,10 +534,9 @@ def _probe(model, length: int, batch: int, seed: int) -> None:
     float logits of shape (batch, 2)."""
     import torch
 
-    from course_utils import cnn as cnn_lib
 
-    tokens, _ = cnn_lib.order_sequences(batch, 5, seed=seed, body=length - 2 * 5, margin=5)
-    other = length != cnn_lib.ORDER_LENGTH
+    tokens, _ = cnn.order_sequences(batch, 5, seed=seed, body=length - 2 * 5, margin=5)
+    other = length != cnn.ORDER_LENGTH
     pool = (" (the model must accept any length >= 130: pool over time, e.g. the max over "
             "positions, so that any length gives one vector per sequence)" if other else "")
     try:
@@ -570,7 +565,6 @@ def build_order_model(build, seed: int = ORDER_CNN_SEED):
     import torch
     from torch import nn
 
-    from course_utils import cnn as cnn_lib
 
     torch.manual_seed(seed)
     try:
@@ -604,7 +598,7 @@ def build_order_model(build, seed: int = ORDER_CNN_SEED):
     if n_params == 0:
         raise _Unusable(FAILED, "your model has no trainable parameters")
     model.eval()
-    _probe(model, cnn_lib.ORDER_LENGTH, 4, seed=123)
+    _probe(model, cnn.ORDER_LENGTH, 4, seed=123)
     _probe(model, ORDER_CNN_PROBE_LENGTH, 2, seed=124)
     return model, n_params, len(convs)
 
@@ -613,35 +607,28 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
     """Build, check, train and test the learner's model exactly as :func:`order_cnn` does.
     Returns ``(status, message, accuracies)`` ({} when nothing was trained); never raises
     because of the learner's code."""
-    import torch
 
-    from course_utils import cnn as cnn_lib
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            try:
-                model, n_params, n_convs = build_order_model(build, seed)
-            except _Unusable as err:
-                return err.status, err.message, {}
-            try:
-                loss = cnn_lib.train_order_model(
-                    model, steps=ORDER_CNN_STEPS, seed=seed, max_distance=ORDER_CNN_MAX_DISTANCE,
-                    batch_size=ORDER_CNN_BATCH, lr=ORDER_CNN_LR)
-                accs = cnn_lib.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N)
-                short = cnn_lib.order_accuracy(model, ORDER_CNN_SHORT, n=ORDER_CNN_SHORT_N)
-                field = stacked_receptive_field(model)
-                margin = control_margin(field)
-                control = cnn_lib.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N,
-                                                 margin=margin)
-            except Exception as exc:  # noqa: BLE001
-                return FAILED, (f"training or testing your model raised {type(exc).__name__}: "
-                                f"{exc}{learner_frame(exc)}"), {}
-    finally:
-        torch.set_num_threads(threads)
+    # order_cnn runs inside the same isolation already; tests and notebooks call this directly
+    with isolated_design_run():
+        try:
+            model, n_params, n_convs = build_order_model(build, seed)
+        except _Unusable as err:
+            return err.status, err.message, {}
+        try:
+            loss = cnn.train_order_model(
+                model, steps=ORDER_CNN_STEPS, seed=seed, max_distance=ORDER_CNN_MAX_DISTANCE,
+                batch_size=ORDER_CNN_BATCH, lr=ORDER_CNN_LR)
+            accs = cnn.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N)
+            short = cnn.order_accuracy(model, ORDER_CNN_SHORT, n=ORDER_CNN_SHORT_N)
+            field = stacked_receptive_field(model)
+            margin = control_margin(field)
+            control = cnn.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N,
+                                             margin=margin)
+        except Exception as exc:  # noqa: BLE001
+            return FAILED, (f"training or testing your model raised {type(exc).__name__}: "
+                            f"{exc}{learner_frame(exc)}"), {}
     what = (f"what ran: seed {seed}, 1 thread, Adam (lr {ORDER_CNN_LR}), {ORDER_CNN_STEPS} "
-            f"steps of {ORDER_CNN_BATCH} fresh sequences of {cnn_lib.ORDER_LENGTH} tokens "
+            f"steps of {ORDER_CNN_BATCH} fresh sequences of {cnn.ORDER_LENGTH} tokens "
             f"(distance uniform in 1 .. d_max, d_max growing from 4 to "
             f"{ORDER_CNN_MAX_DISTANCE} over the first half); {n_params:,} parameters (budget "
             f"{ORDER_CNN_MAX_PARAMS:,}), {n_convs} Conv1d layer(s) (at most "

@@ -14,7 +14,11 @@ from course_utils.grading.checking import (
     check_prediction,
     run_check,
 )
-from course_utils.grading.checks.common import last_state_gradient, recurrent_params, telling
+from course_utils.grading.checks.common import (
+    last_state_gradient,
+    recurrent_params,
+    telling_hints,
+)
 
 # ---- backpropagation through time
 
@@ -370,34 +374,31 @@ def rnn_classifier_grads(fn) -> CheckResult:
     labels all of one class, saturated states. Reference: PyTorch autograd (``cross_entropy``).
     Inputs must not be modified.
     """
-    def hint(variant, text):
-        return Diagnosis(telling(classifier_wrong(variant), classifier_reference), text)
-
     return run_check(
         "rnn_classifier_grads", fn, classifier_cases(), classifier_reference,
         arg_names=["x", "y", "p"], output_name="(loss, grads)", atol=1e-5,
-        diagnoses=[
-            hint("grad_not_averaged",
-                 "the loss is a MEAN over the B examples, so the gradient of the logits carries "
-                 "a factor 1/B: (softmax - onehot(y)) / B."),
-            hint("no_onehot",
-                 "the gradient of the cross-entropy with respect to the logits is softmax minus "
-                 "the one-hot label: subtract 1 at each example's true class."),
-            hint("w_hy_transposed",
-                 "weight_hy has shape (C, H) and so must its gradient: dlogits.T @ h_T, not "
-                 "h_T.T @ dlogits."),
-            hint("bias_y_unsummed",
-                 "bias_y is shared by the whole batch: sum its gradient over the examples, "
-                 "giving shape (C,)."),
-            hint("every_step",
-                 "the head reads h_T only: the gradient from the loss enters at the LAST step; "
-                 "the earlier states get theirs only through W_hh."),
-            hint("no_recursion",
-                 "the gradient must flow back through time: at step t add dnet_{t+1} @ W_hh "
-                 "(what h_t did to the next step) to the gradient of h_t."),
-            hint("one_minus_h",
-                 "the derivative of tanh is 1 - h**2, not 1 - h."),
-        ])
+        diagnoses=telling_hints(classifier_wrong, classifier_reference, {
+            "grad_not_averaged":
+                "the loss is a MEAN over the B examples, so the gradient of the logits carries "
+                "a factor 1/B: (softmax - onehot(y)) / B.",
+            "no_onehot":
+                "the gradient of the cross-entropy with respect to the logits is softmax minus "
+                "the one-hot label: subtract 1 at each example's true class.",
+            "w_hy_transposed":
+                "weight_hy has shape (C, H) and so must its gradient: dlogits.T @ h_T, not "
+                "h_T.T @ dlogits.",
+            "bias_y_unsummed":
+                "bias_y is shared by the whole batch: sum its gradient over the examples, "
+                "giving shape (C,).",
+            "every_step":
+                "the head reads h_T only: the gradient from the loss enters at the LAST step; "
+                "the earlier states get theirs only through W_hh.",
+            "no_recursion":
+                "the gradient must flow back through time: at step t add dnet_{t+1} @ W_hh "
+                "(what h_t did to the next step) to the gradient of h_t.",
+            "one_minus_h":
+                "the derivative of tanh is 1 - h**2, not 1 - h.",
+        }))
 
 
 # ---- predict, then run: how fast does the one-sided difference's error shrink with eps?

@@ -15,12 +15,11 @@ from course_utils.grading.checking import (
     run_check,
 )
 from course_utils.grading.checks.common import (
-    BPTT_SHAPES,
-    last_state_gradient,
+    add_step_grads,
+    bptt_cases,
     promoted,
-    recurrent_params,
     step_cases,
-    telling,
+    telling_hints,
     wrong_grad_buffers,
 )
 from course_utils.scratch import sigmoid
@@ -91,14 +90,9 @@ def lstm_step(fn) -> CheckResult:
 
 
 def cell_path_reference(f, dc_last):
-    """out[k] = dc_last * f[k] * f[k+1] * ... * f[T-1]  (f[t] is the gate f_{t+1})."""
-    f, dc_last = np.asarray(f), np.asarray(dc_last)
-    T = f.shape[0]
-    out = np.empty((T + 1, *dc_last.shape), dtype=f.dtype)
-    out[T] = dc_last
-    for k in range(T - 1, -1, -1):
-        out[k] = out[k + 1] * f[k]
-    return out
+    """out[k] = dc_last * f[k] * f[k+1] * ... * f[T-1]  (f[t] is the gate f_{t+1}), in the dtype
+    of f: the right answer of :func:`cell_path_wrong`'s loop."""
+    return cell_path_wrong("")(f, dc_last)
 
 
 def cell_path_cases() -> list[Case]:
@@ -132,11 +126,14 @@ def cell_path_cases() -> list[Case]:
     return cases
 
 
-def cell_path_wrong(variant: str):
+def cell_path_wrong(variant: str = ""):
+    """The right answer (variant "") or one known mistake, on one loop."""
     def wrong(f, dc_last):
         f, dc_last = np.asarray(f), np.asarray(dc_last)
         T = f.shape[0]
-        out = np.empty((T + 1, *dc_last.shape), dtype=f.dtype)
+        # "promoted": the products in NumPy's promoted dtype, not in the dtype of f
+        dtype = np.result_type(f, dc_last) if variant == "promoted" else f.dtype
+        out = np.empty((T + 1, *dc_last.shape), dtype=dtype)
         out[T] = dc_last
         for k in range(T - 1, -1, -1):
             if variant == "one_minus":
@@ -158,11 +155,6 @@ def cell_path_wrong(variant: str):
             out = out[::-1]
         if variant == "no_last":
             out = out[:T]
-        if variant == "promoted":  # the products in NumPy's promoted dtype
-            out = out.astype(np.result_type(f, dc_last))
-            out[T] = dc_last
-            for k in range(T - 1, -1, -1):
-                out[k] = out[k + 1] * f[k]
         return out
     return wrong
 
@@ -264,18 +256,7 @@ def lstm_bptt_wrong(variant: str):
             if variant == "block_swap":  # right forward, backward blocks stacked i, f, o, g
                 blocks = [blocks[0], blocks[1], blocks[3], blocks[2]]
             da = np.concatenate(blocks, axis=1)
-            if variant == "transposed":
-                grads["weight_ih"] += x[t].T @ da
-                grads["weight_hh"] += hs[t].T @ da
-            else:
-                grads["weight_ih"] += da.T @ x[t]
-                grads["weight_hh"] += da.T @ hs[t]
-            if variant == "bias_unsummed":
-                grads["bias_ih"] += da
-                grads["bias_hh"] += da
-            else:
-                grads["bias_ih"] += da.sum(axis=0)
-                grads["bias_hh"] += da.sum(axis=0)
+            add_step_grads(grads, variant, x[t], hs[t], da, da)
             dx[t] = da @ p["weight_ih"]
             dh_next = da @ p["weight_hh"]
             dc_next = dc * f
@@ -291,20 +272,7 @@ def lstm_bptt_wrong(variant: str):
 
 
 def lstm_bptt_cases() -> list[Case]:
-    rng = np.random.default_rng(66)
-    cases = []
-    for t, b, d, h, dtype, pdtype, label in BPTT_SHAPES:
-        p = recurrent_params(rng, d, h, 4, pdtype)
-        args = (rng.standard_normal((t, b, d)).astype(dtype),
-                (0.5 * rng.standard_normal((b, h))).astype(pdtype),
-                rng.standard_normal((b, h)).astype(pdtype), p,
-                rng.standard_normal((t, b, h)).astype(pdtype))
-        cases.append(Case(args, f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, H={h}{label}"))
-    p = recurrent_params(rng, 3, 4, 4, np.float64)
-    dh_last = last_state_gradient(rng, 7, 2, 4)
-    cases.append(Case((rng.standard_normal((7, 2, 3)), np.zeros((2, 4)), np.zeros((2, 4)), p,
-                       dh_last), "a loss on the last state only, zero initial states"))
-    return cases
+    return bptt_cases(gates=4, with_cell=True, seed=66)
 
 
 def lstm_bptt(fn) -> CheckResult:
@@ -321,45 +289,42 @@ def lstm_bptt(fn) -> CheckResult:
     ``scratch.lstm_forward`` / ``lstm_backward``, tested against PyTorch autograd. Inputs must
     not be modified.
     """
-    def hint(variant, text):
-        return Diagnosis(telling(lstm_bptt_wrong(variant), lstm_bptt_reference), text)
-
     return run_check(
         "lstm_bptt", fn, lstm_bptt_cases(), lstm_bptt_reference,
         arg_names=["x", "h0", "c0", "p", "dh_all"], output_name="(dx, dh0, dc0, grads)",
-        diagnoses=[
-            hint("no_cell_carry",
-                 "the cell c_t also feeds c_{t+1} = f_{t+1} * c_t + ...: its gradient must "
-                 "include what comes back from step t+1, dc_{t+1} * f_{t+1}."),
-            hint("no_h_recursion",
-                 "h_t feeds the next step's gates too: add dnet_{t+1} @ W_hh to dh_all[t-1] "
-                 "before going through step t."),
-            hint("no_tanh_grad",
-                 "h_t = o * tanh(c_t): the path from h_t to c_t has the factor "
-                 "o * (1 - tanh(c_t)**2)."),
-            hint("no_sigmoid_grad",
-                 "the gates i, f, o are sigmoids of their pre-activations: multiply by "
-                 "s * (1 - s) (and g by 1 - g**2) before the weights."),
-            hint("f_times_c_t",
-                 "the forget gate multiplies the PREVIOUS cell: dLoss/df_t = dc_t * c_{t-1} "
-                 "(c0 at the first step), not dc_t * c_t."),
-            hint("gate_order",
-                 "PyTorch stacks the gate rows as i, f, g, o; you used i, f, o, g. The "
-                 "gradient of each block must sit in that block's rows."),
-            hint("block_swap",
-                 "your forward pass reads the rows as i, f, g, o, but the gradient's blocks are "
-                 "stacked in another order: dLoss/da_g belongs in rows 2H..3H and dLoss/da_o in "
-                 "rows 3H..4H."),
-            hint("dc0_before_f",
-                 "dc0 is the gradient of the initial cell: dc_1 * f_1, one forget gate further "
-                 "back than dc_1."),
-            hint("bias_unsummed",
-                 "a bias is shared by the whole batch and all steps: sum its gradient over "
-                 "both, giving shape (4H,)."),
-            hint("transposed",
-                 "a weight's gradient has the weight's shape: dnet.T @ input, e.g. (4H, D) for "
-                 "weight_ih, not input.T @ dnet."),
-        ])
+        diagnoses=telling_hints(lstm_bptt_wrong, lstm_bptt_reference, {
+            "no_cell_carry":
+                "the cell c_t also feeds c_{t+1} = f_{t+1} * c_t + ...: its gradient must "
+                "include what comes back from step t+1, dc_{t+1} * f_{t+1}.",
+            "no_h_recursion":
+                "h_t feeds the next step's gates too: add dnet_{t+1} @ W_hh to dh_all[t-1] "
+                "before going through step t.",
+            "no_tanh_grad":
+                "h_t = o * tanh(c_t): the path from h_t to c_t has the factor "
+                "o * (1 - tanh(c_t)**2).",
+            "no_sigmoid_grad":
+                "the gates i, f, o are sigmoids of their pre-activations: multiply by "
+                "s * (1 - s) (and g by 1 - g**2) before the weights.",
+            "f_times_c_t":
+                "the forget gate multiplies the PREVIOUS cell: dLoss/df_t = dc_t * c_{t-1} "
+                "(c0 at the first step), not dc_t * c_t.",
+            "gate_order":
+                "PyTorch stacks the gate rows as i, f, g, o; you used i, f, o, g. The "
+                "gradient of each block must sit in that block's rows.",
+            "block_swap":
+                "your forward pass reads the rows as i, f, g, o, but the gradient's blocks are "
+                "stacked in another order: dLoss/da_g belongs in rows 2H..3H and dLoss/da_o in "
+                "rows 3H..4H.",
+            "dc0_before_f":
+                "dc0 is the gradient of the initial cell: dc_1 * f_1, one forget gate further "
+                "back than dc_1.",
+            "bias_unsummed":
+                "a bias is shared by the whole batch and all steps: sum its gradient over "
+                "both, giving shape (4H,).",
+            "transposed":
+                "a weight's gradient has the weight's shape: dnet.T @ input, e.g. (4H, D) for "
+                "weight_ih, not input.T @ dnet.",
+        }))
 
 
 # ---- "predict, then run": how large a forget bias keeps half a memory for 50 steps?

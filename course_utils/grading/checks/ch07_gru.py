@@ -15,12 +15,12 @@ from course_utils.grading.checking import (
     run_check,
 )
 from course_utils.grading.checks.common import (
-    BPTT_SHAPES,
-    last_state_gradient,
+    add_step_grads,
+    bptt_cases,
     promoted,
     recurrent_params,
     step_cases,
-    telling,
+    telling_hints,
     wrong_grad_buffers,
 )
 from course_utils.scratch import sigmoid
@@ -230,18 +230,7 @@ def gru_bptt_wrong(variant: str):
             da_x = np.concatenate([first, second, dn], axis=1)
             da_h = np.concatenate([first, second, dn if variant == "no_r_on_hidden" else dn * r],
                                   axis=1)
-            if variant == "transposed":
-                grads["weight_ih"] += x[t].T @ da_x
-                grads["weight_hh"] += h_prev.T @ da_h
-            else:
-                grads["weight_ih"] += da_x.T @ x[t]
-                grads["weight_hh"] += da_h.T @ h_prev
-            if variant == "bias_unsummed":
-                grads["bias_ih"] += da_x
-                grads["bias_hh"] += da_h
-            else:
-                grads["bias_ih"] += da_x.sum(axis=0)
-                grads["bias_hh"] += da_h.sum(axis=0)
+            add_step_grads(grads, variant, x[t], h_prev, da_x, da_h)
             dx[t] = da_x @ p["weight_ih"]
             direct = 0 if variant == "no_direct_path" else dh * z
             dh_next = direct + da_h @ p["weight_hh"]
@@ -256,19 +245,7 @@ def gru_bptt_wrong(variant: str):
 
 
 def gru_bptt_cases() -> list[Case]:
-    rng = np.random.default_rng(77)
-    cases = []
-    for t, b, d, h, dtype, pdtype, label in BPTT_SHAPES:
-        p = recurrent_params(rng, d, h, 3, pdtype)
-        args = (rng.standard_normal((t, b, d)).astype(dtype),
-                (0.5 * rng.standard_normal((b, h))).astype(pdtype), p,
-                rng.standard_normal((t, b, h)).astype(pdtype))
-        cases.append(Case(args, f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, H={h}{label}"))
-    p = recurrent_params(rng, 3, 4, 3, np.float64)
-    dh_last = last_state_gradient(rng, 7, 2, 4)
-    cases.append(Case((rng.standard_normal((7, 2, 3)), np.zeros((2, 4)), p, dh_last),
-                      "a loss on the last state only, a zero initial state"))
-    return cases
+    return bptt_cases(gates=3, with_cell=False, seed=77)
 
 
 def gru_bptt(fn) -> CheckResult:
@@ -286,41 +263,38 @@ def gru_bptt(fn) -> CheckResult:
     only. Reference: ``scratch.gru_forward`` / ``gru_backward``, tested against PyTorch
     autograd. Inputs must not be modified.
     """
-    def hint(variant, text):
-        return Diagnosis(telling(gru_bptt_wrong(variant), gru_bptt_reference), text)
-
     return run_check(
         "gru_bptt", fn, gru_bptt_cases(), gru_bptt_reference,
         arg_names=["x", "h0", "p", "dh_all"], output_name="(dx, dh0, grads)",
-        diagnoses=[
-            hint("no_direct_path",
-                 "h_{t-1} reaches h_t directly too, through z_t * h_{t-1}: dh_{t-1} gets "
-                 "dh_t * z_t on top of what flows back through the three gates."),
-            hint("no_recursion",
-                 "the gradient must flow back through time: add what h_t did to step t+1 to "
-                 "dh_all[t-1] (the gradient from above for h_t) before going through step t."),
-            hint("no_r_on_hidden",
-                 "the reset gate multiplies the hidden part of the candidate, r * (W_hn h + "
-                 "b_hn): the gradient reaching W_hn and b_hn carries the factor r."),
-            hint("z_sign",
-                 "h_t = (1 - z) n + z h_{t-1}, so dh_t/dz_t = h_{t-1} - n_t, not n_t - h_{t-1}."),
-            hint("swap_rz",
-                 "PyTorch stacks the GRU's rows as r, z, n: the reset gate is the FIRST block. "
-                 "The gradient of each block must sit in that block's rows."),
-            hint("block_swap",
-                 "your forward pass reads the rows as r, z, n, but the gradient's blocks are "
-                 "stacked in another order: dLoss/da_r belongs in rows 0..H and dLoss/da_z in "
-                 "rows H..2H."),
-            hint("no_tanh_grad",
-                 "the candidate is n = tanh(...): multiply by 1 - n**2 on the way to its "
-                 "pre-activation."),
-            hint("bias_unsummed",
-                 "a bias is shared by the whole batch and all steps: sum its gradient over "
-                 "both, giving shape (3H,)."),
-            hint("transposed",
-                 "a weight's gradient has the weight's shape: dnet.T @ input, e.g. (3H, D) for "
-                 "weight_ih, not input.T @ dnet."),
-        ])
+        diagnoses=telling_hints(gru_bptt_wrong, gru_bptt_reference, {
+            "no_direct_path":
+                "h_{t-1} reaches h_t directly too, through z_t * h_{t-1}: dh_{t-1} gets "
+                "dh_t * z_t on top of what flows back through the three gates.",
+            "no_recursion":
+                "the gradient must flow back through time: add what h_t did to step t+1 to "
+                "dh_all[t-1] (the gradient from above for h_t) before going through step t.",
+            "no_r_on_hidden":
+                "the reset gate multiplies the hidden part of the candidate, r * (W_hn h + "
+                "b_hn): the gradient reaching W_hn and b_hn carries the factor r.",
+            "z_sign":
+                "h_t = (1 - z) n + z h_{t-1}, so dh_t/dz_t = h_{t-1} - n_t, not n_t - h_{t-1}.",
+            "swap_rz":
+                "PyTorch stacks the GRU's rows as r, z, n: the reset gate is the FIRST block. "
+                "The gradient of each block must sit in that block's rows.",
+            "block_swap":
+                "your forward pass reads the rows as r, z, n, but the gradient's blocks are "
+                "stacked in another order: dLoss/da_r belongs in rows 0..H and dLoss/da_z in "
+                "rows H..2H.",
+            "no_tanh_grad":
+                "the candidate is n = tanh(...): multiply by 1 - n**2 on the way to its "
+                "pre-activation.",
+            "bias_unsummed":
+                "a bias is shared by the whole batch and all steps: sum its gradient over "
+                "both, giving shape (3H,).",
+            "transposed":
+                "a weight's gradient has the weight's shape: dnet.T @ input, e.g. (3H, D) for "
+                "weight_ih, not input.T @ dnet.",
+        }))
 
 
 # ---- "predict, then run": the share of new wine after several steps

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_utils.capstone.runner import net_scores
 from course_utils.capstone.surnames import (
     SURNAME_MAX_PARAMS,
     SURNAME_MAX_STEPS,
@@ -119,8 +120,6 @@ def recurrent_param_count(fn) -> CheckResult:
 
 def measure_test_accuracy(result, task=None) -> float:
     """The test accuracy of the weights ``train_surname_model`` kept: measured once, here."""
-    from course_utils.capstone.runner import net_scores
-
     task = task or surname_task()
     return float(np.mean(net_scores(task, result.model_object, task.x_test, task.y_test)))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
-from course_utils.grading.checking import Case
+from course_utils.grading.checking import Case, Diagnosis, Mismatch, compare_arrays
 
 
 def recurrent_params(rng, d: int, h: int, gates: int, dtype, scale: float = 0.6) -> dict:
@@ -28,6 +30,31 @@ BPTT_SHAPES = [
     (4, 3, 2, 4, np.float32, np.float64,
      ", mixed dtypes: x float32, the rest float64 (everything is float32)"),
 ]
+
+
+def bptt_cases(gates: int, with_cell: bool, seed: int) -> list[Case]:
+    """Cases for BPTT through a gated layer, ``fn(x, h0[, c0], p, dh_all)``: the shapes of
+    ``BPTT_SHAPES`` with a gradient from above at every step, then a loss on the last state only
+    (:func:`last_state_gradient`) from zero initial states."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for t, b, d, h, dtype, pdtype, label in BPTT_SHAPES:
+        p = recurrent_params(rng, d, h, gates, pdtype)
+        x = rng.standard_normal((t, b, d)).astype(dtype)
+        h0 = (0.5 * rng.standard_normal((b, h))).astype(pdtype)
+        c0 = (rng.standard_normal((b, h)).astype(pdtype),) if with_cell else ()
+        dh_all = rng.standard_normal((t, b, h)).astype(pdtype)
+        cases.append(Case((x, h0, *c0, p, dh_all),
+                          f"{np.dtype(dtype).name}, T={t}, B={b}, D={d}, H={h}{label}"))
+    p = recurrent_params(rng, 3, 4, gates, np.float64)
+    dh_last = last_state_gradient(rng, 7, 2, 4)
+    zeros = tuple(np.zeros((2, 4)) for _ in range(2 if with_cell else 1))
+    cases.append(Case((rng.standard_normal((7, 2, 3)), *zeros, p, dh_last),
+                      "a loss on the last state only, "
+                      + ("zero initial states" if with_cell else "a zero initial state")))
+    return cases
+
+
 STEP_SHAPES = [(3, 4, 5), (2, 7, 3), (1, 1, 2), (5, 3, 8)]
 
 
@@ -95,14 +122,11 @@ def telling(wrong, reference):
     a missing recursion through time), its hint would be shown for some other error; there the
     returned function gives ``None``, which matches no output, so no hint is shown.
     """
-    import copy
-
-    from course_utils.grading.checking import Mismatch, compare
-
     def fn(*args, **kwargs):
         out = wrong(*copy.deepcopy(args), **kwargs)
         try:
-            compare(out, reference(*copy.deepcopy(args), **kwargs), "output", check_dtype=False)
+            compare_arrays(out, reference(*copy.deepcopy(args), **kwargs), "output",
+                           check_dtype=False)
         except Mismatch:
             return out
         return None
@@ -121,6 +145,32 @@ def wrong_grad_buffers(p: dict, variant: str, batch: int) -> dict:
         for k in ("weight_ih", "weight_hh"):
             grads[k] = grads[k].T.copy()
     return grads
+
+
+def add_step_grads(grads: dict, variant: str, x_t, h_prev, da_x, da_h) -> None:
+    """Add one time step's parameter gradients to the buffers of :func:`wrong_grad_buffers`, as a
+    wrong BPTT variant of a gated layer does: ``da_x`` and ``da_h`` (batch, rows) are the
+    gradients of the stacked pre-activations that read x_t and h_prev (the same array for an
+    LSTM; for a GRU they differ in the candidate block, where r multiplies the hidden part).
+    "transposed" adds the weight gradients transposed, "bias_unsummed" one bias row per example."""
+    if variant == "transposed":
+        grads["weight_ih"] += x_t.T @ da_x
+        grads["weight_hh"] += h_prev.T @ da_h
+    else:
+        grads["weight_ih"] += da_x.T @ x_t
+        grads["weight_hh"] += da_h.T @ h_prev
+    if variant == "bias_unsummed":
+        grads["bias_ih"] += da_x
+        grads["bias_hh"] += da_h
+    else:
+        grads["bias_ih"] += da_x.sum(axis=0)
+        grads["bias_hh"] += da_h.sum(axis=0)
+
+
+def telling_hints(wrong, reference, hints: dict[str, str]) -> list[Diagnosis]:
+    """One :class:`Diagnosis` per ``variant: hint`` of ``hints``, for the known mistake
+    ``wrong(variant)``, each shown only on the cases that can show it (:func:`telling`)."""
+    return [Diagnosis(telling(wrong(variant), reference), hint) for variant, hint in hints.items()]
 
 
 def integer_promise(args, got) -> str | None:
