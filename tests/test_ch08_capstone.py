@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_utils import capstone, speed
+from course_utils import REPO_ROOT, capstone, speed
 from course_utils.capstone import runner
 from course_utils.maintainer import bench
 
@@ -436,8 +436,8 @@ def test_flop_count():
 
 
 def test_budgets_and_notebook_selection():
-    assert bench.budget_for(bench.ROOT / "notebooks" / "08_capstone.ipynb") == 180
-    assert bench.budget_for(bench.ROOT / "notebooks" / "00_start_here.ipynb") == 60
+    assert bench.budget_for(REPO_ROOT / "notebooks" / "08_capstone.ipynb") == 180
+    assert bench.budget_for(REPO_ROOT / "notebooks" / "00_start_here.ipynb") == 60
     found = bench.find_notebooks(["00_start"])
     assert [p.parent.name for p in found] == ["notebooks", "solutions"]
     assert bench.find_notebooks(["no-such-notebook"]) == []

@@ -2,12 +2,12 @@
 
 import ast
 import re
-import subprocess
 import sys
 import tomllib
 from importlib.metadata import version
 
 from packaging.requirements import Requirement
+from test_lab_setup import make_dry_run
 
 import course_utils
 from course_utils import REPO_ROOT, glossary
@@ -31,8 +31,7 @@ def test_requirements_are_exact_pins_that_pypi_and_the_cpu_only_torch_both_satis
     assert spec.contains("2.13.0") and spec.contains("2.13.0+cpu"), spec
     assert not spec.contains("2.13.1") and not spec.contains("2.12.0"), spec
     # TORCH_INDEX reaches the pip command that installs requirements.txt
-    dry_run = subprocess.run(["make", "-n", "-B", "setup", f"TORCH_INDEX={CPU_INDEX}"],
-                             cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    dry_run = make_dry_run("setup", f"TORCH_INDEX={CPU_INDEX}")
     pip_lines = [ln for ln in dry_run.replace("\\\n", " ").splitlines()
                  if "pip install" in ln and "-r requirements.txt" in ln]
     assert len(pip_lines) == 1 and f"--extra-index-url {CPU_INDEX}" in pip_lines[0], dry_run

@@ -43,7 +43,6 @@ import numpy as np
 from course_utils import REPO_ROOT
 from course_utils.speed import SPEED_GOAL, B, D, H, SpeedRow, T, compare_speed
 
-ROOT = REPO_ROOT
 NOTEBOOK_DIRS = ("notebooks", "solutions")
 CHAPTER_BUDGET, CAPSTONE_BUDGET = 60.0, 180.0
 CPU_MARKER = "__COURSE_BENCH_CPU__"
@@ -117,7 +116,7 @@ def budget_for(path: Path) -> float:
     return CAPSTONE_BUDGET if path.name.startswith("08_") else CHAPTER_BUDGET
 
 
-def find_notebooks(only: list[str] | None = None, root: Path = ROOT) -> list[Path]:
+def find_notebooks(only: list[str] | None = None, root: Path = REPO_ROOT) -> list[Path]:
     """notebooks/*.ipynb then solutions/*.ipynb, sorted; with ``only``, those whose path
     (relative to the repository) contains one of the given strings."""
     found = [p for d in NOTEBOOK_DIRS for p in sorted((root / d).glob("*.ipynb"))]
@@ -151,7 +150,7 @@ def time_notebook(path: Path, timeout: float = 900.0) -> NotebookTime:
     from course_utils.grading.nbrun import run_notebook
 
     budget = budget_for(path)
-    rel = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+    rel = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else path.name
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:  # noqa: BLE001 - an unreadable file is a row, not a crash
