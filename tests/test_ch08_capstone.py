@@ -36,11 +36,11 @@ def adding_task():
 
 def test_order_task_layout(order_task):
     t = order_task
-    assert t.x_train.shape == (600, capstone.ORDER_LENGTH) and t.x_train.dtype == np.int64
+    assert t.x_train.shape == (600, capstone.SUITE_ORDER_LENGTH) and t.x_train.dtype == np.int64
     assert t.y_train.shape == (600,) and set(np.unique(t.y_train)) == {0, 1}
     assert t.kind == "classification" and t.metric_name == "accuracy"
     assert t.n_outputs == 2 and t.vocab_size == capstone.ORDER_VOCAB
-    assert len(t.docs_train) == 600 and len(t.docs_train[0]) == capstone.ORDER_LENGTH
+    assert len(t.docs_train) == 600 and len(t.docs_train[0]) == capstone.SUITE_ORDER_LENGTH
     assert t.trivial == pytest.approx(0.5, abs=0.05)
 
 
@@ -399,7 +399,7 @@ def test_the_record_command_writes_a_profile_record(order_task, tmp_path, monkey
     tiny = order_task.subset(64, 32)
     monkeypatch.setattr(record_module, "RECORD_PATH", tmp_path / "record_fast.json")
     monkeypatch.setattr(capstone, "load_task", lambda name, **kw: tiny)
-    monkeypatch.setattr("course_utils.capstone.tasks.load_task", lambda name, **kw: tiny)
+    monkeypatch.setattr(record_module, "load_task", lambda name, **kw: tiny)
     full = capstone.Profile("full", {
         t: {m: replace(c, epochs=1, hidden=4, embed_dim=4) for m, c in grid.items()}
         for t, grid in capstone.FAST.configs.items()})

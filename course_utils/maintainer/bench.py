@@ -38,9 +38,12 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import nbformat
 import numpy as np
+import torch
 
-from course_utils import REPO_ROOT
+from course_utils import REPO_ROOT, capstone
+from course_utils.grading.nbrun import run_notebook
 from course_utils.speed import SPEED_GOAL, B, D, H, SpeedRow, T, compare_speed
 
 NOTEBOOK_DIRS = ("notebooks", "solutions")
@@ -83,8 +86,6 @@ def _busy() -> str:
 
 def machine_info() -> dict:
     """CPU, cores, threads, versions and the current load average, as strings."""
-    import torch
-
     return {
         "cpu": _cpu_model(),
         "cores (os.cpu_count)": str(os.cpu_count()),
@@ -145,10 +146,6 @@ def time_notebook(path: Path, timeout: float = 900.0) -> NotebookTime:
     """Execute one notebook (a copy, in a temporary folder next to nothing of the learner's)
     and return its wall time, its kernel's CPU time and a status. Never raises for a failing
     notebook: the error is the status."""
-    import nbformat
-
-    from course_utils.grading.nbrun import run_notebook
-
     budget = budget_for(path)
     rel = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else path.name
     try:
@@ -191,8 +188,6 @@ def bench_notebooks(paths: list[Path], out=print) -> list[NotebookTime]:
 def bench_scratch(repeats: int = 15, out=print) -> list[SpeedRow]:
     """The comparison for the three models, with PyTorch's default thread count and with one
     thread, both set explicitly for PyTorch and for NumPy's BLAS."""
-    import torch
-
     default = torch.get_num_threads()
     out(f"shapes: T={T}, B={B}, D={D}, H={H}, float32; median of {repeats} alternating runs; "
         f"goal: NumPy / PyTorch <= {SPEED_GOAL}")
@@ -230,8 +225,6 @@ def closing_note(rows: list[dict]) -> str:
 
 def bench_adding(seeds=(0,), max_seconds: float = 600.0, out=print) -> list[dict]:
     """Time for the capstone's LSTM to reach test MSE < 0.01 on the adding problem, T = 100."""
-    from course_utils import capstone
-
     task = capstone.load_task("adding")
     config = capstone.ADDING_BENCH_CONFIG
     out(f"LSTM, hidden {config.hidden}, Adam lr {config.lr}, batch {config.batch_size}, clip "
