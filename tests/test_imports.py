@@ -2,8 +2,8 @@
 
 Every graded check runs in a fresh process that imports ``course_utils.grading.checks``; that
 import must stay light, so the modules it reaches (``capstone``, ``env``, ``scratch``, ...)
-import torch and matplotlib inside the functions that need them. Everywhere else a module is
-imported at the top of the file.
+import torch and matplotlib inside the functions that need them (scikit-learn too, through
+``course_utils.data``). Elsewhere a module is imported at the top of its file.
 """
 
 import subprocess
