@@ -42,7 +42,8 @@ import math
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
-from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch, Rectangle
+from matplotlib.lines import Line2D
+from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
 
 from course_utils.plotting import PALETTE
 
@@ -280,9 +281,6 @@ def frame(ax, lower_left: Point, upper_right: Point, label: str | None = None, *
 def legend(ax, kinds=("layer", "op"), loc: str = "lower right", gradient: bool = False,
            labels: dict[str, str] | None = None):
     """A key for the shapes: which box is a learned layer, which circle an element-wise op."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     default = {"layer": "learned layer (weights)", "gate": "learned gate (sigmoid layer)",
                "candidate": "learned candidate (tanh layer)", "op": "element-wise operation",
                "output": "output layer", "loss": "loss", "state": "memory (next step)"}

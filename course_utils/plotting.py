@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 
 # A colour-blind-safe palette (Okabe & Ito), used in a fixed order so that a model keeps its
 # colour from chapter to chapter.
@@ -44,8 +45,6 @@ def plot_confusion_matrix(y_true, y_pred, labels, ax=None, normalize: bool = Tru
     count, so the diagonal shows per-class accuracy (recall) even when classes are imbalanced.
     Returns the axes; the matrix itself is ``confusion_matrix(y_true, y_pred, len(labels))``.
     """
-    import numpy as np
-
     k = len(labels)
     cm = confusion_matrix(y_true, y_pred, k).astype(float)
     if normalize:
@@ -70,8 +69,6 @@ def plot_confusion_matrix(y_true, y_pred, labels, ax=None, normalize: bool = Tru
 
 def confusion_matrix(y_true, y_pred, n_classes: int):
     """(n_classes, n_classes) int array; entry [i, j] counts examples of class i predicted j."""
-    import numpy as np
-
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
     return cm

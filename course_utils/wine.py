@@ -32,6 +32,8 @@ import numpy as np
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.patches import FancyArrowPatch, Polygon
 
+from course_utils import scratch
+
 WINE = "#7B1E3A"         # the old wine: the state h_{t-1}
 INGREDIENTS = "#E69F00"  # the new ingredients: the input x_t
 GLASS = "#555555"
@@ -190,8 +192,6 @@ def new_wine_share(z: float, steps: int, seed: int = 0) -> float:
     and the inputs (seeded, random) are ignored by the zero weights. Returns h_steps, a Python
     float in [0, 1]. ``z`` must lie strictly between 0 and 1.
     """
-    from course_utils import scratch
-
     if not 0.0 < z < 1.0:
         raise ValueError(f"z must lie strictly between 0 and 1, got {z}")
     bias_ih = np.array([0.0, np.log(z / (1.0 - z)), 20.0])  # r, z, n

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+from course_utils import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "book"))
 import assets  # noqa: E402
 
 
@@ -68,8 +70,7 @@ def pins(path):
 
 
 def test_book_requirements_are_exact_pins_that_leave_the_course_pins_alone():
-    root = Path(__file__).resolve().parents[1]
-    book, course = pins(root / "requirements-book.txt"), pins(root / "requirements.txt")
+    book, course = pins(REPO_ROOT / "requirements-book.txt"), pins(REPO_ROOT / "requirements.txt")
     assert book and all(v and "," not in v for v in book.values())
     norm = {n.lower().replace("_", "-") for n in course}
     assert [n for n in book if n.lower().replace("_", "-") in norm] == []

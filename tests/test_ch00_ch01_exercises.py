@@ -1,4 +1,4 @@
-"""Chapters 00 and 01 after issue 13: the stated stubs are what the checkers test.
+"""Chapters 00 and 01: the stated stubs are what the checkers test.
 
 Masked softmax (00), the promotion rule of softmax_backward (00), the integer dtype of the count
 matrix, the float64 TF-IDF, TF-IDF of new documents with an idf learned on others, the float32
@@ -10,16 +10,14 @@ are the mistakes the stubs' edge cases are there to catch.
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from course_utils import REPO_ROOT
 from course_utils.grading import checks
 from course_utils.grading.checks import ch00_softmax, ch01_tfidf
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---------------------------------------------------------------- masked softmax (chapter 00)
@@ -256,7 +254,7 @@ def test_cosine_float32_zero_row(capsys):
 
 # ---------------------------------------------------------------- predict, then run (chapter 01)
 def solution_explanation(name="01_tfidf_word_order.ipynb"):
-    nb = json.loads((ROOT / "solutions" / name).read_text(encoding="utf-8"))
+    nb = json.loads((REPO_ROOT / "solutions" / name).read_text(encoding="utf-8"))
     texts = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
     return next(t for t in texts if t.startswith("<!-- BEGIN SOLUTION -->") and "Why" in t)
 
@@ -344,7 +342,7 @@ def test_no_weights_are_shown_without_a_prediction(monkeypatch, capsys):
 @pytest.mark.parametrize("folder", ["solutions", "exercises"])
 def test_the_prediction_check_cell_reveals_nothing(folder):
     """The cell that checks the prediction only calls the checker: no experiment, no table."""
-    nb = json.loads((ROOT / folder / "01_tfidf_word_order.ipynb").read_text(encoding="utf-8"))
+    nb = json.loads((REPO_ROOT / folder / "01_tfidf_word_order.ipynb").read_text(encoding="utf-8"))
     cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
     (cell,) = [c for c in cells if "checks.predict_bigram_cosine(" in c]
     assert cell.strip() == "outcome = checks.predict_bigram_cosine(predict_bigram_cosine)"
@@ -362,8 +360,8 @@ def test_exercise_questions_are_not_the_chapters():
         return {re.sub(r"\W+", " ", q).strip().lower()[:60] for q in found}
 
     for name in ("00_start_here.ipynb", "01_tfidf_word_order.ipynb"):
-        chapter = questions(ROOT / "notebooks" / name)
-        solution = questions(ROOT / "solutions" / name)
+        chapter = questions(REPO_ROOT / "notebooks" / name)
+        solution = questions(REPO_ROOT / "solutions" / name)
         assert chapter and solution and not chapter & solution, chapter & solution
 
 

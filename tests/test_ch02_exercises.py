@@ -1,4 +1,4 @@
-"""Chapter 02's issue-13 exercises: the stated edge cases of the stubs, the "predict, then run"
+"""Chapter 02's exercises: the stated edge cases of the stubs, the "predict, then run"
 checker (a dilated filter's holes) and the design checker ``order_cnn``."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import cnn
+from course_utils import REPO_ROOT, cnn
 from course_utils.grading import checks
 from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED
 from course_utils.grading.checks import ch02_cnn
@@ -139,11 +139,8 @@ def test_the_prediction_is_read_before_the_experiment_runs(holes, monkeypatch, c
 def test_the_prediction_cell_does_not_reveal_the_result():
     """Issue 19, section 2: the cell under the prediction only calls the checker."""
     import json
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
     for folder in ("solutions", "exercises"):
-        nb = json.loads((root / folder / "02_cnn_text.ipynb").read_text(encoding="utf-8"))
+        nb = json.loads((REPO_ROOT / folder / "02_cnn_text.ipynb").read_text(encoding="utf-8"))
         cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
         cell = next(c for c in cells if "checks.predict_dilation_holes(" in c)
         assert "assert" not in cell and "0.5" not in cell, cell
@@ -205,8 +202,8 @@ def test_stacks_that_cannot_see_far_enough_fail(dilations, field):
 
 
 def test_doubling_once_more_is_too_small_at_d_40():
-    """Dilations 1, 2, 4, 8 (receptive field 31) train under the recipe (issue 19 said they
-    stay at chance; under the current recipe they do not): d = 20 is solved, d = 40 is at
+    """Dilations 1, 2, 4, 8 (receptive field 31) train under the recipe (an earlier recipe left
+    them at chance; the current one does not): d = 20 is solved, d = 40 is at
     chance, and the feedback blames the receptive field, correctly."""
     status, message, accs = ch02_cnn.run_order_cnn(lambda: Stack((1, 2, 4, 8)))
     assert status == FAILED and accs[20] >= 0.95 and abs(accs[40] - 0.5) < 0.06, accs

@@ -1,4 +1,4 @@
-"""Issue 13 for chapters 03 and 04: precise stubs that the checkers enforce, and the two
+"""Chapters 03 and 04: precise stubs that the checkers enforce, and the two
 "predict, then run" exercises (``predict_latch_weight``, ``predict_error_ratio``).
 
 The stubs' stated rules are tested through the checkers: the dtype rule of ``rnn_step`` and
@@ -13,16 +13,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from course_utils import scratch
+from course_utils import REPO_ROOT, scratch
 from course_utils.grading import checks
 from course_utils.grading.checks import ch03_rnn, ch04_bptt
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def stub(*args):
@@ -219,7 +216,7 @@ def test_no_prompt_docstring_or_check_cell_gives_the_measured_value(name, checke
 
 # ---------------------------------------------------------------- the notebooks
 def _cells(path):
-    return json.loads((ROOT / path).read_text(encoding="utf-8"))["cells"]
+    return json.loads((REPO_ROOT / path).read_text(encoding="utf-8"))["cells"]
 
 
 def _src(cell):

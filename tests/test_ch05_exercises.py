@@ -1,14 +1,13 @@
-"""Chapter 05's issue-13 exercises: the precise stubs (what each stub promises is checked), the
+"""Chapter 05's exercises: the precise stubs (what each stub promises is checked), the
 "predict, then run" checker, and the design exercise with its measured target."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from course_utils import pathologies, scratch
+from course_utils import REPO_ROOT, pathologies, scratch
 from course_utils.grading import checks
 from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED
 
@@ -219,17 +218,17 @@ def test_prediction_is_read_before_the_experiment_runs(monkeypatch, capsys):
 
 def test_no_text_gives_the_predicted_number():
     """No docstring or exercise text gives the measured value or names the experiment's
-    function, and the chapter does not state the design's answer (issue 19)."""
+    function, and the chapter does not state the design's answer."""
     docs = [pathologies.weak_input_gradient.__doc__, checks.predict_weak_input_gradient.__doc__]
     for number in ("5.1e-3", "5.08", "5.07", "0.0050", "5.15e-3"):
         assert not any(number in d for d in docs), number
-    root = Path(__file__).resolve().parents[1]
     for path in ("exercises/05_gradient_pathologies.ipynb",
                  "notebooks/05_gradient_pathologies.ipynb"):
-        cells = json.loads((root / path).read_text())["cells"]
+        cells = json.loads((REPO_ROOT / path).read_text())["cells"]
         text = "".join("".join(c["source"]) for c in cells)
         assert "weak_input_gradient" not in text.replace("predict_weak_input_gradient", ""), path
-    chapter = json.loads((root / "notebooks/05_gradient_pathologies.ipynb").read_text())["cells"]
+    chapter_path = REPO_ROOT / "notebooks/05_gradient_pathologies.ipynb"
+    chapter = json.loads(chapter_path.read_text())["cells"]
     assert not any("W_{hh} = I" in "".join(c["source"]) for c in chapter)
 
 
@@ -250,7 +249,7 @@ def identity_default_biases(rnn):
 
 
 def test_design_solution_passes_each_seed_and_obvious_models_fail(capsys):
-    """The checker trains with seeds 0, 1, 2 and needs the target on each (issue 19, section 3).
+    """The checker trains with seeds 0, 1, 2 and needs the target on each.
     The solution passes every seed with a wide margin; PyTorch's default start fails at once,
     near the baseline; W_hh = I with the default biases passes seed 0 but misses seeds 1 and 2,
     so the hint's zero biases are needed."""

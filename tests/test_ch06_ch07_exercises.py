@@ -1,4 +1,4 @@
-"""Chapters 06 and 07, issue 13: the stubs' stated dtype rules and edge cases are what the
+"""Chapters 06 and 07: the stubs' stated dtype rules and edge cases are what the
 checkers test, and the "predict, then run" checkers measure what the solutions explain.
 
 The implementations here are written independently of the checkers' references.
@@ -7,7 +7,7 @@ The implementations here are written independently of the checkers' references.
 import numpy as np
 import pytest
 
-from course_utils import gates, scratch, wine
+from course_utils import REPO_ROOT, gates, scratch, wine
 from course_utils.grading import checks
 from course_utils.grading.checks import ch06_lstm, ch07_gru
 
@@ -200,7 +200,7 @@ def test_predictions_are_not_graded():
     assert "predict_forget_bias" in checks.__all__ and "predict_wine_share" in checks.__all__
 
 
-# ------------------------------------------------ the prediction comes first (issue 19, §2)
+# ------------------------------------------------------------- the prediction comes first
 @pytest.mark.parametrize(("checker", "module", "experiment", "answer"), [
     (checks.predict_forget_bias, gates, "bias_for_retention", 4.3),
     (checks.predict_wine_share, wine, "new_wine_share", 0.65),
@@ -244,19 +244,16 @@ def test_no_prediction_no_experiment_and_no_value(checker, module, experiment, v
 
 def test_nothing_the_learner_reads_first_gives_the_predicted_numbers():
     import json
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
     texts = [ch06_lstm.__doc__, ch07_gru.__doc__, gates.__doc__, wine.__doc__,
              checks.predict_forget_bias.__doc__, checks.predict_wine_share.__doc__,
              gates.bias_for_retention.__doc__, gates.cell_retention.__doc__,
              gates.bias_only_lstm.__doc__, wine.new_wine_share.__doc__]
     for name in ("06_lstm_gating", "07_gru_wine_mixing"):
         for folder in ("notebooks", "exercises"):
-            cells = json.loads((root / folder / f"{name}.ipynb").read_text("utf-8"))["cells"]
+            cells = json.loads((REPO_ROOT / folder / f"{name}.ipynb").read_text("utf-8"))["cells"]
             texts += ["".join(c["source"]) for c in cells]
         # the check cells of the predictions, in the solutions: the checker call and nothing else
-        cells = json.loads((root / "solutions" / f"{name}.ipynb").read_text("utf-8"))["cells"]
+        cells = json.loads((REPO_ROOT / "solutions" / f"{name}.ipynb").read_text("utf-8"))["cells"]
         check_cells = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
                        and "checks.predict_" in "".join(c["source"])]
         assert len(check_cells) == 1 and check_cells[0].count("\n") == 0, check_cells

@@ -9,13 +9,15 @@ itself asserts.
 import importlib
 import json
 import math
+import time
 from dataclasses import replace
 
 import nbformat
 import numpy as np
 import pytest
 
-from course_utils import capstone, speed
+from course_utils import REPO_ROOT, capstone, speed
+from course_utils.capstone import runner
 from course_utils.maintainer import bench
 
 
@@ -34,11 +36,11 @@ def adding_task():
 
 def test_order_task_layout(order_task):
     t = order_task
-    assert t.x_train.shape == (600, capstone.ORDER_LENGTH) and t.x_train.dtype == np.int64
+    assert t.x_train.shape == (600, capstone.SUITE_ORDER_LENGTH) and t.x_train.dtype == np.int64
     assert t.y_train.shape == (600,) and set(np.unique(t.y_train)) == {0, 1}
     assert t.kind == "classification" and t.metric_name == "accuracy"
     assert t.n_outputs == 2 and t.vocab_size == capstone.ORDER_VOCAB
-    assert len(t.docs_train) == 600 and len(t.docs_train[0]) == capstone.ORDER_LENGTH
+    assert len(t.docs_train) == 600 and len(t.docs_train[0]) == capstone.SUITE_ORDER_LENGTH
     assert t.trivial == pytest.approx(0.5, abs=0.05)
 
 
@@ -141,8 +143,24 @@ def test_bag_of_words_baseline_is_at_chance_on_the_order_task(order_task):
     r = capstone.run(order_task, "tfidf")
     assert r.model == "tfidf" and r.metric_name == "accuracy" and r.history is None
     assert 0.35 < r.metric < 0.65
-    assert r.params == capstone.ORDER_VOCAB - 2 + 1 or r.params > 0
-    assert r.cpu_seconds >= 0 and r.wall_seconds >= 0 and r.threads == 1
+    # one weight per token type the counts see (A, B and 12 fillers: ids 0 and 1 never occur)
+    # and one bias
+    assert r.params == (capstone.ORDER_VOCAB - 2) + 1
+    assert r.threads == 1
+
+
+def test_baseline_timings_measure_the_fit_cpu_and_wall_apart(order_task, monkeypatch):
+    """wall_seconds counts a pause inside the fit, cpu_seconds does not (the process sleeps)."""
+    fit = runner.run_baseline
+
+    def pause_then_fit(task, config):
+        time.sleep(0.3)
+        return fit(task, config)
+
+    monkeypatch.setattr(runner, "run_baseline", pause_then_fit)
+    r = capstone.run(order_task.subset(100, 50), "tfidf")
+    assert r.wall_seconds >= 0.3
+    assert 0 < r.cpu_seconds < r.wall_seconds - 0.25
 
 
 def test_linear_baseline_on_the_adding_problem_stays_near_the_variance(adding_task):
@@ -381,7 +399,7 @@ def test_the_record_command_writes_a_profile_record(order_task, tmp_path, monkey
     tiny = order_task.subset(64, 32)
     monkeypatch.setattr(record_module, "RECORD_PATH", tmp_path / "record_fast.json")
     monkeypatch.setattr(capstone, "load_task", lambda name, **kw: tiny)
-    monkeypatch.setattr("course_utils.capstone.tasks.load_task", lambda name, **kw: tiny)
+    monkeypatch.setattr(record_module, "load_task", lambda name, **kw: tiny)
     full = capstone.Profile("full", {
         t: {m: replace(c, epochs=1, hidden=4, embed_dim=4) for m, c in grid.items()}
         for t, grid in capstone.FAST.configs.items()})
@@ -418,8 +436,8 @@ def test_flop_count():
 
 
 def test_budgets_and_notebook_selection():
-    assert bench.budget_for(bench.ROOT / "notebooks" / "08_capstone.ipynb") == 180
-    assert bench.budget_for(bench.ROOT / "notebooks" / "00_start_here.ipynb") == 60
+    assert bench.budget_for(REPO_ROOT / "notebooks" / "08_capstone.ipynb") == 180
+    assert bench.budget_for(REPO_ROOT / "notebooks" / "00_start_here.ipynb") == 60
     found = bench.find_notebooks(["00_start"])
     assert [p.parent.name for p in found] == ["notebooks", "solutions"]
     assert bench.find_notebooks(["no-such-notebook"]) == []

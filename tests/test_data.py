@@ -1,5 +1,6 @@
 """Tests of course_utils.data: the movie-review cache and both data sets' exact counts."""
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -138,20 +139,27 @@ def test_wrong_download_is_rejected_and_not_kept(empty_cache, monkeypatch):
     assert _files(empty_cache) == []
 
 
-def test_the_pinned_file_itself_is_downloaded_and_nothing_runs(empty_cache, monkeypatch):
-    """One URL, the sdist file itself: no pip, no metadata build, no subprocess at all."""
+def test_the_pinned_file_itself_is_downloaded_and_nothing_runs(real_archive, empty_cache,
+                                                                monkeypatch):
+    """One URL, PyPI's permanent address of the pinned file (its path is the blake2b-256 digest
+    of the file's bytes), and no process started: no pip, no metadata build."""
     urls = []
 
     def no_subprocess(*args, **kwargs):
         raise AssertionError("fetching must not start a process")
 
+    def download(url, out):
+        urls.append(url)
+        _copy_real_archive(real_archive)(url, out)
+
+    monkeypatch.delenv("COURSE_MR_URL", raising=False)
     monkeypatch.setattr(subprocess, "run", no_subprocess)
     monkeypatch.setattr(subprocess, "Popen", no_subprocess)
-    monkeypatch.setattr(data, "_download", lambda url, out: urls.append(url))
-    with pytest.raises(data.DataUnavailableError, match="0 bytes"):
-        data.fetch_movie_reviews()
-    assert urls == [data.MR_URL] and data.MR_URL.endswith("/vaderSentiment-3.3.2.tar.gz")
-    assert data.MR_URL.startswith("https://")
+    monkeypatch.setattr(data, "_download", download)
+    assert data.fetch_movie_reviews() == empty_cache / data.MR_ARCHIVE
+    digest = hashlib.blake2b(real_archive.read_bytes(), digest_size=32).hexdigest()
+    assert urls == ["https://files.pythonhosted.org/packages/"
+                    f"{digest[:2]}/{digest[2:4]}/{digest[4:]}/vaderSentiment-3.3.2.tar.gz"]
     assert "subprocess" not in Path(data.__file__).read_text(encoding="utf-8")
 
 

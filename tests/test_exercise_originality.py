@@ -1,4 +1,4 @@
-"""No exercise's answer is printed, in substance, in its chapter (issue 13's rule).
+"""No exercise's answer is printed, in substance, in its chapter (CONTRIBUTING.md's rule).
 
 For every solution region of ``solutions/NN_*.ipynb``, the region's code lines (comments and
 blank lines dropped, whitespace normalised, lines of fewer than four tokens ignored as too
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from course_utils import REPO_ROOT
+
 BEGIN, END = re.compile(r"^\s*### BEGIN SOLUTION\s*$"), re.compile(r"^\s*### END SOLUTION\s*$")
 MAX_SHARE, MAX_RUN, MIN_TOKENS = 1 / 3, 3, 4
 MAX_SHAPE_SHARE, MIN_BLOCK = 0.4, 10
@@ -126,16 +127,16 @@ def copied(region: list[str], chapter: set[str], chapter_seq: list[str]) -> tupl
     return share, run
 
 
-CHAPTERS = sorted(p.name for p in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = sorted(p.name for p in (REPO_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_no_solution_is_printed_in_its_chapter(name):
-    texts = chapter_texts(ROOT / "notebooks" / name)
+    texts = chapter_texts(REPO_ROOT / "notebooks" / name)
     seq = chapter_lines(texts)
     chapter = set(seq)
     bad = []
-    for cell, region in solution_regions(ROOT / "solutions" / name):
+    for cell, region in solution_regions(REPO_ROOT / "solutions" / name):
         share, run = copied(region, chapter, seq)
         renamed = shape_share(region, texts)
         if share > MAX_SHARE or run >= MAX_RUN or renamed > MAX_SHAPE_SHARE:

@@ -12,16 +12,17 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from course_utils import REPO_ROOT
+
 NOTEBOOKS = sorted(p for folder in ("notebooks", "exercises", "solutions")
-                   for p in (ROOT / folder).glob("[0-9][0-9]_*.ipynb"))
-SETTINGS = ROOT / "jupyterlab-settings" / "overrides.json"
+                   for p in (REPO_ROOT / folder).glob("[0-9][0-9]_*.ipynb"))
+SETTINGS = REPO_ROOT / "jupyterlab-settings" / "overrides.json"
 SCHEMAS = Path(sys.prefix) / "share" / "jupyter" / "lab" / "schemas"
 
 
 def installed_kernel():
     """Name and display name of the kernel `make setup` registers (read from the Makefile)."""
-    makefile = (ROOT / "Makefile").read_text()
+    makefile = (REPO_ROOT / "Makefile").read_text()
     m = re.search(r'ipykernel install --sys-prefix --name (\S+) --display-name "([^"]+)"', makefile)
     assert m, "make setup no longer registers the course's kernel"
     return m.group(1), m.group(2)
@@ -61,7 +62,7 @@ def make_dry_run(*args):
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
-    out = subprocess.run(["make", "-n", "-B", "VENV=/nonexistent/venv", *args], cwd=ROOT,
+    out = subprocess.run(["make", "-n", "-B", "VENV=/nonexistent/venv", *args], cwd=REPO_ROOT,
                          env=env, capture_output=True, text=True, check=True)
     return out.stdout
 

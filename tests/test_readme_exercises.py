@@ -2,16 +2,16 @@
 
 import json
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from course_utils import REPO_ROOT
+
 LABEL = re.compile(r"\*Difficulty (★+) · about (\d+) minutes")
 CHECK = re.compile(r"checks\.(\w+)\(")
 
 
 def from_solutions():
     rows = []
-    for path in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((REPO_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):
         labels, names = [], []
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             text = "".join(cell["source"])
@@ -26,7 +26,7 @@ def from_solutions():
 
 
 def from_readme():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     table = text.split("### The exercises", 1)[1]
     rows = []
     for m in re.finditer(r"^\| (\d\d) \| (\d+) (?:\*predict\* )?`(\w+)`[^|]*\| (★+) \| (\d+) \|",
@@ -59,6 +59,6 @@ def test_the_feedback_shown_in_the_readme_is_what_the_checker_prints(capsys):
     for fn in (stub, transposed, right):
         checks.rnn_step(fn)
     printed = capsys.readouterr().out.strip().splitlines()
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     block = text.split("**Doing an exercise.**", 1)[1].split("```\n", 2)[1]
     assert block.strip().splitlines() == printed

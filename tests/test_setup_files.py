@@ -1,28 +1,47 @@
 """The set-up files agree with each other: one set of exact pins, one glossary."""
 
+import ast
 import re
-from pathlib import Path
+import sys
+import tomllib
+from importlib.metadata import version
 
-from course_utils import glossary
+from packaging.requirements import Requirement
+from test_lab_setup import make_dry_run
 
-ROOT = Path(__file__).resolve().parent.parent
+import course_utils
+from course_utils import REPO_ROOT, glossary
+
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def pins(lines):
     return {ln.strip() for ln in lines if re.match(r"^[A-Za-z0-9_.\-\[\]]+==\S+$", ln.strip())}
 
 
-def test_requirements_are_exact_pins_including_the_cpu_torch():
-    lines = [ln for ln in (ROOT / "requirements.txt").read_text().splitlines()
+def test_requirements_are_exact_pins_that_pypi_and_the_cpu_only_torch_both_satisfy():
+    """One pin for both builds (README, "What make setup downloads"): PyPI's 2.13.0 and the
+    CPU-only 2.13.0+cpu that ``make setup TORCH_INDEX=...`` makes pip pick."""
+    lines = [ln for ln in (REPO_ROOT / "requirements.txt").read_text().splitlines()
              if ln.strip() and not ln.startswith("#")]
     assert lines and all("==" in ln for ln in lines), "every requirement must be pinned with =="
-    assert "torch==2.13.0" in lines
+    torch_pins = [Requirement(ln) for ln in lines if Requirement(ln).name == "torch"]
+    assert len(torch_pins) == 1, torch_pins
+    spec = torch_pins[0].specifier
+    assert spec.contains("2.13.0") and spec.contains("2.13.0+cpu"), spec
+    assert not spec.contains("2.13.1") and not spec.contains("2.12.0"), spec
+    # TORCH_INDEX reaches the pip command that installs requirements.txt
+    dry_run = make_dry_run("setup", f"TORCH_INDEX={CPU_INDEX}")
+    pip_lines = [ln for ln in dry_run.replace("\\\n", " ").splitlines()
+                 if "pip install" in ln and "-r requirements.txt" in ln]
+    assert len(pip_lines) == 1 and f"--extra-index-url {CPU_INDEX}" in pip_lines[0], dry_run
+    assert f"make setup TORCH_INDEX={CPU_INDEX}" in (REPO_ROOT / "README.md").read_text()
 
 
 def test_environment_yml_has_the_same_pins_as_requirements():
-    req = pins((ROOT / "requirements.txt").read_text().splitlines())
+    req = pins((REPO_ROOT / "requirements.txt").read_text().splitlines())
     env_lines = [ln.strip().removeprefix("- ").strip()
-                 for ln in (ROOT / "environment.yml").read_text().splitlines()]
+                 for ln in (REPO_ROOT / "environment.yml").read_text().splitlines()]
     env = pins(env_lines)
     assert env == req, f"only in requirements.txt: {sorted(req - env)}; " \
                        f"only in environment.yml: {sorted(env - req)}"
@@ -30,7 +49,7 @@ def test_environment_yml_has_the_same_pins_as_requirements():
 
 
 def test_glossary_file_is_generated_from_the_module():
-    assert (ROOT / "GLOSSARY.md").read_text(encoding="utf-8") == glossary.glossary_markdown()
+    assert (REPO_ROOT / "GLOSSARY.md").read_text(encoding="utf-8") == glossary.glossary_markdown()
 
 
 def test_glossary_covers_the_key_terms_of_the_source_article():
@@ -40,10 +59,21 @@ def test_glossary_covers_the_key_terms_of_the_source_article():
         assert term in zh, term
 
 
+def shell_commands(script):
+    """The command lines of a shell script or a code block: comments and blank lines dropped."""
+    lines = (re.sub(r"(^|\s)#.*$", "", ln).strip() for ln in script.splitlines())
+    return [ln for ln in lines if ln]
+
+
+def readme_commands():
+    """The command lines of the README's fenced bash blocks."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", (REPO_ROOT / "README.md").read_text(), re.M | re.S)
+    return [cmd for block in blocks for cmd in shell_commands(block)]
+
+
 def test_ci_runs_the_readme_test_command():
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in ci
-    assert "make test" in (ROOT / "README.md").read_text()
+    assert "make test" in readme_commands()
+    assert "make test" in shell_commands((REPO_ROOT / ".ci" / "run").read_text())
 
 
 # import name -> distribution name, where they differ
@@ -52,9 +82,7 @@ DISTRIBUTIONS = {"sklearn": "scikit-learn", "IPython": "ipython", "zmq": "pyzmq"
 
 
 def _project():
-    import tomllib
-
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 
 def _name(requirement):
@@ -63,11 +91,8 @@ def _name(requirement):
 
 def _runtime_imports():
     """Top-level third-party modules that course_utils imports (importlib strings too)."""
-    import ast
-    import sys
-
     found = set()
-    for path in (ROOT / "course_utils").rglob("*.py"):
+    for path in (REPO_ROOT / "course_utils").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 found.update(a.name.split(".")[0] for a in node.names)
@@ -94,32 +119,28 @@ def test_pyproject_declares_every_runtime_import():
 
 
 def test_the_version_is_written_once():
-    import course_utils
-
     project = _project()
     assert "version" not in project and project["dynamic"] == ["version"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", course_utils.__version__)
-    from importlib.metadata import version
-
     assert version("course_utils") == course_utils.__version__
 
 
 def test_the_distributed_extra_is_pinned_and_moves_no_pin_of_requirements():
-    req = {_name(p): p for p in pins((ROOT / "requirements.txt").read_text().splitlines())}
+    req = {_name(p): p for p in pins((REPO_ROOT / "requirements.txt").read_text().splitlines())}
     extra = _project()["optional-dependencies"]["distributed"]
     assert extra and all(re.fullmatch(r"[A-Za-z0-9_.\-]+==\S+", r) for r in extra), extra
     assert {"dask", "distributed"} <= {_name(r) for r in extra}
     for r in extra:  # a package pinned in both must have the same pin
         assert _name(r) not in req or req[_name(r)] == r, r
-    assert "-e '.[distributed]'" in (ROOT / "Makefile").read_text()
+    assert "-e '.[distributed]'" in (REPO_ROOT / "Makefile").read_text()
 
 
 def test_no_module_installs_packages_or_shells_out_to_pip():
-    for path in (ROOT / "course_utils").rglob("*.py"):
+    for path in (REPO_ROOT / "course_utils").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"""["']-m["'],\s*["']pip["']|["']pip["'],""", text), path
         assert "pip download" not in text, path
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
-            (ROOT / "solutions").glob("*.ipynb")):
+    for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb")) + sorted(
+            (REPO_ROOT / "solutions").glob("*.ipynb")):
         text = path.read_text(encoding="utf-8")
         assert "!pip" not in text and "%pip" not in text, path

@@ -4,7 +4,8 @@ Chapter 08 and the benchmark (``python -m course_utils.maintainer.bench``) both 
 package, so the numbers in the chapter and the numbers the benchmark prints come from the same code.
 
 Modules
-    ``tasks``     the four tasks in one shape, their validation split, published numbers;
+    ``suite``     the four tasks of the comparison in one shape, their validation split,
+                  published numbers;
     ``profiles``  the recipe: hyper-parameters per task and model (``FAST``, ``FULL``);
     ``runner``    building, training (``training.fit`` with a stopping rule on the validation
                   split) and testing one model; the whole grid; the word-shuffle probe;
@@ -66,8 +67,7 @@ from course_utils.capstone.runner import (
     shuffle_tokens,
     train_model,
 )
-from course_utils.capstone.target import TimeToTarget, train_to_target
-from course_utils.capstone.tasks import (
+from course_utils.capstone.suite import (
     ADDING_LENGTH,
     ADDING_VARIANCE_BASELINE,
     BASELINES,
@@ -75,23 +75,24 @@ from course_utils.capstone.tasks import (
     MODEL_NAMES,
     MODEL_TITLES,
     ORDER_DISTANCE,
-    ORDER_LENGTH,
     ORDER_VOCAB,
     RECURRENT_KINDS,
     REFERENCES,
     REVIEW_MAX_LEN,
+    SUITE_ORDER_LENGTH,
     TASK_NAMES,
     TASK_TITLES,
     Reference,
     Task,
     load_task,
 )
+from course_utils.capstone.target import TimeToTarget, train_to_target
 
 __all__ = [
     "ADDING_BENCH_CONFIG", "ADDING_LENGTH", "ADDING_VARIANCE_BASELINE", "BASELINES", "Comparison",
     "Config", "FAST", "FULL", "FULL_ENV", "KeepBest", "MODEL_NAMES", "MODEL_TITLES",
-    "ORDER_DISTANCE", "ORDER_LENGTH", "ORDER_VOCAB", "PROFILES", "Profile", "RECORD_PATH",
-    "RECURRENT_KINDS", "REFERENCES", "REVIEW_MAX_LEN", "Reference", "Result", "Spread",
+    "ORDER_DISTANCE", "ORDER_VOCAB", "PROFILES", "Profile", "RECORD_PATH", "RECURRENT_KINDS",
+    "REFERENCES", "REVIEW_MAX_LEN", "Reference", "Result", "SUITE_ORDER_LENGTH", "Spread",
     "TASK_NAMES", "TASK_TITLES", "Task", "TimeToTarget", "accuracy_on", "build_model", "compare",
     "compare_models", "default_profile", "load_record", "load_task", "lookup", "paired_test_se",
     "plot_curves",

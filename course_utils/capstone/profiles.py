@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from course_utils.capstone.tasks import FULL_ENV, MODEL_NAMES
+from course_utils.capstone.suite import FULL_ENV, MODEL_NAMES
 
 
 @dataclass(frozen=True)

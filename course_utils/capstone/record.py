@@ -36,6 +36,7 @@ architectures can differ in how much they depend on the seed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import platform
@@ -44,6 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from course_utils.capstone.profiles import FAST, PROFILES
+from course_utils.capstone.runner import run
+from course_utils.capstone.suite import MODEL_NAMES, TASK_NAMES, load_task
 
 RECORD_PATH = Path(__file__).with_name("record_fast.json")
 DEFAULT_SEEDS = (0, 1, 2)
@@ -80,10 +85,6 @@ def record(seeds=DEFAULT_SEEDS, *, profile=None, path: Path | str | None = RECOR
     ``path`` after every run (None: do not write), and return it. Each run keeps its
     per-example test scores (``"scores"``, see :func:`encode_scores`)."""
     import torch
-
-    from course_utils.capstone.profiles import FAST
-    from course_utils.capstone.runner import run
-    from course_utils.capstone.tasks import MODEL_NAMES, TASK_NAMES, load_task
 
     profile = profile or FAST
     task_names = list(task_names or TASK_NAMES)
@@ -312,10 +313,6 @@ def compare_models(spread_of: dict, task: str, a: str, b: str,
 
 
 def main(argv=None) -> int:
-    import argparse
-
-    from course_utils.capstone.profiles import PROFILES
-
     p = argparse.ArgumentParser(prog="python -m course_utils.capstone",
                                 description="Capstone tools (chapter 08).")
     sub = p.add_subparsers(dest="command", required=True)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from course_utils.capstone.record import Spread, compare
-from course_utils.capstone.tasks import (
+from course_utils.capstone.suite import (
     ADDING_VARIANCE_BASELINE,
     BASELINES,
     MODEL_NAMES,

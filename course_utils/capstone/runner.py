@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from course_utils.capstone.profiles import Config, Profile, default_profile
-from course_utils.capstone.tasks import MODEL_NAMES, RECURRENT_KINDS, Task, load_task
+from course_utils.capstone.suite import MODEL_NAMES, RECURRENT_KINDS, TASK_NAMES, Task, load_task
 from course_utils.env import limit_threads
+from course_utils.text import PAD_ID
+from course_utils.training import count_parameters, evaluate, fit, progress, reach
 
 
 def build_model(task: Task, model: str, config: Config, seed: int = 0):
@@ -237,8 +239,6 @@ def train_model(task: Task, net, config: Config, *, name: str = "custom", seed: 
     test: False skips the test set entirely (``metric`` is NaN, ``per_example`` None): tuning
     sees the validation split only.
     """
-    from course_utils.training import count_parameters, fit, reach
-
     fit_idx, val_idx = task.validation_split()
     keep = KeepBest(net, config.patience)
     rules = [keep] + ([reach(config.val_target)] if config.val_target is not None else [])
@@ -273,9 +273,6 @@ def run_all(task_names: Iterable[str] | None = None, model_names: Iterable[str] 
     out: if given (e.g. ``print``), called with one line per finished run, "k/n task model";
     a plain-text progress report that reads the same in a terminal and in a stored notebook.
     """
-    from course_utils.capstone.tasks import TASK_NAMES
-    from course_utils.training import progress
-
     profile = profile or default_profile()
     task_names = list(TASK_NAMES if task_names is None else task_names)
     model_names = list(model_names)
@@ -295,8 +292,6 @@ def run_all(task_names: Iterable[str] | None = None, model_names: Iterable[str] 
 def shuffle_tokens(x: np.ndarray, seed: int = 0) -> np.ndarray:
     """A copy of the token array x (N, L), padded at the front, with the real tokens of every
     row put in a random order (padding stays in front). The bag of words does not change."""
-    from course_utils.text import PAD_ID
-
     rng = np.random.default_rng(seed)
     out = x.copy()
     for row in out:
@@ -307,6 +302,4 @@ def shuffle_tokens(x: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def accuracy_on(result: Result, x: np.ndarray, y: np.ndarray) -> float:
     """Test accuracy of a trained classifier (a Result of a neural model) on other inputs."""
-    from course_utils.training import evaluate
-
     return evaluate(result.model_object, (x, y), task="classification")[1]

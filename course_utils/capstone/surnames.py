@@ -22,7 +22,11 @@ import math
 
 import numpy as np
 
+from course_utils.capstone.profiles import Config
+from course_utils.capstone.runner import train_model
+from course_utils.capstone.suite import load_task
 from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, learner_frame
+from course_utils.training import count_parameters
 
 SURNAME_SEEDS = (0, 1, 2)       # the grade is the mean test accuracy over these seeds
 SURNAME_MAX_STEPS = 700         # optimiser steps per run (epochs x batches per epoch)
@@ -45,15 +49,11 @@ TRAINING_KEYS = ("epochs", "lr", "batch_size", "clip", "weight_decay", "patience
 @functools.lru_cache(maxsize=1)
 def surname_task():
     """The surnames task of the capstone (loaded once per process)."""
-    from course_utils.capstone.tasks import load_task
-
     return load_task("surnames")
 
 
 def validate_training(training, n_fit: int):
     """A capstone ``Config`` from the learner's training dict, or None and the reason."""
-    from course_utils.capstone.profiles import Config
-
     if not isinstance(training, dict):
         return None, (f"the second value must be a dict of training settings (keys among "
                       f"{', '.join(TRAINING_KEYS)}), got {type(training).__name__}")
@@ -147,9 +147,6 @@ def train_surname_model(fn, seed: int = 0, task=None):
     :class:`LearnerError` when the answer is unusable."""
     import torch
     from torch import nn
-
-    from course_utils.capstone.runner import train_model
-    from course_utils.training import count_parameters
 
     task = task or surname_task()
     torch.manual_seed(seed)

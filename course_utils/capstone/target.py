@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from course_utils.capstone.profiles import Config
 from course_utils.capstone.runner import build_model
-from course_utils.capstone.tasks import Task
+from course_utils.capstone.suite import Task
 from course_utils.env import limit_threads
+from course_utils.training import budget, fit, reach
 
 
 @dataclass
@@ -38,8 +39,6 @@ def train_to_target(task: Task, model: str, config: Config, target: float, *,
     batches, the same clipping) but test every ``eval_every`` steps on the first ``n_eval`` test
     examples, and stop as soon as the metric reaches ``target`` (MSE at most it, or accuracy at
     least it) or after ``max_seconds`` of CPU time (checked at each evaluation)."""
-    from course_utils.training import budget, fit, reach
-
     with limit_threads(threads):
         net = build_model(task, model, config, seed=seed)
         wall0 = time.perf_counter()

@@ -38,12 +38,14 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import nbformat
 import numpy as np
+import torch
 
-from course_utils import REPO_ROOT
+from course_utils import REPO_ROOT, capstone
+from course_utils.grading.nbrun import run_notebook
 from course_utils.speed import SPEED_GOAL, B, D, H, SpeedRow, T, compare_speed
 
-ROOT = REPO_ROOT
 NOTEBOOK_DIRS = ("notebooks", "solutions")
 CHAPTER_BUDGET, CAPSTONE_BUDGET = 60.0, 180.0
 CPU_MARKER = "__COURSE_BENCH_CPU__"
@@ -84,8 +86,6 @@ def _busy() -> str:
 
 def machine_info() -> dict:
     """CPU, cores, threads, versions and the current load average, as strings."""
-    import torch
-
     return {
         "cpu": _cpu_model(),
         "cores (os.cpu_count)": str(os.cpu_count()),
@@ -117,7 +117,7 @@ def budget_for(path: Path) -> float:
     return CAPSTONE_BUDGET if path.name.startswith("08_") else CHAPTER_BUDGET
 
 
-def find_notebooks(only: list[str] | None = None, root: Path = ROOT) -> list[Path]:
+def find_notebooks(only: list[str] | None = None, root: Path = REPO_ROOT) -> list[Path]:
     """notebooks/*.ipynb then solutions/*.ipynb, sorted; with ``only``, those whose path
     (relative to the repository) contains one of the given strings."""
     found = [p for d in NOTEBOOK_DIRS for p in sorted((root / d).glob("*.ipynb"))]
@@ -146,12 +146,8 @@ def time_notebook(path: Path, timeout: float = 900.0) -> NotebookTime:
     """Execute one notebook (a copy, in a temporary folder next to nothing of the learner's)
     and return its wall time, its kernel's CPU time and a status. Never raises for a failing
     notebook: the error is the status."""
-    import nbformat
-
-    from course_utils.grading.nbrun import run_notebook
-
     budget = budget_for(path)
-    rel = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+    rel = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else path.name
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:  # noqa: BLE001 - an unreadable file is a row, not a crash
@@ -192,8 +188,6 @@ def bench_notebooks(paths: list[Path], out=print) -> list[NotebookTime]:
 def bench_scratch(repeats: int = 15, out=print) -> list[SpeedRow]:
     """The comparison for the three models, with PyTorch's default thread count and with one
     thread, both set explicitly for PyTorch and for NumPy's BLAS."""
-    import torch
-
     default = torch.get_num_threads()
     out(f"shapes: T={T}, B={B}, D={D}, H={H}, float32; median of {repeats} alternating runs; "
         f"goal: NumPy / PyTorch <= {SPEED_GOAL}")
@@ -231,8 +225,6 @@ def closing_note(rows: list[dict]) -> str:
 
 def bench_adding(seeds=(0,), max_seconds: float = 600.0, out=print) -> list[dict]:
     """Time for the capstone's LSTM to reach test MSE < 0.01 on the adding problem, T = 100."""
-    from course_utils import capstone
-
     task = capstone.load_task("adding")
     config = capstone.ADDING_BENCH_CONFIG
     out(f"LSTM, hidden {config.hidden}, Adam lr {config.lr}, batch {config.batch_size}, clip "

@@ -1,5 +1,6 @@
-"""The four derivation checkers of issue 13 (backward passes): they accept correct
-implementations written differently (loops, im2col, stacked weights, PyTorch autograd) and reject
+"""The four backward-pass checkers (chapter 02's conv_maxpool_backward, chapter 04's BPTT,
+chapter 06's LSTM and chapter 07's GRU backward): they accept correct implementations written
+differently (loops, im2col, stacked weights, PyTorch autograd) and reject
 plausible wrong ones, and every hint they carry is shown for a wrong implementation.
 
 The wrong versions here are written independently of the checkers' own known-mistake variants.

@@ -8,6 +8,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from course_utils import diagrams  # noqa: E402
 
@@ -62,12 +64,22 @@ def test_primitives_compose_into_a_cell():
 
 
 def test_new_kinds_can_be_registered():
-    diagrams.KINDS["test_kind"] = ("#FFFFFF", "#000000")
+    face, edge = "#123456", "#654321"
+    diagrams.KINDS["test_kind"] = (face, edge)
     try:
         ax = diagrams.canvas((0, 2), (0, 2))
         diagrams.layer(ax, (1, 1), "x", kind="test_kind")
+        diagrams.op(ax, (0.5, 0.5), "+", kind="test_kind")
+        diagrams.legend(ax, kinds=("test_kind",))
     finally:
         del diagrams.KINDS["test_kind"]
+    box, circle = ax.patches[-2:]
+    for patch in (box, circle):  # the layer and the operation take the registered colours
+        assert patch.get_facecolor() == pytest.approx(to_rgba(face))
+        assert patch.get_edgecolor() == pytest.approx(to_rgba(edge))
+    handle = ax.get_legend().legend_handles[0]
+    assert handle.get_facecolor() == pytest.approx(to_rgba(face))
+    assert handle.get_label() == "test_kind"
 
 
 def test_bad_arguments_are_rejected():
@@ -102,9 +114,6 @@ def test_ready_made_diagrams_draw(draw):
 
 
 def test_learned_layers_share_one_colour_and_the_output_error_uses_e_y():
-    from matplotlib.colors import to_rgba
-    from matplotlib.patches import FancyBboxPatch
-
     layer_face = to_rgba(diagrams.KINDS["layer"][0])
     for ax in (diagrams.draw_rnn_cell(), diagrams.draw_two_layer_net()):
         faces = [p.get_facecolor() for p in ax.patches if isinstance(p, FancyBboxPatch)]
