@@ -71,20 +71,31 @@ def test_each_hint_is_reachable(name, index, monkeypatch, capsys, no_own_work_gu
 @pytest.mark.parametrize("name", WITH_DIAGNOSES)
 def test_known_mistakes_run_on_every_case(name, monkeypatch):
     """``checking.diagnose`` only expects a Mismatch: a wrong variant that raises on some case
-    would be a broken hint, so none may."""
+    would be a broken hint, so none may; and each variant differs from the reference on at
+    least one case (dtype included), else its hint could never be shown."""
     (_exercise, _fn, cases, reference), kwargs = recorded_call(name, monkeypatch)
+    diagnoses = kwargs.get("diagnoses", ())
+    raised, differs = [], set()
     for case in cases:
         if case.raises is not None:  # the stub asks for an exception: nothing to compare
             continue
         expected = reference(*copy.deepcopy(case.args), **case.kwargs)
-        for diag in kwargs.get("diagnoses", ()):
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                wrong = diag.wrong(*copy.deepcopy(case.args), **case.kwargs)
+        for i, diag in enumerate(diagnoses):
             try:
-                compare_arrays(wrong, expected, "out", check_dtype=False)
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    wrong = diag.wrong(*copy.deepcopy(case.args), **case.kwargs)
+            except Exception as err:  # noqa: BLE001 - any exception is the failure reported
+                raised.append(f"diagnosis {i} on {case.description!r}: {err!r}")
+                continue
+            try:
+                compare_arrays(wrong, expected, "out")
             except Mismatch:
-                pass
+                differs.add(i)
+    assert raised == [], f"{name}: known mistakes that raise: {raised}"
+    assert differs == set(range(len(diagnoses))), (
+        f"{name}: diagnoses {sorted(set(range(len(diagnoses))) - differs)} agree with the "
+        "reference on every case")
 
 
 def test_a_broken_diagnosis_is_not_hidden():
