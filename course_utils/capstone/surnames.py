@@ -25,7 +25,7 @@ import numpy as np
 from course_utils.capstone.profiles import Config
 from course_utils.capstone.runner import train_model
 from course_utils.capstone.suite import load_task
-from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, learner_frame
+from course_utils.errors import LearnerError, learner_frame
 from course_utils.training import count_parameters
 
 SURNAME_SEEDS = (0, 1, 2)       # the grade is the mean test accuracy over these seeds
@@ -129,14 +129,6 @@ def shape_problem(out, batch: int, n_classes: int, length: int) -> str:
     return f"logits have shape {shape}, expected {want} (batch, classes).{hint}"
 
 
-class LearnerError(Exception):
-    """The learner's code is unusable; ``status`` and the message say why."""
-
-    def __init__(self, status: str, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
 def train_surname_model(fn, seed: int = 0, task=None):
     """Build, check and train the learner's model exactly as the checker does, on the training
     names minus the validation tenth; return the capstone ``Result`` with the weights of the
@@ -153,35 +145,35 @@ def train_surname_model(fn, seed: int = 0, task=None):
     try:
         built = fn(task.vocab_size, task.n_outputs)
     except NotImplementedError:
-        raise LearnerError(NOT_ATTEMPTED, "not attempted yet: replace the `raise "
+        raise LearnerError("not attempted yet: replace the `raise "
                            "NotImplementedError` line with your code, then run this cell "
-                           "again.") from None
+                           "again.", attempted=False) from None
     except Exception as exc:  # noqa: BLE001 - the learner's bug is reported, not raised
-        raise LearnerError(FAILED, f"your function raised {type(exc).__name__}: {exc}"
+        raise LearnerError(f"your function raised {type(exc).__name__}: {exc}"
                            f"{learner_frame(exc)}") from None
     if built is None:
-        raise LearnerError(FAILED, "your function returned None; did you forget a "
+        raise LearnerError("your function returned None; did you forget a "
                            "`return (model, training)`?")
     if isinstance(built, nn.Module):
-        raise LearnerError(FAILED, "return a pair (model, training): the model and a dict "
+        raise LearnerError("return a pair (model, training): the model and a dict "
                            "such as {'epochs': 8, 'lr': 5e-3, 'batch_size': 128}")
     if not isinstance(built, (tuple, list)) or len(built) != 2:
-        raise LearnerError(FAILED, f"expected a pair (model, training), got "
+        raise LearnerError(f"expected a pair (model, training), got "
                            f"{type(built).__name__}")
     model, training = built
     if not isinstance(model, nn.Module):
-        raise LearnerError(FAILED, f"the first value must be a torch nn.Module, got "
+        raise LearnerError(f"the first value must be a torch nn.Module, got "
                            f"{type(model).__name__}")
     if not any(isinstance(m, (nn.GRU, nn.GRUCell)) for m in model.modules()):
-        raise LearnerError(FAILED, "the model has no nn.GRU (or nn.GRUCell) inside; this "
+        raise LearnerError("the model has no nn.GRU (or nn.GRUCell) inside; this "
                            "exercise is about a GRU classifier")
     n_fit = len(task.validation_split()[0])
     config, problem = validate_training(training, n_fit)
     if config is None:
-        raise LearnerError(FAILED, problem)
+        raise LearnerError(problem)
     params = count_parameters(model)
     if params > SURNAME_MAX_PARAMS:
-        raise LearnerError(FAILED, f"over budget: {params:,} parameters, the budget is "
+        raise LearnerError(f"over budget: {params:,} parameters, the budget is "
                            f"{SURNAME_MAX_PARAMS:,}. Use a smaller embedding or hidden state.")
     model = model.cpu()
     length = task.x_train.shape[1]
@@ -191,17 +183,17 @@ def train_surname_model(fn, seed: int = 0, task=None):
             with torch.no_grad():
                 out = model(torch.as_tensor(task.x_train[:5]))
         except Exception as exc:  # noqa: BLE001
-            raise LearnerError(FAILED, f"calling your model on a batch of token ids, int64 "
+            raise LearnerError(f"calling your model on a batch of token ids, int64 "
                                f"shape (5, {length}), raised {type(exc).__name__}: {exc}"
                                f"{learner_frame(exc)}") from None
     problem = shape_problem(out, 5, task.n_outputs, length)
     if problem:
-        raise LearnerError(FAILED, problem)
+        raise LearnerError(problem)
     try:
         return train_model(task, model, config, name="surname_gru", seed=seed, threads=1,
                            test=False)
     except Exception as exc:  # noqa: BLE001
-        raise LearnerError(FAILED, f"training raised {type(exc).__name__}: {exc}"
+        raise LearnerError(f"training raised {type(exc).__name__}: {exc}"
                            f"{learner_frame(exc)}") from None
 
 

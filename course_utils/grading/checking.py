@@ -16,7 +16,6 @@ import os
 import random
 import sys
 import threading
-import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from course_utils.env import limit_threads
+from course_utils.errors import learner_frame
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 SHOWN = "shown"  # a "predict, then run" outcome: shown to the learner, never graded
@@ -246,15 +246,6 @@ def _fmt(v: float) -> str:
     if math.isnan(v) or math.isinf(v):
         return str(v)
     return f"{v:.6g}"
-
-
-def learner_frame(exc: BaseException) -> str:
-    """The last traceback line that points into the learner's notebook code, if any."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    for fr in reversed(frames):
-        if "course_utils" not in fr.filename:
-            return f" (raised at line {fr.lineno}: `{(fr.line or '').strip()}`)"
-    return ""
 
 
 def _tolerance(expected: np.ndarray, rtol: float | None, atol: float | None):

@@ -23,6 +23,7 @@ from course_utils.cnn import (
     ORDER_CNN_TARGET,
     ORDER_CNN_TEST_N,
 )
+from course_utils.errors import LearnerError, learner_frame
 from course_utils.grading.checking import (
     FAILED,
     NOT_ATTEMPTED,
@@ -36,7 +37,6 @@ from course_utils.grading.checking import (
     compare_arrays,
     design_checker,
     isolated_design_run,
-    learner_frame,
     report,
     run_check,
 )
@@ -515,12 +515,6 @@ ORDER_CNN_TRAINED = 0.6  # below this at every short distance: the model did not
 ORDER_CNN_POSITION_GAP = 0.10  # this much above the control at a distance: position was read
 
 
-class _Unusable(Exception):
-    def __init__(self, status: str, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
 def _forbidden(model) -> list[str]:
     from torch import nn
 
@@ -530,7 +524,7 @@ def _forbidden(model) -> list[str]:
 
 
 def _probe(model, length: int, batch: int, seed: int) -> None:
-    """Run the model on int64 tokens (batch, length); raise _Unusable unless it returns finite
+    """Run the model on int64 tokens (batch, length); raise LearnerError unless it returns finite
     float logits of shape (batch, 2)."""
     import torch
 
@@ -543,25 +537,25 @@ def _probe(model, length: int, batch: int, seed: int) -> None:
         with torch.no_grad():
             out = model(torch.from_numpy(tokens))
     except Exception as exc:  # noqa: BLE001 - the learner's model, reported
-        raise _Unusable(FAILED, f"your model raised {type(exc).__name__} on int64 tokens of "
-                                f"shape ({batch}, {length}): {exc}{learner_frame(exc)}{pool}"
+        raise LearnerError(f"your model raised {type(exc).__name__} on int64 tokens of "
+                           f"shape ({batch}, {length}): {exc}{learner_frame(exc)}{pool}"
                         ) from None
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-        raise _Unusable(FAILED, f"your model must return a float tensor of logits; on tokens "
-                                f"({batch}, {length}) it returned {type(out).__name__}"
+        raise LearnerError(f"your model must return a float tensor of logits; on tokens "
+                           f"({batch}, {length}) it returned {type(out).__name__}"
                                 + (f" of dtype {out.dtype}" if isinstance(out, torch.Tensor)
                                    else ""))
     if tuple(out.shape) != (batch, 2):
-        raise _Unusable(FAILED, f"on tokens of shape ({batch}, {length}) your model returned "
-                                f"shape {tuple(out.shape)}, expected ({batch}, 2){pool}")
+        raise LearnerError(f"on tokens of shape ({batch}, {length}) your model returned "
+                           f"shape {tuple(out.shape)}, expected ({batch}, 2){pool}")
     if not torch.isfinite(out).all():
-        raise _Unusable(FAILED, "your untrained model returns NaN or infinite logits")
+        raise LearnerError("your untrained model returns NaN or infinite logits")
 
 
 def build_order_model(build, seed: int = ORDER_CNN_SEED):
     """Call ``build()`` after ``torch.manual_seed(seed)`` and check the rules of the design
     exercise before any training. Returns ``(model, n_params, n_convs)``; raises
-    :class:`_Unusable` (status, message) when the answer cannot be trained."""
+    :class:`~course_utils.errors.LearnerError` when the answer cannot be trained."""
     import torch
     from torch import nn
 
@@ -570,33 +564,34 @@ def build_order_model(build, seed: int = ORDER_CNN_SEED):
     try:
         model = build()
     except NotImplementedError:
-        raise _Unusable(NOT_ATTEMPTED, "not attempted yet: replace `raise NotImplementedError` "
-                                       "in build() by code that returns your model.") from None
+        raise LearnerError("not attempted yet: replace `raise NotImplementedError` "
+                           "in build() by code that returns your model.",
+                           attempted=False) from None
     except Exception as exc:  # noqa: BLE001
-        raise _Unusable(FAILED, f"build() raised {type(exc).__name__}: {exc}"
-                                f"{learner_frame(exc)}") from None
+        raise LearnerError(f"build() raised {type(exc).__name__}: {exc}"
+                           f"{learner_frame(exc)}") from None
     if not isinstance(model, nn.Module):
-        raise _Unusable(FAILED, f"build() must return a torch.nn.Module, got "
-                                f"{type(model).__name__}")
+        raise LearnerError(f"build() must return a torch.nn.Module, got "
+                           f"{type(model).__name__}")
     bad = _forbidden(model)
     if bad:
-        raise _Unusable(FAILED, f"a CNN only: your model contains {', '.join(bad)} (recurrent "
-                                "and attention layers are not allowed here)")
+        raise LearnerError(f"a CNN only: your model contains {', '.join(bad)} (recurrent "
+                           "and attention layers are not allowed here)")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
     if len(convs) > ORDER_CNN_MAX_CONVS:
-        raise _Unusable(FAILED, f"your model has {len(convs)} nn.Conv1d layers; the budget is "
-                                f"{ORDER_CNN_MAX_CONVS}. Nothing was trained.")
+        raise LearnerError(f"your model has {len(convs)} nn.Conv1d layers; the budget is "
+                           f"{ORDER_CNN_MAX_CONVS}. Nothing was trained.")
     wide = [m.kernel_size[0] for m in convs if m.kernel_size[0] > ORDER_CNN_MAX_KERNEL]
     if wide:
-        raise _Unusable(FAILED, f"every nn.Conv1d must have kernel_size <= "
-                                f"{ORDER_CNN_MAX_KERNEL}; yours has {wide}. Nothing was trained.")
+        raise LearnerError(f"every nn.Conv1d must have kernel_size <= "
+                           f"{ORDER_CNN_MAX_KERNEL}; yours has {wide}. Nothing was trained.")
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if n_params > ORDER_CNN_MAX_PARAMS:
-        raise _Unusable(FAILED, f"{n_params:,} trainable parameters, over the budget of "
-                                f"{ORDER_CNN_MAX_PARAMS:,}; use fewer channels or a smaller "
-                                "embedding. Nothing was trained.")
+        raise LearnerError(f"{n_params:,} trainable parameters, over the budget of "
+                           f"{ORDER_CNN_MAX_PARAMS:,}; use fewer channels or a smaller "
+                           "embedding. Nothing was trained.")
     if n_params == 0:
-        raise _Unusable(FAILED, "your model has no trainable parameters")
+        raise LearnerError("your model has no trainable parameters")
     model.eval()
     _probe(model, cnn.ORDER_LENGTH, 4, seed=123)
     _probe(model, ORDER_CNN_PROBE_LENGTH, 2, seed=124)
@@ -612,8 +607,8 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
     with isolated_design_run():
         try:
             model, n_params, n_convs = build_order_model(build, seed)
-        except _Unusable as err:
-            return err.status, err.message, {}
+        except LearnerError as err:
+            return (FAILED if err.attempted else NOT_ATTEMPTED), err.message, {}
         try:
             loss = cnn.train_order_model(
                 model, steps=ORDER_CNN_STEPS, seed=seed, max_distance=ORDER_CNN_MAX_DISTANCE,

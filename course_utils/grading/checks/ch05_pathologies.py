@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from course_utils import pathologies, scratch
+from course_utils.errors import learner_frame
 from course_utils.grading.checking import (
     FAILED,
     NOT_ATTEMPTED,
@@ -17,7 +18,6 @@ from course_utils.grading.checking import (
     PredictionResult,
     check_prediction,
     design_checker,
-    learner_frame,
     report,
     run_check,
 )

@@ -10,12 +10,13 @@ from course_utils.capstone.surnames import (
     SURNAME_MAX_STEPS,
     SURNAME_SEEDS,
     SURNAME_TARGET,
-    LearnerError,
     surname_task,
     train_surname_model,
 )
+from course_utils.errors import LearnerError
 from course_utils.grading.checking import (
     FAILED,
+    NOT_ATTEMPTED,
     PASSED,
     Case,
     CheckResult,
@@ -149,7 +150,7 @@ def check_surname_model(fn, *, seeds=SURNAME_SEEDS, target: float | None = None,
         try:
             runs.append(train_surname_model(fn, seed=seed, task=task))
         except LearnerError as err:
-            return err.status, err.message
+            return (FAILED if err.attempted else NOT_ATTEMPTED), err.message
         if runs[-1].diverged:
             return FAILED, ("training diverged (the loss became NaN or infinite) with seed "
                             f"{seed}; lower the learning rate or set `clip`")
