@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from course_utils import env, training
+
 __all__ = ["ORDER_BODY", "ORDER_LENGTH", "ORDER_MARGIN", "ORDER_VOCAB", "conv1d",
            "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window", "draw_text_cnn",
            "max_over_time",
@@ -302,36 +304,25 @@ def train_order_model(model, *, steps: int, seed: int, max_distance: int = 40,
                       body: int = ORDER_BODY, margin: int = ORDER_MARGIN) -> float:
     """Train ``model`` (int64 tokens (B, L) -> logits (B, 2)) on the order task with a fixed
     recipe: Adam (``lr``), cross-entropy, ``steps`` mini-batches of ``batch_size`` fresh
-    sequences, one thread. A curriculum: at step s the marker distance is drawn uniformly from
+    sequences, one thread, on the CPU (``training.fit`` with ``batches=``). A curriculum: at
+    step s the marker distance is drawn uniformly from
     1 .. d_max(s), where d_max grows linearly from 4 to ``max_distance`` over the first
     ``warmup`` share of the steps and then stays there (without it, a stack that covers the
     distance rarely gets off the ground: the loss stays at ln 2). Deterministic for a given
     model initialisation and ``seed``. Returns the mean loss of the last 20 steps (a float;
     NaN if the loss became NaN or infinite)."""
-    import torch
+    ramp = max(1, int(warmup * steps))
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        model.train()
-        losses = []
-        ramp = max(1, int(warmup * steps))
+    def curriculum():
         for step in range(steps):
             d_max = min(max_distance, 4 + (max_distance - 4) * step // ramp)
-            tokens, labels = order_sequences(batch_size, (1, d_max), seed=seed * 100_003 + step,
-                                             body=body, margin=margin)
-            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(tokens)),
-                                                     torch.from_numpy(labels))
-            if not torch.isfinite(loss):
-                return float("nan")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        return float(np.mean(losses[-20:]))
-    finally:
-        torch.set_num_threads(threads)
+            yield order_sequences(batch_size, (1, d_max), seed=seed * 100_003 + step,
+                                  body=body, margin=margin)
+
+    with env.limit_threads(1):
+        hist = training.fit(model, batches=curriculum(), lr=lr, device="cpu",
+                            show_progress=False)
+    return float("nan") if hist.diverged else float(np.mean(hist.step_loss[-20:]))
 
 
 def order_accuracy(model, distances, *, n: int = 1000, seed: int = 10**9,

@@ -30,9 +30,12 @@ further terms to the full Jacobian).
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
-from course_utils import scratch
+from course_utils import env, scratch, tasks, training
 
 NONLINEARITIES = ("linear", *scratch.NONLINEARITIES)  # scratch's RNN nonlinearities, plus none
 
@@ -314,18 +317,11 @@ def train_full_batch(model, X, y, *, steps: int = 200, lr: float = 0.1):
     Returns ``(losses, relative_change)``: the loss before every step (steps,) and, per hidden
     layer (input side first), ``||W_after - W_before|| / ||W_before||``.
     """
-    import torch
-    import torch.nn.functional as F
-
     before = [layer.weight.detach().clone() for layer in model.hidden]
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = np.empty(steps)
-    for step in range(steps):
-        loss = F.cross_entropy(model(X), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses[step] = loss.item()
+    hist = training.fit(model, batches=itertools.repeat((X, y), steps), optimizer="sgd", lr=lr,
+                        device=X.device, show_progress=False)
+    losses = np.full(steps, np.nan)   # a loss that became NaN or infinite ends the run there
+    losses[:len(hist.step_loss)] = hist.step_loss
     change = np.array([((layer.weight.detach() - w0).norm() / w0.norm()).item()
                        for layer, w0 in zip(model.hidden, before, strict=True)])
     return losses, change
@@ -426,8 +422,8 @@ def descend_one_unit(start, *, lr: float = 0.2, steps: int = 200, max_norm: floa
     Returns ``(path, losses, grad_norms)``: path (steps + 1, 2) of (w, b), the loss at every
     point of the path (steps + 1,), and the gradient norm before clipping at each step (steps,).
     """
-    from course_utils.scratch import clip_grad_norm
-
+    # A hand-written loop on purpose: the lesson is the descent itself, on two NumPy scalars
+    # whose gradient one_unit_rnn computes in closed form; training.fit trains PyTorch modules.
     path = np.empty((steps + 1, 2))
     path[0] = start
     losses = np.empty(steps + 1)
@@ -439,7 +435,7 @@ def descend_one_unit(start, *, lr: float = 0.2, steps: int = 200, max_norm: floa
             break
         grads = {"w": np.asarray(gw), "b": np.asarray(gb)}
         if max_norm is not None:
-            grads, norms[step] = clip_grad_norm(grads, max_norm)
+            grads, norms[step] = scratch.clip_grad_norm(grads, max_norm)
         else:
             norms[step] = float(np.hypot(gw, gb))
         path[step + 1] = path[step] - lr * np.array([grads["w"], grads["b"]], dtype=np.float64)
@@ -491,8 +487,9 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
     """
     import torch
 
-    from course_utils import scratch
-
+    # A NumPy loop on purpose, not training.fit: the lesson is that the chapter's own BPTT code
+    # (scratch.rnn_backward) and clipping are all that training needs; fit trains PyTorch
+    # modules through autograd.
     x, y = sign_memory_task(n, T, seed=seed)
     x, y = x.astype(np.float64), y.astype(np.float64)
     torch.manual_seed(seed)
@@ -507,10 +504,9 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
             dh_all = np.zeros_like(h_all)
             dh_all[-1, :, 0] = 2 * err / batch          # d(mean squared error) / d(prediction)
             _, _, grads = scratch.rnn_backward(dh_all, cache)
-            if max_norm is None:
-                norms[step] = np.sqrt(sum(np.sum(g**2) for g in grads.values()))
-            else:
-                grads, norms[step] = scratch.clip_grad_norm(grads, max_norm)
+            # max_norm None: an infinite threshold only measures the norm, clipping nothing
+            grads, norms[step] = scratch.clip_grad_norm(
+                grads, math.inf if max_norm is None else max_norm)
             p = {k: p[k] - lr * grads[k] for k in p}
             losses[step] = np.mean(err**2)
         h_all, _ = scratch.rnn_forward(x, np.zeros((n, hidden)), p)
@@ -593,17 +589,28 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
     """
     import torch
 
-    from course_utils import env, tasks
-
     recipe = {**ADDING_RECIPE, **overrides}
     T, H, steps, batch = recipe["T"], recipe["hidden"], recipe["steps"], recipe["batch"]
     x, y = tasks.adding_problem(steps * batch, T, seed=seed)
     x_te, y_te = tasks.adding_problem(recipe["n_test"], T, seed=seed + 1000)
     x, y, x_te, y_te = (torch.from_numpy(a) for a in (x, y, x_te, y_te))
+
+    class LastStateReadout(torch.nn.Module):
+        """The RNN, then the linear readout on its last state h_T: (T, B, 2) -> (B,)."""
+
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.RNN(2, H, nonlinearity="relu")
+            self.head = torch.nn.Linear(H, 1)
+
+        def forward(self, xb):
+            out, _ = self.rnn(xb)
+            return self.head(out[-1]).squeeze(-1)
+
     with env.limit_threads(1):
         torch.manual_seed(seed)
-        rnn = torch.nn.RNN(2, H, nonlinearity="relu")
-        head = torch.nn.Linear(H, 1)
+        model = LastStateReadout()
+        rnn = model.rnn
         shapes = {n: p.shape for n, p in rnn.named_parameters()}
         if init_fn is not None:
             init_fn(rnn)
@@ -612,23 +619,15 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
             raise ValueError("the initialisation may change the values of weight_ih_l0, "
                              "weight_hh_l0, bias_ih_l0 and bias_hh_l0, not their shapes or the "
                              f"nonlinearity (now: {now}, nonlinearity {rnn.nonlinearity!r})")
-        params = [*rnn.parameters(), *head.parameters()]
-        opt = torch.optim.Adam(params, lr=recipe["lr"])
-        losses = np.full(steps, np.nan)
-        for step in range(steps):
-            xb, yb = x[:, step * batch:(step + 1) * batch], y[step * batch:(step + 1) * batch]
-            out, _ = rnn(xb)
-            loss = torch.mean((head(out[-1]).squeeze(-1) - yb) ** 2)
-            if not torch.isfinite(loss):
-                break
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, recipe["clip"])
-            opt.step()
-            losses[step] = loss.item()
+        batches = ((x[:, s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch])
+                   for s in range(steps))
+        hist = training.fit(model, batches=batches, task="regression", lr=recipe["lr"],
+                            clip=recipe["clip"], device="cpu", show_progress=False,
+                            loss_fn=lambda out, yb: torch.mean((out - yb) ** 2))
+        losses = np.full(steps, np.nan)   # NaN from the step whose loss was not finite on
+        losses[:hist.steps] = hist.step_loss[:hist.steps]
         with torch.no_grad():
-            out, _ = rnn(x_te)
-            mse = torch.mean((head(out[-1]).squeeze(-1) - y_te) ** 2).item()
+            mse = torch.mean((model(x_te) - y_te) ** 2).item()
     return {"test_mse": mse if np.isfinite(mse) and np.all(np.isfinite(losses)) else float("nan"),
             "baseline": float(torch.mean((y_te - 1.0) ** 2)), "losses": losses,
             "recipe": recipe}
