@@ -25,13 +25,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from course_utils import env, training
+from course_utils import env, tasks, training
 
-__all__ = ["ORDER_BODY", "ORDER_LENGTH", "ORDER_MARGIN", "ORDER_VOCAB", "conv1d",
-           "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window", "draw_text_cnn",
-           "max_over_time",
-           "order_accuracy", "order_sequences", "receptive_field", "receptive_field_table",
-           "train_order_model"]
+__all__ = ["conv1d", "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window",
+           "draw_text_cnn", "max_over_time", "order_accuracy", "receptive_field",
+           "receptive_field_table", "train_order_model"]
 
 
 def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -275,33 +273,20 @@ def draw_text_cnn(widths: Sequence[int] = (3, 4, 5), ax=None):
 
 # ---------------------------------------------------------------------------------------------
 # The order task at long distances: data and a fixed training recipe (chapter 02's design and
-# "predict, then run" exercises). PyTorch is imported inside the functions.
+# "predict, then run" exercises), data from tasks.margined_order_task. PyTorch is imported inside
+# the functions.
 
-ORDER_VOCAB = 16       # token ids as in course_utils.tasks: 2 = A, 3 = B, fillers 4..15
-ORDER_BODY = 50        # tokens in which the two markers are placed
-ORDER_MARGIN = 40      # random fillers at both ends: no marker within 40 tokens of an edge
-ORDER_LENGTH = ORDER_BODY + 2 * ORDER_MARGIN   # 130 tokens per sequence
-
-
-def order_sequences(n: int, distance, seed: int, body: int = ORDER_BODY,
-                    margin: int = ORDER_MARGIN) -> tuple[np.ndarray, np.ndarray]:
-    """Order-task sequences (``course_utils.tasks.order_task``, vocabulary 16) with ``margin``
-    random fillers added at both ends, as in chapter 02's experiment.
-
-    Returns:
-        tokens: np.int64 (n, body + 2 * margin); labels: np.int64 (n,), 1 if A comes first.
-    """
-    from course_utils.tasks import ORDER_FIRST_FILLER, order_task
-
-    tokens, labels = order_task(n, body, distance, ORDER_VOCAB, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    pads = [rng.integers(ORDER_FIRST_FILLER, ORDER_VOCAB, size=(n, margin)) for _ in range(2)]
-    return np.concatenate([pads[0], tokens, pads[1]], axis=1), labels
+# Old names that the chapter-02 checker (course_utils/grading/checks/ch02_cnn.py) still calls;
+# they go once it calls tasks.ORDER_VOCAB, MARGINED_ORDER_LENGTH and margined_order_task.
+ORDER_VOCAB = tasks.ORDER_VOCAB
+ORDER_LENGTH = tasks.MARGINED_ORDER_LENGTH
+order_sequences = tasks.margined_order_task
 
 
 def train_order_model(model, *, steps: int, seed: int, max_distance: int = 40,
                       warmup: float = 0.5, batch_size: int = 64, lr: float = 3e-3,
-                      body: int = ORDER_BODY, margin: int = ORDER_MARGIN) -> float:
+                      body: int = tasks.MARGINED_ORDER_BODY,
+                      margin: int = tasks.MARGINED_ORDER_MARGIN) -> float:
     """Train ``model`` (int64 tokens (B, L) -> logits (B, 2)) on the order task with a fixed
     recipe: Adam (``lr``), cross-entropy, ``steps`` mini-batches of ``batch_size`` fresh
     sequences, one thread, on the CPU (``training.fit`` with ``batches=``). A curriculum: at
@@ -316,8 +301,8 @@ def train_order_model(model, *, steps: int, seed: int, max_distance: int = 40,
     def curriculum():
         for step in range(steps):
             d_max = min(max_distance, 4 + (max_distance - 4) * step // ramp)
-            yield order_sequences(batch_size, (1, d_max), seed=seed * 100_003 + step,
-                                  body=body, margin=margin)
+            yield tasks.margined_order_task(batch_size, (1, d_max), seed=seed * 100_003 + step,
+                                            body=body, margin=margin)
 
     with env.limit_threads(1):
         hist = training.fit(model, batches=curriculum(), lr=lr, device="cpu",
@@ -326,7 +311,8 @@ def train_order_model(model, *, steps: int, seed: int, max_distance: int = 40,
 
 
 def order_accuracy(model, distances, *, n: int = 1000, seed: int = 10**9,
-                   body: int = ORDER_BODY, margin: int = ORDER_MARGIN) -> dict[int, float]:
+                   body: int = tasks.MARGINED_ORDER_BODY,
+                   margin: int = tasks.MARGINED_ORDER_MARGIN) -> dict[int, float]:
     """Accuracy of ``model`` on ``n`` held-out order-task sequences per distance (seed
     ``seed + d`` for distance d; the training data of :func:`train_order_model` uses other
     seeds). Returns {d: accuracy as a Python float}."""
@@ -336,8 +322,8 @@ def order_accuracy(model, distances, *, n: int = 1000, seed: int = 10**9,
     out = {}
     with torch.no_grad():
         for d in distances:
-            tokens, labels = order_sequences(n, int(d), seed=seed + int(d), body=body,
-                                             margin=margin)
+            tokens, labels = tasks.margined_order_task(n, int(d), seed=seed + int(d),
+                                                       body=body, margin=margin)
             pred = model(torch.from_numpy(tokens)).argmax(dim=1).numpy()
             out[int(d)] = float(np.mean(pred == labels))
     return out

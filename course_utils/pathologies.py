@@ -447,32 +447,10 @@ def descend_one_unit(start, *, lr: float = 0.2, steps: int = 200, max_norm: floa
 # ---------------------------------------------------------------------------------------------
 
 
-def sign_memory_task(n: int, T: int = 30, *, noise: float = 0.1, seed: int):
-    """Remember the sign of the first input for T steps.
-
-    x: float32 (T, n, 1), time-major (``x[t - 1]`` holds x_t): x_1 = s * u, stored in ``x[0]``,
-    with s = +-1 and u uniform in [0.5, 1.5]; x_2 .. x_T are noise of standard deviation
-    ``noise``. y: float32 (n,) = 0.8 * s.
-    To solve it, the input-free map h -> tanh(W_hh h + b) must let the first input decide where
-    the state goes. It can do so with two stable fixed points, one per sign, or with one stable
-    cycle of period 2 that both signs reach half a period apart, so that the sign is held in the
-    cycle's phase and the answer flips with the parity of T. The nets that chapter 05 trains
-    (lr 1.0, clipping at 0.5, seeds 0-4, T = 30) all take the second way: their period-2 cycle
-    surrounds an unstable fixed point whose largest eigenvalue lies beyond -1 (real in four of
-    the five, as a flip, or period-doubling, bifurcation leaves it), and they give the wrong
-    sign for every sequence at T = 31. Either change of the
-    map's long-run behaviour is a bifurcation, and with it a cliff in the loss lies on the way.
-    """
-    rng = np.random.default_rng(seed)
-    s = rng.choice([-1.0, 1.0], size=n)
-    x = noise * rng.standard_normal((T, n, 1))
-    x[0, :, 0] = s * rng.uniform(0.5, 1.5, size=n)
-    return x.astype(np.float32), (0.8 * s).astype(np.float32)
-
-
 def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, hidden: int = 4,
                      lr: float = 1.0, steps: int = 300, batch: int = 32, n: int = 512):
-    """Train a tanh RNN (input size 1, ``hidden`` units) by SGD on :func:`sign_memory_task`.
+    """Train a tanh RNN (input size 1, ``hidden`` units) by SGD on
+    :func:`course_utils.tasks.sign_memory_task` (where the mechanism the runs find is described).
 
     The prediction is the first unit of h_T, i.e. ``h_all[-1, :, 0]`` (no output layer, so every
     gradient flows through the recurrence). Everything is the course's NumPy code:
@@ -490,8 +468,8 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
     # A NumPy loop on purpose, not training.fit: the lesson is that the chapter's own BPTT code
     # (scratch.rnn_backward) and clipping are all that training needs; fit trains PyTorch
     # modules through autograd.
-    x, y = sign_memory_task(n, T, seed=seed)
-    x, y = x.astype(np.float64), y.astype(np.float64)
+    x, y = tasks.sign_memory_task(n, T, seed=seed)
+    x, y = tasks.time_major(x).astype(np.float64), y.astype(np.float64)   # x: (T, n, 1)
     torch.manual_seed(seed)
     p = scratch.params_from_torch(torch.nn.RNN(1, hidden))
     rng = np.random.default_rng(seed)
@@ -593,6 +571,7 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
     T, H, steps, batch = recipe["T"], recipe["hidden"], recipe["steps"], recipe["batch"]
     x, y = tasks.adding_problem(steps * batch, T, seed=seed)
     x_te, y_te = tasks.adding_problem(recipe["n_test"], T, seed=seed + 1000)
+    x, x_te = tasks.time_major(x), tasks.time_major(x_te)   # (T, n, 2), as nn.RNN takes them
     x, y, x_te, y_te = (torch.from_numpy(a) for a in (x, y, x_te, y_te))
 
     class LastStateReadout(torch.nn.Module):
