@@ -27,9 +27,9 @@ import numpy as np
 
 from course_utils import env, tasks, training
 
-__all__ = ["conv1d", "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window",
-           "draw_text_cnn", "max_over_time", "order_accuracy", "receptive_field",
-           "receptive_field_table", "train_order_model"]
+__all__ = ["ORDER_VOCAB", "conv1d", "conv_relu_maxpool", "draw_receptive_field",
+           "draw_sliding_window", "draw_text_cnn", "max_over_time", "order_accuracy",
+           "receptive_field", "receptive_field_table", "train_order_model"]
 
 
 def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -276,9 +276,10 @@ def draw_text_cnn(widths: Sequence[int] = (3, 4, 5), ax=None):
 # "predict, then run" exercises), data from tasks.margined_order_task. PyTorch is imported inside
 # the functions.
 
+ORDER_VOCAB = tasks.ORDER_VOCAB   # the models' vocabulary: token ids 0 .. 15 of the order task
+
 # Old names that the chapter-02 checker (course_utils/grading/checks/ch02_cnn.py) still calls;
-# they go once it calls tasks.ORDER_VOCAB, MARGINED_ORDER_LENGTH and margined_order_task.
-ORDER_VOCAB = tasks.ORDER_VOCAB
+# they go once it calls tasks.MARGINED_ORDER_LENGTH and tasks.margined_order_task.
 ORDER_LENGTH = tasks.MARGINED_ORDER_LENGTH
 order_sequences = tasks.margined_order_task
 
