@@ -1,7 +1,11 @@
 """The one training loop of the course, with a progress bar and a timed history.
 
 Chapters 02-08 train every PyTorch model through :func:`fit`, so the models differ and the
-recipe does not: the capstone's comparison is fair because of that. A stop rule
+recipe does not: the capstone's comparison is fair because of that. ``fit`` shuffles a fixed
+training set into mini-batches, or takes ready-made ones (``batches=``: fresh data at every
+step, a curriculum, full-batch descent); either way one loss is minimised by one optimiser, with
+one rule for a loss that becomes NaN. (Two NumPy loops in :mod:`course_utils.pathologies` are
+the lesson themselves and say why they do not use ``fit``.) A stop rule
 (``stop_when=``, see :func:`reach`, :func:`budget`, :func:`diverging`) ends a run early when a
 target is reached, a step or time budget is spent, or the loss runs away.
 
