@@ -310,12 +310,14 @@ def layer_gradient_norms(model, X, y):
 
 
 def train_full_batch(model, X, y, *, steps: int = 200, lr: float = 0.1):
-    """Plain full-batch gradient descent on the cross-entropy (no momentum, no Adam). Adam
+    """Plain full-batch gradient descent on the cross-entropy (``training.fit`` with plain SGD,
+    ``X, y`` as every batch; no momentum, no Adam). Adam
     divides each weight's step by the size of that weight's recent gradients, so it would move
     the starved input-side layers of a deep plain net anyway and hide where the gradient goes.
 
-    Returns ``(losses, relative_change)``: the loss before every step (steps,) and, per hidden
-    layer (input side first), ``||W_after - W_before|| / ||W_before||``.
+    Returns ``(losses, relative_change)``: the loss before every step (steps,; NaN after a loss
+    that was not finite, where training stops) and, per hidden layer (input side first),
+    ``||W_after - W_before|| / ||W_before||``.
     """
     before = [layer.weight.detach().clone() for layer in model.hidden]
     hist = training.fit(model, batches=itertools.repeat((X, y), steps), optimizer="sgd", lr=lr,
@@ -559,7 +561,8 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
     (:func:`course_utils.tasks.adding_problem`, Le, Jaitly & Hinton's variant) of length
     ``T``, ``steps`` Adam steps with learning rate ``lr`` on fresh mini-batches of ``batch``
     sequences (training data seed ``seed``), the gradient clipped to global norm ``clip``, one
-    thread; then the MSE on ``n_test`` new sequences (seed ``seed + 1000``).
+    thread (``training.fit`` with ``batches=``, on the CPU); then the MSE on ``n_test`` new
+    sequences (seed ``seed + 1000``).
 
     Returns a dict: ``test_mse`` (float, NaN if training diverged), ``baseline`` (the test MSE
     of always predicting 1.0), ``losses`` (steps,) mini-batch MSEs, ``recipe``.
