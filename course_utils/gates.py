@@ -24,7 +24,7 @@ like the important ones except for a marker bit, is :func:`course_utils.tasks.ma
 Shapes: the functions here follow the course's NumPy code, time-major: sequences ``(T, B, D)``,
 states ``(B, H)``, traces and ``kind`` arrays ``(T, B, H)`` and ``(T, B)``. The task generators
 and PyTorch models (``course_utils.models.RecurrentModel``) are batch-first: convert with
-``course_utils.tasks.time_major``.
+``course_utils.tasks.to_time_major``.
 """
 
 from __future__ import annotations

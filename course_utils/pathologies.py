@@ -471,7 +471,7 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
     # (scratch.rnn_backward) and clipping are all that training needs; fit trains PyTorch
     # modules through autograd.
     x, y = tasks.sign_memory_task(n, T, seed=seed)
-    x, y = tasks.time_major(x).astype(np.float64), y.astype(np.float64)   # x: (T, n, 1)
+    x, y = tasks.to_time_major(x).astype(np.float64), y.astype(np.float64)   # x: (T, n, 1)
     torch.manual_seed(seed)
     p = scratch.params_from_torch(torch.nn.RNN(1, hidden))
     rng = np.random.default_rng(seed)
@@ -574,7 +574,7 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
     T, H, steps, batch = recipe["T"], recipe["hidden"], recipe["steps"], recipe["batch"]
     x, y = tasks.adding_problem(steps * batch, T, seed=seed)
     x_te, y_te = tasks.adding_problem(recipe["n_test"], T, seed=seed + 1000)
-    x, x_te = tasks.time_major(x), tasks.time_major(x_te)   # (T, n, 2), as nn.RNN takes them
+    x, x_te = tasks.to_time_major(x), tasks.to_time_major(x_te)   # (T, n, 2), as nn.RNN takes them
     x, y, x_te, y_te = (torch.from_numpy(a) for a in (x, y, x_te, y_te))
 
     class LastStateReadout(torch.nn.Module):

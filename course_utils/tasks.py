@@ -9,7 +9,8 @@ dim 1 the time steps, so tokens are ``(N, T)`` and real-valued inputs ``(N, T, D
 annotations (``is_write``, ``kind``) are ``(N, T)`` and labels ``(N,)``. That is the layout
 :func:`course_utils.training.fit` and the PyTorch models take. The course's NumPy code
 (:mod:`course_utils.scratch`, the traces of :mod:`course_utils.gates`) is time-major,
-``(T, N, D)``, like the maths' ``x_t``: convert with :func:`time_major`.
+``(T, N, D)``, like the maths' ``x_t``: convert with :func:`to_time_major` (the one in
+:mod:`course_utils.text`, importable from here too).
 
 - :func:`order_task`: the label is the order of two markers, which bag-of-words cannot see;
   :func:`margined_order_task` adds wide random margins (chapter 02's long-distance version).
@@ -27,11 +28,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from course_utils.text import to_time_major
+
 __all__ = ["FIRST_WRITE", "IRRELEVANT", "MARGINED_ORDER_BODY", "MARGINED_ORDER_LENGTH",
            "MARGINED_ORDER_MARGIN", "MEMORY_WRITE_BASE", "ORDER_A", "ORDER_B",
            "ORDER_FIRST_FILLER", "ORDER_VOCAB", "REPLACING_WRITE", "MarkedMemoryTask",
            "MemoryTask", "adding_problem", "margined_order_task", "marked_memory_task",
-           "memory_task", "order_task", "sign_memory_task", "time_major"]
+           "memory_task", "order_task", "sign_memory_task", "to_time_major"]
 
 # Token ids of the order task; 0 = padding and 1 = unknown are reserved as in course_utils.text.
 ORDER_A = 2
@@ -55,17 +58,6 @@ def _as_range(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     if low > high:
         raise ValueError(f"{name}: empty range ({low}, {high})")
     return int(low), int(high)
-
-
-def time_major(x: np.ndarray) -> np.ndarray:
-    """A batch-first array (N, T, ...) as a contiguous time-major copy (T, N, ...), the layout
-    of :mod:`course_utils.scratch`. (It swaps the first two axes, so it also turns a time-major
-    array into a batch-first one.)"""
-    return _swap_first_axes(x)
-
-
-def _swap_first_axes(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.swapaxes(x, 0, 1))
 
 
 def _distinct_slots(rng: np.random.Generator, counts: np.ndarray, span: int,
@@ -182,9 +174,9 @@ def adding_problem(n: int, length: int, *, seed: int) -> tuple[np.ndarray, np.nd
     markers = np.zeros((length, n))
     markers[first, cols] = 1.0
     markers[second, cols] = 1.0
-    x = np.stack([values, markers], axis=-1).astype(np.float32)   # drawn time-major
+    x = np.stack([values, markers], axis=-1).astype(np.float32)   # drawn time-major ...
     y = (values[first, cols] + values[second, cols]).astype(np.float32)
-    return _swap_first_axes(x), y
+    return to_time_major(x), y   # ... and returned batch-first (the swap works both ways)
 
 
 class MemoryTask(NamedTuple):
@@ -337,7 +329,7 @@ def marked_memory_task(n: int, length: int = 40, n_values: int = 4,
     labels = values[positions[cols, counts - 1], cols].astype(np.int64)
     x = np.concatenate([np.eye(n_values, dtype=np.float32)[values],
                         (kind > 0)[..., None].astype(np.float32)], axis=-1)
-    return MarkedMemoryTask(_swap_first_axes(x), labels, _swap_first_axes(kind))
+    return MarkedMemoryTask(to_time_major(x), labels, to_time_major(kind))   # swapped: (n, T)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,4 +359,4 @@ def sign_memory_task(n: int, T: int = 30, *, noise: float = 0.1,
     s = rng.choice([-1.0, 1.0], size=n)
     x = noise * rng.standard_normal((T, n, 1))   # drawn time-major, returned batch-first
     x[0, :, 0] = s * rng.uniform(0.5, 1.5, size=n)
-    return _swap_first_axes(x.astype(np.float32)), (0.8 * s).astype(np.float32)
+    return to_time_major(x.astype(np.float32)), (0.8 * s).astype(np.float32)   # swapped: (n, T)

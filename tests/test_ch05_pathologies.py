@@ -193,6 +193,6 @@ def test_sign_memory_is_held_in_the_phase_of_a_period_two_cycle():
     assert not np.allclose(step(h), h) and np.allclose(step(h[0]), h[1], atol=1e-6)
     for T, right in ((30, 1.0), (31, 0.0)):
         x, y = tasks.sign_memory_task(256, T, seed=7)
-        x = tasks.time_major(x).astype(np.float64)
+        x = tasks.to_time_major(x).astype(np.float64)
         pred = scratch.rnn_forward(x, np.zeros((256, 4)), p)[0][-1, :, 0]
         assert np.mean(np.sign(pred) == np.sign(y)) == right

@@ -33,7 +33,7 @@ def _h_and_c_after_erasure(model, x, t0, units, also_hidden):
 def test_groups_of_one_equal_single_unit_erasure(kind):
     model = _model(kind)
     task = tasks.marked_memory_task(40, 12, n_values=3, seed=4)
-    x = tasks.time_major(task.x)  # (T, n, D), as the gates functions take it
+    x = tasks.to_time_major(task.x)  # (T, n, D), as the gates functions take it
     base, single = gates.erasure_scores(model, x, task.labels, 7)
     base_g, grouped = gates.erasure_scores(model, x, task.labels, 7,
                                            groups=[[j] for j in range(5)])
@@ -48,7 +48,7 @@ def test_groups_of_one_equal_single_unit_erasure(kind):
 def test_joint_erasure_erases_the_whole_group(also_hidden):
     model = _model("lstm")
     task = tasks.marked_memory_task(60, 12, n_values=3, seed=5)
-    x = tasks.time_major(task.x)  # (T, n, D), as the gates functions take it
+    x = tasks.to_time_major(task.x)  # (T, n, D), as the gates functions take it
     group = [0, 3]
     _, (score,) = gates.erasure_scores(model, x, task.labels, 7, groups=[group],
                                        also_hidden=also_hidden)
@@ -67,7 +67,7 @@ def test_joint_erasure_erases_the_whole_group(also_hidden):
 def test_erasure_rejects_bad_units():
     model = _model("gru")
     task = tasks.marked_memory_task(10, 8, n_values=3, seed=6)
-    x = tasks.time_major(task.x)  # (T, n, D), as the gates functions take it
+    x = tasks.to_time_major(task.x)  # (T, n, D), as the gates functions take it
     with pytest.raises(ValueError):
         gates.erasure_scores(model, x, task.labels, 4, groups=[[5]])
 

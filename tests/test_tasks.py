@@ -137,14 +137,6 @@ def test_memory_task_fixed_number_of_writes_and_errors():
 # ---- the layout convention and the generators that moved here -----------------------------
 
 
-def test_time_major_swaps_the_first_two_axes_into_a_contiguous_copy():
-    x = np.arange(24).reshape(2, 3, 4)
-    t = tasks.time_major(x)
-    assert t.shape == (3, 2, 4) and t.flags.c_contiguous
-    np.testing.assert_array_equal(t[1, 0], x[0, 1])
-    np.testing.assert_array_equal(tasks.time_major(t), x)
-
-
 def test_marked_memory_task_is_batch_first_with_the_stated_labels():
     task = tasks.marked_memory_task(50, 20, n_values=3, seed=1)
     assert task.x.shape == (50, 20, 4) and task.x.dtype == np.float32
