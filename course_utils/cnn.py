@@ -15,7 +15,7 @@ pooling), :func:`draw_receptive_field` (stacked layers and the input span of one
 :func:`draw_text_cnn` (Kim's pipeline: parallel widths, pooling, concatenation, dropout, linear).
 
 The order task at long distances (chapter 02's exercises 4 and 5, in PyTorch): sequences with
-wide random margins (:func:`order_sequences`), one fixed, seeded training recipe
+wide random margins (``tasks.margined_order_task``), one fixed, seeded training recipe
 (:func:`train_order_model`) and held-out accuracy per distance (:func:`order_accuracy`).
 """
 
@@ -25,11 +25,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["ORDER_BODY", "ORDER_LENGTH", "ORDER_MARGIN", "ORDER_VOCAB", "conv1d",
-           "conv_relu_maxpool", "draw_receptive_field", "draw_sliding_window", "draw_text_cnn",
-           "max_over_time",
-           "order_accuracy", "order_sequences", "receptive_field", "receptive_field_table",
-           "train_order_model"]
+from course_utils import env, tasks, training
+
+__all__ = ["ORDER_VOCAB", "conv1d", "conv_relu_maxpool", "draw_receptive_field",
+           "draw_sliding_window", "draw_text_cnn", "max_over_time", "order_accuracy",
+           "receptive_field", "receptive_field_table", "train_order_model"]
 
 
 def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -273,69 +273,42 @@ def draw_text_cnn(widths: Sequence[int] = (3, 4, 5), ax=None):
 
 # ---------------------------------------------------------------------------------------------
 # The order task at long distances: data and a fixed training recipe (chapter 02's design and
-# "predict, then run" exercises). PyTorch is imported inside the functions.
+# "predict, then run" exercises), data from tasks.margined_order_task. PyTorch is imported inside
+# the functions.
 
-ORDER_VOCAB = 16       # token ids as in course_utils.tasks: 2 = A, 3 = B, fillers 4..15
-ORDER_BODY = 50        # tokens in which the two markers are placed
-ORDER_MARGIN = 40      # random fillers at both ends: no marker within 40 tokens of an edge
-ORDER_LENGTH = ORDER_BODY + 2 * ORDER_MARGIN   # 130 tokens per sequence
-
-
-def order_sequences(n: int, distance, seed: int, body: int = ORDER_BODY,
-                    margin: int = ORDER_MARGIN) -> tuple[np.ndarray, np.ndarray]:
-    """Order-task sequences (``course_utils.tasks.order_task``, vocabulary 16) with ``margin``
-    random fillers added at both ends, as in chapter 02's experiment.
-
-    Returns:
-        tokens: np.int64 (n, body + 2 * margin); labels: np.int64 (n,), 1 if A comes first.
-    """
-    from course_utils.tasks import ORDER_FIRST_FILLER, order_task
-
-    tokens, labels = order_task(n, body, distance, ORDER_VOCAB, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    pads = [rng.integers(ORDER_FIRST_FILLER, ORDER_VOCAB, size=(n, margin)) for _ in range(2)]
-    return np.concatenate([pads[0], tokens, pads[1]], axis=1), labels
+ORDER_VOCAB = tasks.ORDER_VOCAB   # the models' vocabulary: token ids 0 .. 15 of the order task
 
 
 def train_order_model(model, *, steps: int, seed: int, max_distance: int = 40,
                       warmup: float = 0.5, batch_size: int = 64, lr: float = 3e-3,
-                      body: int = ORDER_BODY, margin: int = ORDER_MARGIN) -> float:
+                      body: int = tasks.MARGINED_ORDER_BODY,
+                      margin: int = tasks.MARGINED_ORDER_MARGIN) -> float:
     """Train ``model`` (int64 tokens (B, L) -> logits (B, 2)) on the order task with a fixed
     recipe: Adam (``lr``), cross-entropy, ``steps`` mini-batches of ``batch_size`` fresh
-    sequences, one thread. A curriculum: at step s the marker distance is drawn uniformly from
+    sequences, one thread, on the CPU (``training.fit`` with ``batches=``). A curriculum: at
+    step s the marker distance is drawn uniformly from
     1 .. d_max(s), where d_max grows linearly from 4 to ``max_distance`` over the first
     ``warmup`` share of the steps and then stays there (without it, a stack that covers the
     distance rarely gets off the ground: the loss stays at ln 2). Deterministic for a given
     model initialisation and ``seed``. Returns the mean loss of the last 20 steps (a float;
     NaN if the loss became NaN or infinite)."""
-    import torch
+    ramp = max(1, int(warmup * steps))
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        model.train()
-        losses = []
-        ramp = max(1, int(warmup * steps))
+    def curriculum():
         for step in range(steps):
             d_max = min(max_distance, 4 + (max_distance - 4) * step // ramp)
-            tokens, labels = order_sequences(batch_size, (1, d_max), seed=seed * 100_003 + step,
-                                             body=body, margin=margin)
-            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(tokens)),
-                                                     torch.from_numpy(labels))
-            if not torch.isfinite(loss):
-                return float("nan")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        return float(np.mean(losses[-20:]))
-    finally:
-        torch.set_num_threads(threads)
+            yield tasks.margined_order_task(batch_size, (1, d_max), seed=seed * 100_003 + step,
+                                            body=body, margin=margin)
+
+    with env.limit_threads(1):
+        hist = training.fit(model, batches=curriculum(), lr=lr, device="cpu",
+                            show_progress=False)
+    return float("nan") if hist.diverged else float(np.mean(hist.step_loss[-20:]))
 
 
 def order_accuracy(model, distances, *, n: int = 1000, seed: int = 10**9,
-                   body: int = ORDER_BODY, margin: int = ORDER_MARGIN) -> dict[int, float]:
+                   body: int = tasks.MARGINED_ORDER_BODY,
+                   margin: int = tasks.MARGINED_ORDER_MARGIN) -> dict[int, float]:
     """Accuracy of ``model`` on ``n`` held-out order-task sequences per distance (seed
     ``seed + d`` for distance d; the training data of :func:`train_order_model` uses other
     seeds). Returns {d: accuracy as a Python float}."""
@@ -345,8 +318,8 @@ def order_accuracy(model, distances, *, n: int = 1000, seed: int = 10**9,
     out = {}
     with torch.no_grad():
         for d in distances:
-            tokens, labels = order_sequences(n, int(d), seed=seed + int(d), body=body,
-                                             margin=margin)
+            tokens, labels = tasks.margined_order_task(n, int(d), seed=seed + int(d),
+                                                       body=body, margin=margin)
             pred = model(torch.from_numpy(tokens)).argmax(dim=1).numpy()
             out[int(d)] = float(np.mean(pred == labels))
     return out

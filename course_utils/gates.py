@@ -4,8 +4,6 @@ A gate is a *design intention*: nothing forces a trained network to use its inpu
 input gate. This module holds what the chapters need to measure what trained LSTMs and GRUs
 actually do, rather than assert it from theory:
 
-- :func:`marked_memory_task`: a memory task whose irrelevant steps look exactly like the
-  important ones except for a marker bit, so irrelevant input can only be kept out by gating;
 - :func:`lstm_trace` / :func:`gru_trace`: every state and gate of a trained PyTorch model,
   recomputed with the course's NumPy code (:mod:`course_utils.scratch`);
 - :func:`erasure_scores` / :func:`memory_units`: a causal test of which units *store* the
@@ -20,104 +18,25 @@ actually do, rather than assert it from theory:
   a validation metric reaches a target (the long-range showdown);
 - figures: :func:`plot_gate_trace`, :func:`plot_gate_histograms`.
 
-Shapes follow the course: sequences are time-major ``(T, B, D)`` in NumPy, states ``(B, H)``,
-traces ``(T, B, H)``. PyTorch models (``course_utils.models.RecurrentModel``) are batch-first.
+The task these measurements were built for, a memory task whose irrelevant steps look exactly
+like the important ones except for a marker bit, is :func:`course_utils.tasks.marked_memory_task`.
+
+Shapes: the functions here follow the course's NumPy code, time-major: sequences ``(T, B, D)``,
+states ``(B, H)``, traces and ``kind`` arrays ``(T, B, H)`` and ``(T, B)``. The task generators
+and PyTorch models (``course_utils.models.RecurrentModel``) are batch-first: convert with
+``course_utils.tasks.to_time_major``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
-from course_utils import scratch
+from course_utils import scratch, training
+from course_utils.tasks import FIRST_WRITE, IRRELEVANT, REPLACING_WRITE
 
-# Kinds of step in a marked memory task (the ``kind`` array).
-IRRELEVANT, FIRST_WRITE, REPLACING_WRITE = 0, 1, 2
+# Names of the kinds of step of ``tasks.marked_memory_task`` (its ``kind`` array).
 STEP_KINDS = {IRRELEVANT: "irrelevant", FIRST_WRITE: "first write",
               REPLACING_WRITE: "replacing write"}
-
-
-# ---------------------------------------------------------------------------------------------
-# A memory task with loud irrelevant input
-# ---------------------------------------------------------------------------------------------
-
-
-class MarkedMemoryTask(NamedTuple):
-    """Output of :func:`marked_memory_task`; unpacks as ``x, labels, kind = ...``.
-
-    Attributes:
-        x: float32 (T, n, n_values + 1), time-major: a one-hot value and a marker bit per step.
-        labels: int64 (n,), the value shown at the last marked step.
-        kind: int8 (T, n): ``IRRELEVANT`` (0), ``FIRST_WRITE`` (1) or ``REPLACING_WRITE`` (2).
-    """
-
-    x: np.ndarray
-    labels: np.ndarray
-    kind: np.ndarray
-
-    @property
-    def batch_first(self) -> np.ndarray:
-        """``x`` as a contiguous (n, T, D) array, the layout ``training.fit`` feeds models."""
-        return np.ascontiguousarray(self.x.transpose(1, 0, 2))
-
-    @property
-    def values(self) -> np.ndarray:
-        """int64 (T, n): the value shown at every step."""
-        return self.x[..., :-1].argmax(-1)
-
-    @property
-    def marks(self) -> np.ndarray:
-        """bool (T, n): True at the marked (important) steps."""
-        return self.x[..., -1] > 0.5
-
-
-def marked_memory_task(n: int, length: int = 40, n_values: int = 4,
-                       n_marks: int | tuple[int, int] = (1, 3), min_gap: int | None = None, *,
-                       seed: int) -> MarkedMemoryTask:
-    """Remember the value shown at the last *marked* step; every other step is a distractor.
-
-    At every step the input shows one of ``n_values`` values (one-hot, uniform at random) and a
-    marker bit. Between 1 and 3 steps (``n_marks``, inclusive range) carry the marker; the label
-    is the value at the last marked step. Each marked value differs from the previous marked
-    one, so every marked step after the first makes the stored memory obsolete. Marks are
-    placed uniformly in the first ``length - min_gap`` steps (default ``min_gap = length // 4``),
-    so the answer must be held over at least ``min_gap`` irrelevant steps at the end.
-
-    Why not ``course_utils.tasks.memory_task``: there, irrelevant steps are *filler tokens*
-    with their own embeddings, and a network can learn embeddings that leave its cell alone;
-    then it never needs to close its input gate. Here an unmarked step shows a value just like
-    a marked one, and only the marker bit tells them apart: keeping distractors out of the memory
-    needs a multiplicative gate.
-
-    Returns:
-        MarkedMemoryTask(x, labels, kind): see :class:`MarkedMemoryTask`.
-    """
-    low, high = (n_marks, n_marks) if np.isscalar(n_marks) else n_marks
-    gap = length // 4 if min_gap is None else min_gap
-    span = length - gap
-    if not 1 <= low <= high <= span or gap < 0 or n_values < 2:
-        raise ValueError(f"need 1 <= n_marks <= length - min_gap = {span} and n_values >= 2")
-    rng = np.random.default_rng(seed)
-    values = rng.integers(0, n_values, size=(length, n))
-    counts = rng.integers(low, high + 1, size=n)
-    # the first `high` entries of a random permutation of 0..span-1: distinct positions
-    slots = np.argsort(rng.random((n, span)), axis=1)[:, :high]
-    used = np.arange(high) < counts[:, None]
-    positions = np.sort(np.where(used, slots, span), axis=1)  # unused slots sort last
-    kind = np.zeros((length, n), dtype=np.int8)
-    for j in range(high):
-        rows = np.nonzero(used[:, j])[0]
-        kind[positions[rows, j], rows] = FIRST_WRITE if j == 0 else REPLACING_WRITE
-        if j > 0:  # a nonzero shift modulo n_values: uniform over the other values
-            before = values[positions[rows, j - 1], rows]
-            shift = rng.integers(1, n_values, size=len(rows))
-            values[positions[rows, j], rows] = (before + shift) % n_values
-    cols = np.arange(n)
-    labels = values[positions[cols, counts - 1], cols].astype(np.int64)
-    x = np.concatenate([np.eye(n_values, dtype=np.float32)[values],
-                        (kind > 0)[..., None].astype(np.float32)], axis=-1)
-    return MarkedMemoryTask(x, labels, kind)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,7 +188,7 @@ def _kind_masks(kind, names) -> dict:
 def gate_means(trace: dict, kind, units, gates=("i", "f"), names=None) -> dict:
     """Mean activation of each gate in ``gates``, over ``units``, per kind of step.
 
-    kind: (T, B) integer codes, by default those of :class:`MarkedMemoryTask` (``IRRELEVANT``,
+    kind: (T, B) integer codes, by default those of ``tasks.MarkedMemoryTask`` (``IRRELEVANT``,
     ``FIRST_WRITE``, ``REPLACING_WRITE``); ``names`` maps codes to names (default
     ``STEP_KINDS``). Irrelevant steps (code 0) count only *after* the first important step:
     before it there is no memory that a gate could keep or lose. Returns ``{gate: {name: mean}}``
@@ -411,10 +330,8 @@ def train_until(model, train, valid, *, target: float, max_epochs: int,
     evaluation. Returns fit's ``History``; ``history.test_metric`` holds the validation metric
     per epoch, ``history.epochs`` the epochs run and ``history.stopped`` why it stopped.
     """
-    from course_utils.training import fit, reach
-
-    return fit(model, train, valid, task=task, epochs=max_epochs, seed=seed,
-               stop_when=reach(target), **fit_kwargs)
+    return training.fit(model, train, valid, task=task, epochs=max_epochs, seed=seed,
+                        stop_when=training.reach(target), **fit_kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

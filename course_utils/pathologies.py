@@ -30,9 +30,12 @@ further terms to the full Jacobian).
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
-from course_utils import scratch
+from course_utils import env, scratch, tasks, training
 
 NONLINEARITIES = ("linear", *scratch.NONLINEARITIES)  # scratch's RNN nonlinearities, plus none
 
@@ -307,25 +310,20 @@ def layer_gradient_norms(model, X, y):
 
 
 def train_full_batch(model, X, y, *, steps: int = 200, lr: float = 0.1):
-    """Plain full-batch gradient descent on the cross-entropy (no momentum, no Adam). Adam
+    """Plain full-batch gradient descent on the cross-entropy (``training.fit`` with plain SGD,
+    ``X, y`` as every batch; no momentum, no Adam). Adam
     divides each weight's step by the size of that weight's recent gradients, so it would move
     the starved input-side layers of a deep plain net anyway and hide where the gradient goes.
 
-    Returns ``(losses, relative_change)``: the loss before every step (steps,) and, per hidden
-    layer (input side first), ``||W_after - W_before|| / ||W_before||``.
+    Returns ``(losses, relative_change)``: the loss before every step (steps,; NaN after a loss
+    that was not finite, where training stops) and, per hidden layer (input side first),
+    ``||W_after - W_before|| / ||W_before||``.
     """
-    import torch
-    import torch.nn.functional as F
-
     before = [layer.weight.detach().clone() for layer in model.hidden]
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    losses = np.empty(steps)
-    for step in range(steps):
-        loss = F.cross_entropy(model(X), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses[step] = loss.item()
+    hist = training.fit(model, batches=itertools.repeat((X, y), steps), optimizer="sgd", lr=lr,
+                        device=X.device, show_progress=False)
+    losses = np.full(steps, np.nan)   # a loss that became NaN or infinite ends the run there
+    losses[:len(hist.step_loss)] = hist.step_loss
     change = np.array([((layer.weight.detach() - w0).norm() / w0.norm()).item()
                        for layer, w0 in zip(model.hidden, before, strict=True)])
     return losses, change
@@ -426,8 +424,8 @@ def descend_one_unit(start, *, lr: float = 0.2, steps: int = 200, max_norm: floa
     Returns ``(path, losses, grad_norms)``: path (steps + 1, 2) of (w, b), the loss at every
     point of the path (steps + 1,), and the gradient norm before clipping at each step (steps,).
     """
-    from course_utils.scratch import clip_grad_norm
-
+    # A hand-written loop on purpose: the lesson is the descent itself, on two NumPy scalars
+    # whose gradient one_unit_rnn computes in closed form; training.fit trains PyTorch modules.
     path = np.empty((steps + 1, 2))
     path[0] = start
     losses = np.empty(steps + 1)
@@ -439,7 +437,7 @@ def descend_one_unit(start, *, lr: float = 0.2, steps: int = 200, max_norm: floa
             break
         grads = {"w": np.asarray(gw), "b": np.asarray(gb)}
         if max_norm is not None:
-            grads, norms[step] = clip_grad_norm(grads, max_norm)
+            grads, norms[step] = scratch.clip_grad_norm(grads, max_norm)
         else:
             norms[step] = float(np.hypot(gw, gb))
         path[step + 1] = path[step] - lr * np.array([grads["w"], grads["b"]], dtype=np.float64)
@@ -451,32 +449,10 @@ def descend_one_unit(start, *, lr: float = 0.2, steps: int = 200, max_norm: floa
 # ---------------------------------------------------------------------------------------------
 
 
-def sign_memory_task(n: int, T: int = 30, *, noise: float = 0.1, seed: int):
-    """Remember the sign of the first input for T steps.
-
-    x: float32 (T, n, 1), time-major (``x[t - 1]`` holds x_t): x_1 = s * u, stored in ``x[0]``,
-    with s = +-1 and u uniform in [0.5, 1.5]; x_2 .. x_T are noise of standard deviation
-    ``noise``. y: float32 (n,) = 0.8 * s.
-    To solve it, the input-free map h -> tanh(W_hh h + b) must let the first input decide where
-    the state goes. It can do so with two stable fixed points, one per sign, or with one stable
-    cycle of period 2 that both signs reach half a period apart, so that the sign is held in the
-    cycle's phase and the answer flips with the parity of T. The nets that chapter 05 trains
-    (lr 1.0, clipping at 0.5, seeds 0-4, T = 30) all take the second way: their period-2 cycle
-    surrounds an unstable fixed point whose largest eigenvalue lies beyond -1 (real in four of
-    the five, as a flip, or period-doubling, bifurcation leaves it), and they give the wrong
-    sign for every sequence at T = 31. Either change of the
-    map's long-run behaviour is a bifurcation, and with it a cliff in the loss lies on the way.
-    """
-    rng = np.random.default_rng(seed)
-    s = rng.choice([-1.0, 1.0], size=n)
-    x = noise * rng.standard_normal((T, n, 1))
-    x[0, :, 0] = s * rng.uniform(0.5, 1.5, size=n)
-    return x.astype(np.float32), (0.8 * s).astype(np.float32)
-
-
 def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, hidden: int = 4,
                      lr: float = 1.0, steps: int = 300, batch: int = 32, n: int = 512):
-    """Train a tanh RNN (input size 1, ``hidden`` units) by SGD on :func:`sign_memory_task`.
+    """Train a tanh RNN (input size 1, ``hidden`` units) by SGD on
+    :func:`course_utils.tasks.sign_memory_task` (where the mechanism the runs find is described).
 
     The prediction is the first unit of h_T, i.e. ``h_all[-1, :, 0]`` (no output layer, so every
     gradient flows through the recurrence). Everything is the course's NumPy code:
@@ -491,10 +467,11 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
     """
     import torch
 
-    from course_utils import scratch
-
-    x, y = sign_memory_task(n, T, seed=seed)
-    x, y = x.astype(np.float64), y.astype(np.float64)
+    # A NumPy loop on purpose, not training.fit: the lesson is that the chapter's own BPTT code
+    # (scratch.rnn_backward) and clipping are all that training needs; fit trains PyTorch
+    # modules through autograd.
+    x, y = tasks.sign_memory_task(n, T, seed=seed)
+    x, y = tasks.to_time_major(x).astype(np.float64), y.astype(np.float64)   # x: (T, n, 1)
     torch.manual_seed(seed)
     p = scratch.params_from_torch(torch.nn.RNN(1, hidden))
     rng = np.random.default_rng(seed)
@@ -507,10 +484,9 @@ def train_memory_rnn(*, seed: int, max_norm: float | None = None, T: int = 30, h
             dh_all = np.zeros_like(h_all)
             dh_all[-1, :, 0] = 2 * err / batch          # d(mean squared error) / d(prediction)
             _, _, grads = scratch.rnn_backward(dh_all, cache)
-            if max_norm is None:
-                norms[step] = np.sqrt(sum(np.sum(g**2) for g in grads.values()))
-            else:
-                grads, norms[step] = scratch.clip_grad_norm(grads, max_norm)
+            # max_norm None: an infinite threshold only measures the norm, clipping nothing
+            grads, norms[step] = scratch.clip_grad_norm(
+                grads, math.inf if max_norm is None else max_norm)
             p = {k: p[k] - lr * grads[k] for k in p}
             losses[step] = np.mean(err**2)
         h_all, _ = scratch.rnn_forward(x, np.zeros((n, hidden)), p)
@@ -585,7 +561,8 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
     (:func:`course_utils.tasks.adding_problem`, Le, Jaitly & Hinton's variant) of length
     ``T``, ``steps`` Adam steps with learning rate ``lr`` on fresh mini-batches of ``batch``
     sequences (training data seed ``seed``), the gradient clipped to global norm ``clip``, one
-    thread; then the MSE on ``n_test`` new sequences (seed ``seed + 1000``).
+    thread (``training.fit`` with ``batches=``, on the CPU); then the MSE on ``n_test`` new
+    sequences (seed ``seed + 1000``).
 
     Returns a dict: ``test_mse`` (float, NaN if training diverged), ``baseline`` (the test MSE
     of always predicting 1.0), ``losses`` (steps,) mini-batch MSEs, ``recipe``.
@@ -593,17 +570,29 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
     """
     import torch
 
-    from course_utils import env, tasks
-
     recipe = {**ADDING_RECIPE, **overrides}
     T, H, steps, batch = recipe["T"], recipe["hidden"], recipe["steps"], recipe["batch"]
     x, y = tasks.adding_problem(steps * batch, T, seed=seed)
     x_te, y_te = tasks.adding_problem(recipe["n_test"], T, seed=seed + 1000)
+    x, x_te = tasks.to_time_major(x), tasks.to_time_major(x_te)   # (T, n, 2), as nn.RNN takes them
     x, y, x_te, y_te = (torch.from_numpy(a) for a in (x, y, x_te, y_te))
+
+    class LastStateReadout(torch.nn.Module):
+        """The RNN, then the linear readout on its last state h_T: (T, B, 2) -> (B,)."""
+
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.RNN(2, H, nonlinearity="relu")
+            self.head = torch.nn.Linear(H, 1)
+
+        def forward(self, xb):
+            out, _ = self.rnn(xb)
+            return self.head(out[-1]).squeeze(-1)
+
     with env.limit_threads(1):
         torch.manual_seed(seed)
-        rnn = torch.nn.RNN(2, H, nonlinearity="relu")
-        head = torch.nn.Linear(H, 1)
+        model = LastStateReadout()
+        rnn = model.rnn
         shapes = {n: p.shape for n, p in rnn.named_parameters()}
         if init_fn is not None:
             init_fn(rnn)
@@ -612,23 +601,15 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
             raise ValueError("the initialisation may change the values of weight_ih_l0, "
                              "weight_hh_l0, bias_ih_l0 and bias_hh_l0, not their shapes or the "
                              f"nonlinearity (now: {now}, nonlinearity {rnn.nonlinearity!r})")
-        params = [*rnn.parameters(), *head.parameters()]
-        opt = torch.optim.Adam(params, lr=recipe["lr"])
-        losses = np.full(steps, np.nan)
-        for step in range(steps):
-            xb, yb = x[:, step * batch:(step + 1) * batch], y[step * batch:(step + 1) * batch]
-            out, _ = rnn(xb)
-            loss = torch.mean((head(out[-1]).squeeze(-1) - yb) ** 2)
-            if not torch.isfinite(loss):
-                break
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, recipe["clip"])
-            opt.step()
-            losses[step] = loss.item()
+        batches = ((x[:, s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch])
+                   for s in range(steps))
+        hist = training.fit(model, batches=batches, task="regression", lr=recipe["lr"],
+                            clip=recipe["clip"], device="cpu", show_progress=False,
+                            loss_fn=lambda out, yb: torch.mean((out - yb) ** 2))
+        losses = np.full(steps, np.nan)   # NaN from the step whose loss was not finite on
+        losses[:hist.steps] = hist.step_loss[:hist.steps]
         with torch.no_grad():
-            out, _ = rnn(x_te)
-            mse = torch.mean((head(out[-1]).squeeze(-1) - y_te) ** 2).item()
+            mse = torch.mean((model(x_te) - y_te) ** 2).item()
     return {"test_mse": mse if np.isfinite(mse) and np.all(np.isfinite(losses)) else float("nan"),
             "baseline": float(torch.mean((y_te - 1.0) ** 2)), "losses": losses,
             "recipe": recipe}

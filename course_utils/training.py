@@ -1,7 +1,11 @@
 """The one training loop of the course, with a progress bar and a timed history.
 
 Chapters 02-08 train every PyTorch model through :func:`fit`, so the models differ and the
-recipe does not: the capstone's comparison is fair because of that. A stop rule
+recipe does not: the capstone's comparison is fair because of that. ``fit`` shuffles a fixed
+training set into mini-batches, or takes ready-made ones (``batches=``: fresh data at every
+step, a curriculum, full-batch descent); either way one loss is minimised by one optimiser, with
+one rule for a loss that becomes NaN. (Two NumPy loops in :mod:`course_utils.pathologies` are
+the lesson themselves and say why they do not use ``fit``.) A stop rule
 (``stop_when=``, see :func:`reach`, :func:`budget`, :func:`diverging`) ends a run early when a
 target is reached, a step or time budget is spent, or the loss runs away.
 
@@ -18,6 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from course_utils.env import device as pick_device
 
 
 def progress(iterable: Iterable, desc: str = "", total: int | None = None, **kwargs):
@@ -40,6 +46,7 @@ class History:
     ``eval_steps`` holds the step count at each evaluation and ``epochs`` the epochs run (the
     last one partial if a stop rule fired mid-epoch). ``stopped`` says why training stopped
     ("diverged", or the stop rule's reason), "" when it ran the epochs it was given.
+    ``step_loss`` holds every optimiser step's mini-batch loss, taken before the step.
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -54,6 +61,7 @@ class History:
     epochs: int = 0
     eval_steps: list[int] = field(default_factory=list)
     stopped: str = ""
+    step_loss: list[float] = field(default_factory=list)
 
     @property
     def final_metric(self) -> float:
@@ -198,12 +206,23 @@ def evaluate(model, data: Sequence, task: str = "classification", batch_size: in
     return total_loss / n, total_metric / n
 
 
-def fit(model, train: Sequence, test: Sequence, *, task: str = "classification",
-        epochs: int | None = 5, batch_size: int = 64, lr: float = 1e-3,
-        weight_decay: float = 0.0, clip: float | None = None, optimizer: str = "adam",
-        seed: int = 0, device=None, show_progress: bool = True,
+def _step_loss(out, y, task: str, loss_fn):
+    import torch.nn.functional as F
+
+    if loss_fn is not None:
+        return loss_fn(out, y)
+    if task == "classification":
+        return F.cross_entropy(out, y)
+    return F.mse_loss(out.reshape(y.shape), y.to(out.dtype))
+
+
+def fit(model, train: Sequence | None = None, test: Sequence | None = None, *,
+        task: str = "classification", epochs: int | None = 5, batch_size: int = 64,
+        lr: float = 1e-3, weight_decay: float = 0.0, clip: float | None = None,
+        optimizer: str = "adam", seed: int = 0, device=None, show_progress: bool = True,
         stop_when: StopRule | Sequence[StopRule] | None = None,
-        eval_every: int | None = None) -> History:
+        eval_every: int | None = None, batches: Iterable[Sequence] | None = None,
+        loss_fn: Callable | None = None) -> History:
     """Train ``model`` with mini-batches and return a :class:`History`.
 
     Parameters
@@ -211,6 +230,7 @@ def fit(model, train: Sequence, test: Sequence, *, task: str = "classification",
     train, test : sequences ``(inputs..., target)`` of arrays or tensors, batch-first.
         Classification targets are int64 class ids, regression targets float. ``test`` is the
         data evaluated during training: pass a validation split when the numbers choose a recipe.
+        ``test=None`` evaluates nothing (the history then holds training losses only).
     task : ``"classification"`` (cross-entropy, accuracy) or ``"regression"`` (MSE, MSE).
     epochs : passes over ``train``; ``None`` trains until ``stop_when`` stops it.
     clip : if given, rescale the gradients so their global L2 norm is at most ``clip``.
@@ -221,29 +241,43 @@ def fit(model, train: Sequence, test: Sequence, *, task: str = "classification",
         :func:`budget` and :func:`diverging`.
     eval_every : evaluate every this many optimiser steps (and once at the end) instead of at
         the end of every epoch.
+    batches : instead of ``train``, an iterable of ready-made mini-batches ``(inputs...,
+        target)``, one optimiser step each, in the order given (no shuffling; ``epochs``,
+        ``batch_size`` and ``seed`` are not used). One pass over it counts as one epoch. For
+        recipes that draw fresh data at every step (a curriculum, an endless task) or train
+        full-batch (``itertools.repeat((X, y), steps)``).
+    loss_fn : ``loss_fn(output, target)`` -> scalar tensor, replacing the task's loss (the
+        metric stays the task's).
 
-    A loss that becomes NaN or infinite stops training and sets ``history.diverged``.
+    One NaN rule: a mini-batch loss that is NaN or infinite stops training at once, before that
+    step changes the weights, and sets ``history.diverged`` (``history.stopped`` is
+    "diverged"). ``history.step_loss`` holds the loss of every optimiser step (the mini-batch
+    mean, taken before the step), the diverging one included.
     The progress bar counts epochs and, when training stops early, shows the epochs actually
     run and the reason.
     """
     import torch
-    import torch.nn.functional as F
 
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    if (train is None) == (batches is None):
+        raise ValueError("pass exactly one of train (shuffled each epoch) and batches")
+    if batches is not None:
+        epochs = 1
     if epochs is None and stop_when is None:
         raise ValueError("epochs=None trains until a stop rule fires: pass stop_when")
+    if stop_when is not None and test is None:
+        raise ValueError("a stop rule needs evaluations: pass test")
     if eval_every is not None and eval_every < 1:
         raise ValueError(f"eval_every must be a positive number of steps, got {eval_every}")
     if device is None:
-        from course_utils.env import device as pick_device
-
         device = pick_device()
     model.to(device)
-    *inputs, target = _as_tensors(train, device)
-    n = len(target)
-    if any(len(x) != n for x in inputs):
-        raise ValueError("all training arrays must have the same length along dim 0")
+    if train is not None:
+        *inputs, target = _as_tensors(train, device)
+        n = len(target)
+        if any(len(x) != n for x in inputs):
+            raise ValueError("all training arrays must have the same length along dim 0")
     opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer]
     opt = opt_cls(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
@@ -261,6 +295,8 @@ def fit(model, train: Sequence, test: Sequence, *, task: str = "classification",
         if not math.isfinite(train_loss):
             hist.diverged = True
             return "diverged"
+        if test is None:
+            return ""
         test_loss, metric = evaluate(model, test, task=task, device=device)
         hist.test_loss.append(test_loss)
         hist.test_metric.append(metric)
@@ -274,34 +310,43 @@ def fit(model, train: Sequence, test: Sequence, *, task: str = "classification",
                         history=hist)
         return _stop_reason(stop_when, ev)
 
-    epoch = 0
-    while not hist.stopped and (epochs is None or epoch < epochs):
-        model.train()
+    def epoch_batches():
+        """The mini-batches of one epoch: shuffled slices of ``train``, or ``batches``."""
+        if batches is not None:
+            for batch in batches:
+                yield _as_tensors(batch, device)
+            return
         order = torch.randperm(n, generator=gen).to(device)
         for b in range(0, n, batch_size):
             idx = order[b:b + batch_size]
-            out = model(*(x[idx] for x in inputs))
-            y = target[idx]
-            if task == "classification":
-                loss = F.cross_entropy(out, y)
-            else:
-                loss = F.mse_loss(out.reshape(y.shape), y.to(out.dtype))
+            yield [*(x[idx] for x in inputs), target[idx]]
+
+    epoch = 0
+    while not hist.stopped and (epochs is None or epoch < epochs):
+        model.train()
+        for *xs, y in epoch_batches():
+            loss = _step_loss(model(*xs), y, task, loss_fn)
+            value = loss.item()
+            hist.step_loss.append(value)
+            running += value * len(y)
+            seen += len(y)
+            if not math.isfinite(value):
+                hist.stopped = evaluate_now()  # records the non-finite loss: "diverged"
+                break
             opt.zero_grad()
             loss.backward()
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
-            running += loss.item() * len(idx)
-            seen += len(idx)
             hist.steps += 1
-            hist.examples += len(idx)
+            hist.examples += len(y)
             if eval_every is not None and hist.steps % eval_every == 0:
                 hist.stopped = evaluate_now()
                 model.train()
                 if hist.stopped:
                     break
         epoch += 1
-        hist.epochs = epoch  # the last one may be partial when eval_every stopped it
+        hist.epochs = epoch  # the last one may be partial when a step or a rule stopped it
         if bar is not None:
             bar.update(1)
         if not hist.stopped and eval_every is None:

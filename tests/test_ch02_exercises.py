@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import REPO_ROOT, cnn
+from course_utils import REPO_ROOT, cnn, tasks
 from course_utils.grading import checks
 from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED
 from course_utils.grading.checks import ch02_cnn
@@ -275,7 +275,7 @@ class Flatten(nn.Module):
     def __init__(self):
         super().__init__()
         self.embed = nn.Embedding(16, 2)
-        self.out = nn.Linear(2 * cnn.ORDER_LENGTH, 2)
+        self.out = nn.Linear(2 * tasks.MARGINED_ORDER_LENGTH, 2)
 
     def forward(self, tokens):
         return self.out(self.embed(tokens).flatten(1))

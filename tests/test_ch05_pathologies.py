@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course_utils import pathologies as P
-from course_utils import scratch
+from course_utils import scratch, tasks
 
 
 @pytest.mark.parametrize("nonlinearity", ["linear", "tanh", "relu"])
@@ -107,10 +107,10 @@ def test_deep_mlp_shapes_and_gradients():
 
 
 def test_memory_task_and_training_run_shapes():
-    x, y = P.sign_memory_task(10, 6, seed=0)
-    assert x.shape == (6, 10, 1) and y.shape == (10,)
+    x, y = tasks.sign_memory_task(10, 6, seed=0)
+    assert x.shape == (10, 6, 1) and y.shape == (10,)   # batch-first
     np.testing.assert_allclose(np.abs(y), 0.8)
-    assert np.all(np.sign(x[0, :, 0]) == np.sign(y))
+    assert np.all(np.sign(x[:, 0, 0]) == np.sign(y))
     run = P.train_memory_rnn(seed=0, steps=5, T=6, max_norm=1.0)
     assert run["losses"].shape == (5,) and np.isfinite(run["final_loss"])
 
@@ -192,6 +192,7 @@ def test_sign_memory_is_held_in_the_phase_of_a_period_two_cycle():
         h = step(h)
     assert not np.allclose(step(h), h) and np.allclose(step(h[0]), h[1], atol=1e-6)
     for T, right in ((30, 1.0), (31, 0.0)):
-        x, y = P.sign_memory_task(256, T, seed=7)
-        pred = scratch.rnn_forward(x.astype(np.float64), np.zeros((256, 4)), p)[0][-1, :, 0]
+        x, y = tasks.sign_memory_task(256, T, seed=7)
+        x = tasks.to_time_major(x).astype(np.float64)
+        pred = scratch.rnn_forward(x, np.zeros((256, 4)), p)[0][-1, :, 0]
         assert np.mean(np.sign(pred) == np.sign(y)) == right

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import gates
+from course_utils import gates, tasks
 from course_utils.grading import checks
 from course_utils.grading.checks import ch07_gru
 from course_utils.models import RecurrentModel
@@ -122,27 +122,6 @@ def test_cell_path_gradient_not_attempted(capsys):
 
 
 # ---------------------------------------------------------------- gates module (ch06, ch07)
-def test_marked_memory_task_shapes_and_labels():
-    task = gates.marked_memory_task(50, 20, n_values=3, seed=1)
-    T, n, D = task.x.shape
-    assert (T, n, D) == (20, 50, 4) and task.x.dtype == np.float32
-    assert task.batch_first.shape == (50, 20, 4)
-    assert np.all(task.x[..., :-1].sum(-1) == 1)  # one-hot values
-    marks = task.marks
-    assert np.all(marks == (task.kind > 0))
-    assert np.all(marks.sum(0) >= 1) and np.all(marks.sum(0) <= 3)
-    assert not marks[20 - 20 // 4:].any()  # the last min_gap steps are irrelevant
-    for b in range(n):
-        pos = np.nonzero(marks[:, b])[0]
-        vals = task.values[pos, b]
-        assert task.labels[b] == vals[-1]
-        assert np.all(vals[1:] != vals[:-1])  # each write replaces the stored value
-        assert task.kind[pos[0], b] == gates.FIRST_WRITE
-        assert np.all(task.kind[pos[1:], b] == gates.REPLACING_WRITE)
-    again = gates.marked_memory_task(50, 20, n_values=3, seed=1)
-    assert np.array_equal(again.x, task.x)
-
-
 def _small_model(kind):
     torch.manual_seed(0)
     return RecurrentModel(kind, 5, 3, input_dim=4)
@@ -151,24 +130,26 @@ def _small_model(kind):
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_traces_match_torch(kind):
     model = _small_model(kind).double()
-    task = gates.marked_memory_task(6, 9, n_values=3, seed=2)
-    trace = (gates.lstm_trace if kind == "lstm" else gates.gru_trace)(model, task.x)
+    task = tasks.marked_memory_task(6, 9, n_values=3, seed=2)
+    trace_fn = gates.lstm_trace if kind == "lstm" else gates.gru_trace
+    trace = trace_fn(model, tasks.to_time_major(task.x))
     with torch.no_grad():
-        h_torch = model.states(torch.tensor(task.batch_first, dtype=torch.float64)).numpy()
+        h_torch = model.states(torch.tensor(task.x, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(trace["h"], h_torch, rtol=1e-10, atol=1e-12)
     with torch.no_grad():
-        logits = model(torch.tensor(task.batch_first, dtype=torch.float64)).numpy()
+        logits = model(torch.tensor(task.x, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(gates.head_outputs(model, trace["h"][-1]), logits, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_erasure_without_effect_equals_base(kind):
     model = _small_model(kind)
-    task = gates.marked_memory_task(20, 10, n_values=3, seed=3)
-    base, erased = gates.erasure_scores(model, task.x, task.labels, 6)
+    task = tasks.marked_memory_task(20, 10, n_values=3, seed=3)
+    x = tasks.to_time_major(task.x)
+    base, erased = gates.erasure_scores(model, x, task.labels, 6)
     assert erased.shape == (5,) and 0 <= base <= 1
     # erasing after the first step: the base score does not depend on t0
-    base1, erased1 = gates.erasure_scores(model, task.x, task.labels, 1)
+    base1, erased1 = gates.erasure_scores(model, x, task.labels, 1)
     assert base1 == base
     units = gates.memory_units(base, erased, 0.0)
     assert set(units) <= set(range(5))

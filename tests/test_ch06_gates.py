@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import gates, training
+from course_utils import gates, tasks, training
 from course_utils.models import RecurrentModel
 
 
@@ -32,41 +32,44 @@ def _h_and_c_after_erasure(model, x, t0, units, also_hidden):
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_groups_of_one_equal_single_unit_erasure(kind):
     model = _model(kind)
-    task = gates.marked_memory_task(40, 12, n_values=3, seed=4)
-    base, single = gates.erasure_scores(model, task.x, task.labels, 7)
-    base_g, grouped = gates.erasure_scores(model, task.x, task.labels, 7,
+    task = tasks.marked_memory_task(40, 12, n_values=3, seed=4)
+    x = tasks.to_time_major(task.x)  # (T, n, D), as the gates functions take it
+    base, single = gates.erasure_scores(model, x, task.labels, 7)
+    base_g, grouped = gates.erasure_scores(model, x, task.labels, 7,
                                            groups=[[j] for j in range(5)])
     assert base_g == base
     np.testing.assert_array_equal(grouped, single)
     # an empty group erases nothing
-    _, nothing = gates.erasure_scores(model, task.x, task.labels, 7, groups=[[]])
+    _, nothing = gates.erasure_scores(model, x, task.labels, 7, groups=[[]])
     assert nothing[0] == base
 
 
 @pytest.mark.parametrize("also_hidden", [False, True])
 def test_joint_erasure_erases_the_whole_group(also_hidden):
     model = _model("lstm")
-    task = gates.marked_memory_task(60, 12, n_values=3, seed=5)
+    task = tasks.marked_memory_task(60, 12, n_values=3, seed=5)
+    x = tasks.to_time_major(task.x)  # (T, n, D), as the gates functions take it
     group = [0, 3]
-    _, (score,) = gates.erasure_scores(model, task.x, task.labels, 7, groups=[group],
+    _, (score,) = gates.erasure_scores(model, x, task.labels, 7, groups=[group],
                                        also_hidden=also_hidden)
-    logits = _h_and_c_after_erasure(model, task.x, 7, group, also_hidden)
+    logits = _h_and_c_after_erasure(model, x, 7, group, also_hidden)
     assert score == pytest.approx(float(np.mean(logits.argmax(-1) == task.labels)))
     # erasing the hidden state too changes what the model reads next (for this random model)
-    _, (cell_only,) = gates.erasure_scores(model, task.x, task.labels, 7, groups=[group],
+    _, (cell_only,) = gates.erasure_scores(model, x, task.labels, 7, groups=[group],
                                            task="classification")
-    _, (both,) = gates.erasure_scores(model, task.x, task.labels, 7, groups=[group],
+    _, (both,) = gates.erasure_scores(model, x, task.labels, 7, groups=[group],
                                       also_hidden=True)
-    assert np.any(_h_and_c_after_erasure(model, task.x, 7, group, False)
-                  != _h_and_c_after_erasure(model, task.x, 7, group, True))
+    assert np.any(_h_and_c_after_erasure(model, x, 7, group, False)
+                  != _h_and_c_after_erasure(model, x, 7, group, True))
     assert 0 <= cell_only <= 1 and 0 <= both <= 1
 
 
 def test_erasure_rejects_bad_units():
     model = _model("gru")
-    task = gates.marked_memory_task(10, 8, n_values=3, seed=6)
+    task = tasks.marked_memory_task(10, 8, n_values=3, seed=6)
+    x = tasks.to_time_major(task.x)  # (T, n, D), as the gates functions take it
     with pytest.raises(ValueError):
-        gates.erasure_scores(model, task.x, task.labels, 4, groups=[[5]])
+        gates.erasure_scores(model, x, task.labels, 4, groups=[[5]])
 
 
 def _regression_data(n, seed):

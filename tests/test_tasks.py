@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from course_utils import tasks
 from course_utils.tasks import (
     MEMORY_WRITE_BASE,
     ORDER_A,
@@ -75,13 +76,13 @@ def test_order_task_rejects_bad_arguments(kwargs):
 
 def test_adding_problem_structure():
     x, y = adding_problem(500, 21, seed=0)
-    assert x.shape == (21, 500, 2) and y.shape == (500,)
-    assert x.dtype == y.dtype == np.float32
+    assert x.shape == (500, 21, 2) and y.shape == (500,)   # batch-first
+    assert x.dtype == y.dtype == np.float32 and x.flags.c_contiguous
     values, markers = x[..., 0], x[..., 1]
     assert values.min() >= 0 and values.max() <= 1
-    assert np.all(markers.sum(0) == 2)
-    assert np.all(markers[:10].sum(0) == 1) and np.all(markers[10:].sum(0) == 1)
-    np.testing.assert_allclose(y, (values * markers).sum(0), rtol=1e-6)
+    assert np.all(markers.sum(1) == 2)
+    assert np.all(markers[:, :10].sum(1) == 1) and np.all(markers[:, 10:].sum(1) == 1)
+    np.testing.assert_allclose(y, (values * markers).sum(1), rtol=1e-6)
     np.testing.assert_array_equal(x, adding_problem(500, 21, seed=0)[0])
 
 
@@ -131,3 +132,42 @@ def test_memory_task_fixed_number_of_writes_and_errors():
         memory_task(5, 10, n_writes=5, min_gap=6, seed=0)
     with pytest.raises(ValueError):
         memory_task(5, 10, n_values=1, seed=0)
+
+
+# ---- the layout convention and the generators that moved here -----------------------------
+
+
+def test_marked_memory_task_is_batch_first_with_the_stated_labels():
+    task = tasks.marked_memory_task(50, 20, n_values=3, seed=1)
+    assert task.x.shape == (50, 20, 4) and task.x.dtype == np.float32
+    assert task.kind.shape == task.values.shape == task.marks.shape == (50, 20)
+    assert np.all(task.x[..., :-1].sum(-1) == 1)  # one-hot values
+    assert np.array_equal(task.marks, task.kind > 0)
+    assert np.all(task.marks.sum(1) >= 1) and np.all(task.marks.sum(1) <= 3)
+    assert not task.marks[:, 20 - 20 // 4:].any()  # the last min_gap steps are irrelevant
+    for b in range(50):
+        pos = np.nonzero(task.marks[b])[0]
+        vals = task.values[b, pos]
+        assert task.labels[b] == vals[-1]
+        assert np.all(vals[1:] != vals[:-1])  # each write replaces the stored value
+        assert task.kind[b, pos[0]] == tasks.FIRST_WRITE
+        assert np.all(task.kind[b, pos[1:]] == tasks.REPLACING_WRITE)
+    np.testing.assert_array_equal(tasks.marked_memory_task(50, 20, n_values=3, seed=1).x, task.x)
+
+
+def test_sign_memory_task_puts_the_sign_first():
+    x, y = tasks.sign_memory_task(200, 7, seed=3)
+    assert x.shape == (200, 7, 1) and x.dtype == y.dtype == np.float32
+    np.testing.assert_allclose(np.abs(y), 0.8)
+    assert np.all(np.sign(x[:, 0, 0]) == np.sign(y)) and np.all(np.abs(x[:, 0, 0]) >= 0.5)
+    assert np.abs(x[:, 1:]).max() < 1.0  # the rest is noise of standard deviation 0.1
+
+
+def test_margined_order_task_keeps_markers_out_of_the_margins():
+    tokens, labels = tasks.margined_order_task(300, (1, 6), seed=2, body=20, margin=5)
+    assert tokens.shape == (300, 30) and tasks.MARGINED_ORDER_LENGTH == 130
+    a, b = _positions(tokens, ORDER_A), _positions(tokens, ORDER_B)
+    assert min(a.min(), b.min()) >= 5 and max(a.max(), b.max()) < 25
+    np.testing.assert_array_equal(labels, (a < b).astype(np.int64))
+    inner, _ = order_task(300, 20, (1, 6), seed=2)
+    np.testing.assert_array_equal(tokens[:, 5:25], inner)  # the body is order_task's

@@ -34,8 +34,7 @@ def test_fit_learns_and_is_repeatable(order_data):
 
 
 def test_regression_and_divergence_flag():
-    x, y = tasks.adding_problem(64, 10, seed=0)
-    xb = np.ascontiguousarray(x.transpose(1, 0, 2))
+    xb, y = tasks.adding_problem(64, 10, seed=0)
     env.setup(seed=0)
     model = RecurrentModel("lstm", 8, 1, input_dim=2)
     hist = fit(model, (xb, y), (xb, y), task="regression", epochs=2, show_progress=False)
@@ -96,8 +95,7 @@ def test_reach_stops_at_the_first_epoch_on_target_without_changing_the_run(order
     assert hist.epochs == first + 1 and hist.steps == (first + 1) * 5
     assert "target" in hist.stopped and not full.stopped and full.epochs == 8
     # regression targets are reached from above
-    x, y = tasks.adding_problem(64, 10, seed=0)
-    xb = np.ascontiguousarray(x.transpose(1, 0, 2))
+    xb, y = tasks.adding_problem(64, 10, seed=0)
     env.setup(seed=0)
     reg = fit(RecurrentModel("lstm", 8, 1, input_dim=2), (xb, y), (xb, y), task="regression",
               epochs=3, show_progress=False, stop_when=training.reach(1e9))
@@ -135,8 +133,7 @@ def test_stop_rules_combine_and_see_the_metrics(order_data):
     assert hist.stopped == "stop rule" and hist.epochs == 2
     assert seen == [(1, 5, hist.test_metric[0], 1), (2, 10, hist.test_metric[1], 2)]
     # diverging: a loss that grows past factor x its first value stops the run
-    x, y = tasks.adding_problem(64, 10, seed=0)
-    xb = np.ascontiguousarray(x.transpose(1, 0, 2))
+    xb, y = tasks.adding_problem(64, 10, seed=0)
     env.setup(seed=0)
     wild = RecurrentModel("rnn", 8, 1, input_dim=2)
     hist = fit(wild, (xb, y), (xb, y), task="regression", epochs=20, lr=3.0, optimizer="sgd",
@@ -162,3 +159,42 @@ def test_stopped_progress_bar_shows_the_epochs_run(order_data, monkeypatch):
     assert "stopped after 3 epochs: enough" in str(bar.postfix)
     fit(_order_model(), train, test, epochs=2, lr=0.02)
     assert bars[-1].n == 2 and not bars[-1].postfix
+
+
+def test_batches_are_one_step_each_in_order_and_the_nan_rule_stops_before_the_update():
+    xb, y = tasks.adding_problem(64, 10, seed=0)
+    batches = [(xb[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+
+    def run(batch_list, **kw):
+        env.setup(seed=0)
+        model = RecurrentModel("rnn", 4, 1, input_dim=2)
+        return model, fit(model, batches=iter(batch_list), task="regression", lr=0.01,
+                          show_progress=False, **kw)
+
+    model, hist = run(batches)
+    assert hist.steps == 4 and len(hist.step_loss) == 4 and hist.epochs == 1
+    assert hist.test_loss == [] and not hist.diverged
+    # the same steps by hand: one Adam step per batch, in the given order, no shuffling
+    env.setup(seed=0)
+    ref = RecurrentModel("rnn", 4, 1, input_dim=2)
+    opt = torch.optim.Adam(ref.parameters(), lr=0.01)
+    for step, (xs, ys) in enumerate(batches):
+        loss = torch.nn.functional.mse_loss(ref(torch.as_tensor(xs)).reshape(-1),
+                                            torch.as_tensor(ys))
+        assert loss.item() == hist.step_loss[step]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for p, q in zip(model.parameters(), ref.parameters(), strict=True):
+        assert torch.equal(p, q)
+    # a non-finite loss at step 3 stops there: the weights are those after step 2
+    poisoned = [*batches[:2], (batches[2][0], batches[2][1] * np.float32("nan")), batches[3]]
+    bad_model, bad = run(poisoned)
+    assert bad.diverged and bad.stopped == "diverged" and bad.steps == 2
+    assert len(bad.step_loss) == 3 and math.isnan(bad.step_loss[-1])
+    two_model, two = run(batches[:2])
+    assert bad.step_loss[:2] == two.step_loss
+    for p, q in zip(bad_model.parameters(), two_model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="exactly one"):
+        fit(model, (xb, y), batches=batches)

@@ -209,7 +209,6 @@ def load_task(name: str, n_train: int | None = None, n_test: int | None = None) 
     if name == "adding":
         x_train, y_train = tasks.adding_problem(n_train or 8000, ADDING_LENGTH, seed=TRAIN_SEED)
         x_test, y_test = tasks.adding_problem(n_test or 1000, ADDING_LENGTH, seed=TEST_SEED)
-        x_train, x_test = (np.ascontiguousarray(x.transpose(1, 0, 2)) for x in (x_train, x_test))
         trivial = float(np.mean((y_test - y_train.mean()) ** 2))
         return Task(name, TASK_TITLES[name], "regression", x_train, y_train, x_test, y_test,
                     None, None, None, 2, 1, trivial)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils import cnn
+from course_utils import cnn, tasks
 from course_utils.cnn import (
     ORDER_CNN_BATCH,
     ORDER_CNN_CONTROL_MARGIN,
@@ -529,8 +529,8 @@ def _probe(model, length: int, batch: int, seed: int) -> None:
     import torch
 
 
-    tokens, _ = cnn.order_sequences(batch, 5, seed=seed, body=length - 2 * 5, margin=5)
-    other = length != cnn.ORDER_LENGTH
+    tokens, _ = tasks.margined_order_task(batch, 5, seed=seed, body=length - 2 * 5, margin=5)
+    other = length != tasks.MARGINED_ORDER_LENGTH
     pool = (" (the model must accept any length >= 130: pool over time, e.g. the max over "
             "positions, so that any length gives one vector per sequence)" if other else "")
     try:
@@ -593,7 +593,7 @@ def build_order_model(build, seed: int = ORDER_CNN_SEED):
     if n_params == 0:
         raise LearnerError("your model has no trainable parameters")
     model.eval()
-    _probe(model, cnn.ORDER_LENGTH, 4, seed=123)
+    _probe(model, tasks.MARGINED_ORDER_LENGTH, 4, seed=123)
     _probe(model, ORDER_CNN_PROBE_LENGTH, 2, seed=124)
     return model, n_params, len(convs)
 
@@ -623,7 +623,7 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
             return FAILED, (f"training or testing your model raised {type(exc).__name__}: "
                             f"{exc}{learner_frame(exc)}"), {}
     what = (f"what ran: seed {seed}, 1 thread, Adam (lr {ORDER_CNN_LR}), {ORDER_CNN_STEPS} "
-            f"steps of {ORDER_CNN_BATCH} fresh sequences of {cnn.ORDER_LENGTH} tokens "
+            f"steps of {ORDER_CNN_BATCH} fresh sequences of {tasks.MARGINED_ORDER_LENGTH} tokens "
             f"(distance uniform in 1 .. d_max, d_max growing from 4 to "
             f"{ORDER_CNN_MAX_DISTANCE} over the first half); {n_params:,} parameters (budget "
             f"{ORDER_CNN_MAX_PARAMS:,}), {n_convs} Conv1d layer(s) (at most "
