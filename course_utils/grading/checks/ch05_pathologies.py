@@ -358,11 +358,8 @@ def predict_weak_input_gradient(fn) -> PredictionResult:
 # 0, 1, 2 (tests/test_ch05_exercises.py keeps them honest): PyTorch's default start 0.143,
 # 0.185, 0.164; W_hh = I with PyTorch's default biases 0.019, 0.068, 0.166 (misses on seeds 1
 # and 2); W_hh = I with zero biases (the solution) 0.012, 0.014, 0.014.
-DESIGN_SEEDS = (0, 1, 2)
-
-
 @design_checker
-def relu_rnn_init(fn, *, seeds: tuple[int, ...] = DESIGN_SEEDS) -> CheckResult:
+def relu_rnn_init(fn, *, seeds: tuple[int, ...] = pathologies.ADDING_SEEDS) -> CheckResult:
     """Check the design ``fn(rnn) -> None``: it sets the initial weights of a ReLU
     ``torch.nn.RNN(2, 32, nonlinearity="relu")`` in place so that the checker's fixed recipe
     (:func:`course_utils.pathologies.train_relu_rnn_adding`: adding problem of length 50,
