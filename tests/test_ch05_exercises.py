@@ -253,8 +253,6 @@ def test_design_solution_passes_each_seed_and_obvious_models_fail(capsys):
     The solution passes every seed with a wide margin; PyTorch's default start fails at once,
     near the baseline; W_hh = I with the default biases passes seed 0 but misses seeds 1 and 2,
     so the hint's zero biases are needed."""
-    from course_utils.grading.checks import ch05_pathologies as ch05
-
     assert pathologies.ADDING_SEEDS == (0, 1, 2)
     good = checks.relu_rnn_init(identity_start)
     assert good.status == PASSED, good.message
