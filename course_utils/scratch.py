@@ -375,13 +375,13 @@ def lstm_backward(dh_all, cache):
         dc = dc_next + dh * o * (1 - tanh_c[t - 1] ** 2)
         # Product rule on c_t = f c_{t-1} + i g and h_t = o tanh(c_t), then each gate's activation,
         # from its stored output: sigmoid' = s (1 - s), tanh' = 1 - g^2.
-        da = da_all[t - 1]  # (B, 4H), a view: filled block by block
-        da[:, :H] = dc * g * i * (1 - i)
-        da[:, H : 2 * H] = dc * cs[t - 1] * f * (1 - f)
-        da[:, 2 * H : 3 * H] = dc * i * (1 - g**2)
-        da[:, 3 * H :] = dh * tanh_c[t - 1] * o * (1 - o)
-        dc_next = dc * f
-        dh_next = da @ W_hh  # (B, H); rows are examples, so W^T da is da @ W
+        da_i = dc * g * i * (1 - i)  # (B, H), dLoss/d(pre-activation of i_t)
+        da_f = dc * cs[t - 1] * f * (1 - f)
+        da_g = dc * i * (1 - g**2)
+        da_o = dh * tanh_c[t - 1] * o * (1 - o)
+        da_all[t - 1] = np.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (B, 4H)
+        dc_next = dc * f  # c_{t-1} reaches c_t only through f_t c_{t-1}
+        dh_next = da_all[t - 1] @ W_hh  # (B, H); rows are examples, so W^T da is da @ W
     # Every weight is used at every step: its gradient is a sum over t, one product over T*B rows.
     da_rows = da_all.reshape(T * B, 4 * H)
     grads = {
@@ -491,16 +491,10 @@ def gru_backward(dh_all, cache):
         da_n = dh * (1 - z) * (1 - n**2)
         da_z = dh * (h_prev - n) * z * (1 - z)
         da_r = da_n * hn_all[t - 1] * r * (1 - r)
-        dax = dax_all[t - 1]  # (B, 3H), a view: filled block by block
-        dax[:, :H] = da_r
-        dax[:, H : 2 * H] = da_z
-        dax[:, 2 * H :] = da_n
-        dah = dah_all[t - 1]
-        dah[:, :H] = da_r
-        dah[:, H : 2 * H] = da_z
-        dah[:, 2 * H :] = da_n * r
+        dax_all[t - 1] = np.concatenate([da_r, da_z, da_n], axis=1)  # (B, 3H)
+        dah_all[t - 1] = np.concatenate([da_r, da_z, da_n * r], axis=1)  # r scales hn_t
         # h_{t-1} is used directly (z * h_{t-1}) and through the recurrent product.
-        dh_next = dh * z + dah @ W_hh
+        dh_next = dh * z + dah_all[t - 1] @ W_hh
     # Every weight is used at every step: its gradient is a sum over t, one product over T*B rows.
     grads = {
         "weight_ih": dax_all.reshape(T * B, 3 * H).T @ x.reshape(T * B, D),  # (3H, D)
