@@ -213,9 +213,11 @@ def rnn_forward(x, h0, p, nonlinearity="tanh"):
     """
     check_nonlinearity(nonlinearity)
     x, h0, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 1, x=x, h0=h0)
-    p = {"weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh}  # cast once
-    T = x.shape[0]
-    hs = np.empty((T + 1, *h0.shape), dtype=x.dtype)  # (T+1, B, H), hs[t] = h_t
+    # Cast once here, so that rnn_step's casts cost nothing at every step.
+    p = {"weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh}
+    T, B = x.shape[:2]
+    H = h0.shape[1]
+    hs = np.empty((T + 1, B, H), dtype=x.dtype)  # hs[t] = h_t, t = 0 .. T
     hs[0] = h0
     for t in range(1, T + 1):
         hs[t] = rnn_step(x[t - 1], hs[t - 1], p, nonlinearity)
