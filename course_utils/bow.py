@@ -82,8 +82,8 @@ def idf(counts: np.ndarray) -> np.ndarray:
     Returns:
         float64 array, shape (V,).
     """
-    n = counts.shape[0]
-    df = np.count_nonzero(counts, axis=0)
+    n = counts.shape[0]  # number of documents
+    df = np.count_nonzero(counts, axis=0)  # (V,), how many documents contain each term
     return np.log((1 + n) / (1 + df)) + 1.0
 
 
@@ -98,15 +98,19 @@ def tfidf(counts: np.ndarray, idf_weights: np.ndarray | None = None) -> np.ndarr
     Returns:
         float64 array, shape (N, V); rows of empty documents are all zeros.
     """
-    w = counts * (idf(counts) if idf_weights is None else idf_weights)
-    norms = np.linalg.norm(w, axis=1, keepdims=True)
+    if idf_weights is None:
+        idf_weights = idf(counts)  # (V,)
+    w = counts * idf_weights  # (N, V), column j scaled by idf(term j)
+    norms = np.linalg.norm(w, axis=1, keepdims=True)  # (N, 1)
+    # An empty document has norm 0: dividing it by 1 keeps its row at zero instead of NaN.
     return w / np.where(norms == 0, 1.0, norms)
 
 
 def tfidf_from_docs(docs: Sequence[Sequence[str]]) -> tuple[np.ndarray, dict[str, int]]:
     """Vocabulary + counts + TF-IDF in one call: returns ``(X (N, V) float64, vocab)``."""
     vocab = build_vocabulary(docs)
-    return tfidf(count_matrix(docs, vocab)), vocab
+    counts = count_matrix(docs, vocab)  # (N, V)
+    return tfidf(counts), vocab
 
 
 def cosine_similarity(x: np.ndarray) -> np.ndarray:
@@ -118,9 +122,9 @@ def cosine_similarity(x: np.ndarray) -> np.ndarray:
     Returns:
         (N, N) array of the dtype of ``x``; entry (i, j) = <x_i, x_j> / (|x_i| |x_j|).
     """
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    unit = x / np.where(norms == 0, 1, norms)
-    return (unit @ unit.T).astype(x.dtype, copy=False)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)  # (N, 1)
+    unit = x / np.where(norms == 0, 1, norms)  # (N, V), rows of length 1 (or all zeros)
+    return (unit @ unit.T).astype(x.dtype, copy=False)  # (N, N), in x's dtype
 
 
 def edge_clue_level(distance: int, length: int) -> float:
@@ -165,8 +169,9 @@ def nb_log_count_ratio(binary: np.ndarray, labels: np.ndarray, alpha: float = 1.
         float64 array, shape (V,).
     """
     labels = np.asarray(labels)
-    p = alpha + np.asarray(binary[labels == 1].sum(axis=0), dtype=np.float64).ravel()
-    q = alpha + np.asarray(binary[labels == 0].sum(axis=0), dtype=np.float64).ravel()
+    # A sparse matrix's .sum(axis=0) is a (1, V) matrix: asarray + ravel make it a (V,) array.
+    p = alpha + np.asarray(binary[labels == 1].sum(axis=0), dtype=np.float64).ravel()  # (V,)
+    q = alpha + np.asarray(binary[labels == 0].sum(axis=0), dtype=np.float64).ravel()  # (V,)
     return np.log(p / p.sum()) - np.log(q / q.sum())
 
 

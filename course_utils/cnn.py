@@ -43,14 +43,19 @@ def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     Returns:
         (T - k + 1, B, C) array of the dtype of ``x``: one value per window and filter.
     """
-    k = weight.shape[2]
-    n_windows = x.shape[0] - k + 1
+    T, B, D = x.shape
+    C, _, k = weight.shape
+    n_windows = T - k + 1
     if n_windows < 1:
-        raise ValueError(f"sequence of length {x.shape[0]} is shorter than the filter ({k})")
-    out = np.zeros((n_windows, x.shape[1], weight.shape[0]), dtype=np.result_type(x, weight))
-    for o in range(k):  # offset o inside the window meets filter column o (0-based)
-        out += x[o:o + n_windows] @ weight[:, :, o].T
-    return (out + bias).astype(x.dtype, copy=False)
+        raise ValueError(f"sequence of length {T} is shorter than the filter ({k})")
+    # Accumulate in the wider dtype of x and weight, return in x's (float32 stays float32).
+    out = np.zeros((n_windows, B, C), dtype=np.result_type(x, weight))
+    # Window s covers x[s], ..., x[s + k - 1]. Looping over the k offsets instead of the windows
+    # turns each term into one matrix product over all windows at once:
+    # out[s] += x[s + o] @ weight[:, :, o].T for every s.
+    for o in range(k):
+        out += x[o:o + n_windows] @ weight[:, :, o].T  # (n_windows, B, D) @ (D, C)
+    return (out + bias).astype(x.dtype, copy=False)  # (T - k + 1, B, C)
 
 
 def max_over_time(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +68,9 @@ def max_over_time(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pooled: (B, C), and where: (B, C) int64, the 0-based index of each maximum's window
         (window t = where + 1 in the 1-based maths).
     """
-    return h.max(axis=0), h.argmax(axis=0)
+    pooled = h.max(axis=0)  # (B, C)
+    where = h.argmax(axis=0)  # (B, C)
+    return pooled, where
 
 
 def conv_relu_maxpool(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -75,15 +82,19 @@ def conv_relu_maxpool(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np
     Returns:
         (B, C) array of the dtype of ``x``, whatever T is.
     """
-    return max_over_time(np.maximum(conv1d(x, weight, bias), 0))[0]
+    h = np.maximum(conv1d(x, weight, bias), 0)  # (T - k + 1, B, C), ReLU of every window
+    pooled, _ = max_over_time(h)  # (B, C)
+    return pooled
 
 
 def _layer(spec) -> tuple[int, int, int]:
-    k, s, *rest = spec
-    d = rest[0] if rest else 1
+    """``(kernel, stride)`` or ``(kernel, stride, dilation)`` -> (k, s, d), d = 1 by default."""
+    k = int(spec[0])
+    s = int(spec[1])
+    d = int(spec[2]) if len(spec) > 2 else 1
     if min(k, s, d) < 1:
         raise ValueError(f"kernel, stride and dilation must be >= 1, got {spec}")
-    return int(k), int(s), int(d)
+    return k, s, d
 
 
 def receptive_field_table(layers: Sequence[Sequence[int]]) -> list[dict]:
@@ -102,11 +113,13 @@ def receptive_field_table(layers: Sequence[Sequence[int]]) -> list[dict]:
         one dict per layer with keys ``layer`` (1-based), ``kernel``, ``stride``, ``dilation``,
         ``jump`` (j_l) and ``rf`` (r_l).
     """
-    r, jump, rows = 1, 1, []
+    r = 1  # r_0: one input position
+    jump = 1  # j_0
+    rows = []
     for number, spec in enumerate(layers, start=1):
         k, s, d = _layer(spec)
-        r += (k - 1) * d * jump
-        jump *= s
+        r = r + (k - 1) * d * jump  # r_l, with jump = j_{l-1}
+        jump = jump * s  # j_l
         rows.append({"layer": number, "kernel": k, "stride": s, "dilation": d,
                      "jump": jump, "rf": r})
     return rows

@@ -121,13 +121,12 @@ def matrix_power_norms(W, n_max: int, ord=2):
 
 
 def _check_nonlinearity(nonlinearity: str) -> None:
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+    scratch.check_nonlinearity(nonlinearity, allowed=NONLINEARITIES)  # scratch's, plus "linear"
 
 
 def _float(a):
-    a = np.asarray(a)
-    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+    """``a`` as an array in the dtype rule of ``scratch``: float32/float64 kept, else float64."""
+    return np.asarray(a, dtype=scratch.float_dtype(a))
 
 
 def run_rnn(W_hh, x_proj, h0=None, nonlinearity: str = "tanh"):

@@ -30,8 +30,13 @@ arrays keyed by gate name. For a single step use ``lstm_gates`` / ``gru_gates``.
 
 Other cache entries, for the curious: ``"x"``; ``"hs"`` ``(T+1, B, H)`` with ``hs[t]`` = h_t for
 t = 0 .. T (``"h_all"`` is the view ``hs[1:]``); LSTM ``"cs"`` likewise for c and ``"tanh_c"``
-with ``tanh_c[t-1]`` = tanh(c_t); GRU ``"hn"`` with ``hn[t-1]`` = W_hn h_{t-1} + b_hn. Treat
-caches as read-only.
+with ``tanh_c[t-1]`` = tanh(c_t); GRU ``"hn"`` with ``hn[t-1]`` = W_hn h_{t-1} + b_hn;
+``"W_ih"`` and ``"W_hh"``, the weights cast to x's dtype. Treat caches as read-only.
+
+Input checks: every step and forward function starts with one ``check_inputs`` call, every
+backward function with ``check_dh_all``. They raise a clear error for a missing parameter or a
+wrong shape and apply the dtype rule above (``float_dtype``); the rest of each function is the
+chapter's equations, one line per equation where possible.
 
 Speed: the code is written for reading. A forward step is the step function's equation;
 each weight gradient, a sum over steps, is one matrix product over all steps (as chapter 04
@@ -46,6 +51,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_utils.softmax import cross_entropy
+
 PARAM_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 LSTM_GATE_NAMES = ("i", "f", "g", "o")
 GRU_GATE_NAMES = ("r", "z", "n")
@@ -53,7 +60,7 @@ NONLINEARITIES = ("tanh", "relu")
 
 
 # ---------------------------------------------------------------------------------------------
-# Small helpers
+# Small helpers: the sigmoid, PyTorch's weights, and the input checks every function starts with
 # ---------------------------------------------------------------------------------------------
 
 
@@ -92,10 +99,17 @@ def params_from_torch(module):
     return p
 
 
-def _float_dtype(x):
-    """float32/float64 inputs keep their precision; anything else (ints, ...) gets float64."""
+def float_dtype(x):
+    """The dtype the course computes ``x`` in: float32/float64 keep theirs, anything else
+    (ints, bools, lists of Python numbers, ...) gets float64."""
     dtype = np.asarray(x).dtype
     return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def check_nonlinearity(nonlinearity, allowed=NONLINEARITIES):
+    """Raise ValueError unless ``nonlinearity`` is one of ``allowed`` (default: the RNN's)."""
+    if nonlinearity not in allowed:
+        raise ValueError(f"nonlinearity must be one of {allowed}, got {nonlinearity!r}")
 
 
 def _check_shape(name, arr, expected):
@@ -103,11 +117,27 @@ def _check_shape(name, arr, expected):
         raise ValueError(f"{name}: expected shape {expected}, got {arr.shape}")
 
 
-def _unpack(p, n_gates, input_size, dtype):
-    """Validate ``p`` and return (W_ih, W_hh, b_ih, b_hh, H), cast to ``dtype``.
+# The input of a step function is x_t, that of a sequence function x (see check_inputs).
+_INPUT_LAYOUTS = {"x_t": (2, "(B, D)"), "x": (3, "(T, B, D)")}
 
-    H is read off ``weight_hh`` (its number of columns), everything else is checked against it.
+
+def check_inputs(p, n_gates, **arrays):
+    """Validate the inputs of a step or sequence function and cast them to one float dtype.
+
+    p: the parameter dict; n_gates: the number G of gate blocks stacked in its rows (1 RNN,
+    4 LSTM, 3 GRU). arrays: the input first, by keyword ``x_t`` (B, D) or ``x`` (T, B, D), then
+    the states, each (B, H), under their own names (used in error messages).
+    Returns the arrays in the order given, then W_ih (G*H, D), W_hh (G*H, H), b_ih (G*H,) and
+    b_hh (G*H,), all cast to ``float_dtype`` of the input. H is read off W_hh.
     """
+    x_name = next(iter(arrays))
+    x = arrays.pop(x_name)
+    ndim, layout = _INPUT_LAYOUTS[x_name]
+    dtype = float_dtype(x)
+    x = np.asarray(x, dtype=dtype)
+    if x.ndim != ndim:
+        raise ValueError(f"{x_name}: expected a {ndim}-D {layout} array, got shape {x.shape}")
+    B, D = x.shape[-2:]
     for key in PARAM_KEYS:
         if key not in p:
             raise KeyError(f"parameter dict is missing {key!r} (expected keys {PARAM_KEYS})")
@@ -117,82 +147,22 @@ def _unpack(p, n_gates, input_size, dtype):
     H = W_hh.shape[1]
     GH = n_gates * H
     _check_shape(f"weight_hh ({n_gates}*H, H) with H={H}", W_hh, (GH, H))
-    _check_shape(f"weight_ih ({n_gates}*H, D) with H={H}", W_ih, (GH, input_size))
+    _check_shape(f"weight_ih ({n_gates}*H, D) with H={H}", W_ih, (GH, D))
     _check_shape(f"bias_ih ({n_gates}*H,) with H={H}", b_ih, (GH,))
     _check_shape(f"bias_hh ({n_gates}*H,) with H={H}", b_hh, (GH,))
-    return W_ih, W_hh, b_ih, b_hh, H
-
-
-def _setup(x, states, p, n_gates, x_name="x", x_layout="(T, B, D)"):
-    """Shared input handling of the step and sequence functions.
-
-    Validates shapes, casts x, the states (dict name -> array) and the parameters to x's float
-    dtype and returns ``(x, [states...], (W_ih, W_hh, b_ih, b_hh), H)``.
-    """
-    dtype = _float_dtype(x)
-    x = np.asarray(x, dtype=dtype)
-    ndim = x_layout.count(",") + 1
-    if x.ndim != ndim:
-        raise ValueError(f"{x_name}: expected a {ndim}-D {x_layout} array, got shape {x.shape}")
-    B, D = x.shape[-2:]
-    W_ih, W_hh, b_ih, b_hh, H = _unpack(p, n_gates, D, dtype)
-    cast = []
-    for name, s in states.items():
+    cast_states = []
+    for name, s in arrays.items():  # the states, in the order given
         s = np.asarray(s, dtype=dtype)
         _check_shape(f"{name} (B, H)", s, (B, H))
-        cast.append(s)
-    return x, cast, (W_ih, W_hh, b_ih, b_hh), H
+        cast_states.append(s)
+    return [x, *cast_states, W_ih, W_hh, b_ih, b_hh]
 
 
-def _setup_step(x_t, states, p, n_gates):
-    return _setup(x_t, states, p, n_gates, x_name="x_t", x_layout="(B, D)")
-
-
-def _check_upstream(dh_all, cache):
+def check_dh_all(dh_all, cache):
+    """``dh_all`` cast to the dtype of the forward pass, after checking it is (T, B, H)."""
     dh_all = np.asarray(dh_all, dtype=cache["x"].dtype)
     _check_shape("dh_all (T, B, H)", dh_all, cache["h_all"].shape)
     return dh_all
-
-
-def _states(s0, T):
-    """A (T + 1, B, H) array for the states s_0 .. s_T, indexed like the maths: row t is s_t."""
-    s = np.empty((T + 1, *s0.shape), dtype=s0.dtype)
-    s[0] = s0
-    return s
-
-
-def _split(a, H):
-    """The gate blocks of a (..., G*H) array, in row order, as views."""
-    return [a[..., k : k + H] for k in range(0, a.shape[-1], H)]
-
-
-def _sum_over_steps(d, a):
-    """sum over t of d_t^T a_t, for d (T, B, G*H) and a (T, B, K): a (G*H, K) weight gradient.
-
-    A weight used at every step gets the sum of its per-step gradients. Stacking the steps
-    along the batch axis makes that sum a single matrix product with T*B rows.
-    """
-    return d.reshape(-1, d.shape[-1]).T @ a.reshape(-1, a.shape[-1])
-
-
-def _weight_grads(da_x, da_h, x, h_prev_all):
-    """Parameter gradients from the pre-activation gradients of all steps.
-
-    da_x (T, B, G*H) is dLoss/d(W_ih x_t + b_ih), da_h (T, B, G*H) is dLoss/d(W_hh h_{t-1} +
-    b_hh); they are the same array except in the GRU, where r multiplies the hidden part of the
-    candidate. h_prev_all (T, B, H) holds h_0 .. h_{T-1}.
-    """
-    return {
-        "weight_ih": _sum_over_steps(da_x, x),
-        "weight_hh": _sum_over_steps(da_h, h_prev_all),
-        "bias_ih": da_x.sum(axis=(0, 1)),
-        "bias_hh": da_h.sum(axis=(0, 1)),
-    }
-
-
-def _input_grad(da_x, W_ih):
-    """dLoss/dx for all steps at once: (T, B, G*H) @ (G*H, D) -> (T, B, D)."""
-    return da_x @ W_ih
 
 
 def gate_activations(cache):
@@ -205,23 +175,18 @@ def gate_activations(cache):
     if names is None:
         raise ValueError("gate_activations needs a cache from lstm_forward or gru_forward")
     H = cache["h_all"].shape[-1]
-    gates = cache["gates"]
+    gates = cache["gates"]  # (T, B, G*H), the gate blocks side by side in the order of names
     out = {}
     for k, name in enumerate(names):
-        view = gates[..., k * H : (k + 1) * H]
+        view = gates[:, :, k * H : (k + 1) * H]
         view.flags.writeable = False  # only this view: the cache itself stays writeable
         out[name] = view
     return out
 
 
 # ---------------------------------------------------------------------------------------------
-# Vanilla RNN:  h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+# Vanilla RNN (chapters 03 and 04):  h_t = f(net_t),  net_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_nonlinearity(nonlinearity):
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
 
 
 def rnn_step(x_t, h_prev, p, nonlinearity="tanh"):
@@ -231,10 +196,13 @@ def rnn_step(x_t, h_prev, p, nonlinearity="tanh"):
     x_t: (B, D), h_prev: (B, H) = h_{t-1} -> h_t: (B, H), in the dtype of x_t (h_prev and p are
     cast to it: x_t float32 with float64 parameters gives float32).
     """
-    _check_nonlinearity(nonlinearity)
-    x_t, (h_prev,), (W_ih, W_hh, b_ih, b_hh), _ = _setup_step(x_t, {"h_prev": h_prev}, p, 1)
-    a = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh
-    return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+    check_nonlinearity(nonlinearity)
+    x_t, h_prev, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 1, x_t=x_t, h_prev=h_prev)
+    # Rows are examples, so W x becomes x @ W.T.
+    net = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # (B, H)
+    if nonlinearity == "tanh":
+        return np.tanh(net)
+    return np.maximum(net, 0)
 
 
 def rnn_forward(x, h0, p, nonlinearity="tanh"):
@@ -243,44 +211,56 @@ def rnn_forward(x, h0, p, nonlinearity="tanh"):
     x: (T, B, D) with x[t-1] = x_t; h0: (B, H) = h_0.
     Returns h_all: (T, B, H) with h_all[t-1] = h_t, and a cache for ``rnn_backward``.
     """
-    _check_nonlinearity(nonlinearity)
-    x, (h0,), weights, _ = _setup(x, {"h0": h0}, p, 1)
-    p = dict(zip(PARAM_KEYS, weights, strict=True))  # cast to x's dtype once, not at every step
-    T = len(x)
-    hs = _states(h0, T)  # hs[t] = h_t
+    check_nonlinearity(nonlinearity)
+    x, h0, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 1, x=x, h0=h0)
+    # Cast once here, so that rnn_step's casts cost nothing at every step.
+    p = {"weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh}
+    T, B = x.shape[:2]
+    H = h0.shape[1]
+    hs = np.empty((T + 1, B, H), dtype=x.dtype)  # hs[t] = h_t, t = 0 .. T
+    hs[0] = h0
     for t in range(1, T + 1):
         hs[t] = rnn_step(x[t - 1], hs[t - 1], p, nonlinearity)
-    h_all = hs[1:]
-    cache = {"kind": "rnn", "x": x, "hs": hs, "h_all": h_all, "params": weights[:2],
+    h_all = hs[1:]  # (T, B, H), h_1 .. h_T
+    cache = {"kind": "rnn", "x": x, "hs": hs, "h_all": h_all, "W_ih": W_ih, "W_hh": W_hh,
              "nonlinearity": nonlinearity}
     return h_all, cache
 
 
 def rnn_backward(dh_all, cache):
-    """Backpropagation through time for ``rnn_forward``.
+    """Backpropagation through time for ``rnn_forward`` (chapter 04's equations (2)-(8)).
 
     dh_all: (T, B, H), dh_all[t-1] = dLoss/dh_t from the layers above (cast to the dtype of the
     forward pass's x). Returns dx (T, B, D), dh0 (B, H) and grads, a dict with the keys of ``p``,
     all in that dtype.
     """
-    dh_all = _check_upstream(dh_all, cache)
-    hs, x = cache["hs"], cache["x"]
-    W_ih, W_hh = cache["params"]
-    T = len(x)
-    da_all = np.empty_like(dh_all)  # da_all[t-1] = delta_t = dLoss/da_t, a_t the pre-activation
-    dh_next = np.zeros_like(hs[0])  # W_hh^T delta_{t+1}: the gradient from step t+1 (0 at t = T)
+    dh_all = check_dh_all(dh_all, cache)
+    x, hs, W_ih, W_hh = cache["x"], cache["hs"], cache["W_ih"], cache["W_hh"]
+    T, B, D = x.shape
+    H = hs.shape[2]
+    delta_all = np.empty_like(dh_all)  # (T, B, H), delta_all[t-1] = delta_t = dLoss/dnet_t
+    dh_next = np.zeros_like(hs[0])  # (B, H), W_hh^T delta_{t+1}: what step t+1 sends to h_t
     for t in range(T, 0, -1):
-        # h_t feeds both the output (dh_all[t-1]) and the next step (dh_next): gradients add.
+        # (2): h_t feeds the layers above and step t+1, so the two gradients add.
         dh = dh_all[t - 1] + dh_next
-        # f' from the stored output h_t: tanh' = 1 - h_t^2, relu' = [h_t > 0].
+        # (3): f' from the stored output h_t, tanh' = 1 - h_t^2, relu' = [h_t > 0].
         if cache["nonlinearity"] == "tanh":
-            da_all[t - 1] = dh * (1 - hs[t] ** 2)
+            delta_all[t - 1] = dh * (1 - hs[t] ** 2)
         else:
-            da_all[t - 1] = dh * (hs[t] > 0)
-        dh_next = da_all[t - 1] @ W_hh
-    # Every weight is used at every step: its gradient is a sum over t (h_{t-1} is hs[:-1]).
-    grads = _weight_grads(da_all, da_all, x, hs[:-1])
-    return _input_grad(da_all, W_ih), dh_next, grads
+            delta_all[t - 1] = dh * (hs[t] > 0)
+        dh_next = delta_all[t - 1] @ W_hh  # (B, H); rows are examples, so W^T delta is delta @ W
+    # (5)-(7): every weight is used at every step, so its gradient is a sum over t. Stacking the
+    # steps along the batch axis makes each sum one matrix product with T*B rows.
+    delta_rows = delta_all.reshape(T * B, H)
+    grads = {
+        "weight_ih": delta_rows.T @ x.reshape(T * B, D),  # (H, D), sum_t delta_t x_t^T
+        "weight_hh": delta_rows.T @ hs[:-1].reshape(T * B, H),  # (H, H), sum_t delta_t h_{t-1}^T
+        "bias_ih": delta_all.sum(axis=(0, 1)),  # (H,)
+        "bias_hh": delta_all.sum(axis=(0, 1)),
+    }
+    # (8): dx_t = W_ih^T delta_t for all steps at once; dh_0 = W_hh^T delta_1 is the last dh_next.
+    dx = delta_all @ W_ih  # (T, B, D)
+    return dx, dh_next, grads
 
 
 def last_state_classifier_grads(h_all, cache, W_hy, b_y, y):
@@ -291,36 +271,35 @@ def last_state_classifier_grads(h_all, cache, W_hy, b_y, y):
     (loss, grads): loss a Python float, grads the keys of the RNN's p plus "W_hy" and "b_y".
     Chapter 04's exercise 3 derives this; the chapter's training loop calls it.
     """
-    from course_utils.softmax import cross_entropy
-
-    loss, dz = cross_entropy(h_all[-1] @ W_hy.T + b_y, y)   # dz = (softmax - onehot) / B
+    loss, dz = cross_entropy(h_all[-1] @ W_hy.T + b_y, y)  # dz = (softmax - onehot) / B, (B, C)
     dh_all = np.zeros_like(h_all)
     dh_all[-1] = dz @ W_hy
     _, _, grads = rnn_backward(dh_all, cache)
-    grads["W_hy"], grads["b_y"] = dz.T @ h_all[-1], dz.sum(0)
+    grads["W_hy"] = dz.T @ h_all[-1]  # (C, H)
+    grads["b_y"] = dz.sum(0)  # (C,)
     return loss, grads
 
 
 # ---------------------------------------------------------------------------------------------
-# LSTM:  i, f, o = sigmoid(...), g = tanh(...);  c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t)
+# LSTM (chapter 06):  i, f, o = sigmoid(.), g = tanh(.);  c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)
 # ---------------------------------------------------------------------------------------------
-
-
-def _lstm_gate_values(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
-    """The gates i_t, f_t, g_t, o_t of one step, stacked along the last axis: (B, 4H)."""
-    a_i, a_f, a_g, a_o = _split(x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh, h_prev.shape[-1])
-    return np.concatenate([sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)], axis=-1)
+# The four gates share one matrix product: W_ih and W_hh stack their blocks in the order i, f, g, o
+# (PyTorch's), so the (B, 4H) pre-activation holds gate i in columns 0 .. H-1, f in H .. 2H-1, ...
 
 
 def lstm_gates(x_t, h_prev, p):
     """Gate activations of one LSTM step: dict ``{"i", "f", "g", "o"}`` of (B, H) arrays.
 
     x_t: (B, D), h_prev: (B, H) = h_{t-1}. (The gates depend on x_t and h_{t-1} only, not on
-    c_{t-1}.)
+    c_{t-1}.) These are the first four lines of ``lstm_step``.
     """
-    x_t, (h_prev,), weights, H = _setup_step(x_t, {"h_prev": h_prev}, p, 4)
-    s = _lstm_gate_values(x_t, h_prev, *weights)
-    return dict(zip(LSTM_GATE_NAMES, _split(s, H), strict=True))
+    x_t, h_prev, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 4, x_t=x_t, h_prev=h_prev)
+    H = h_prev.shape[1]
+    a = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # (B, 4H), the four pre-activations
+    return {"i": sigmoid(a[:, :H]),
+            "f": sigmoid(a[:, H : 2 * H]),
+            "g": np.tanh(a[:, 2 * H : 3 * H]),
+            "o": sigmoid(a[:, 3 * H :])}
 
 
 def lstm_step(x_t, h_prev, c_prev, p):
@@ -329,12 +308,17 @@ def lstm_step(x_t, h_prev, c_prev, p):
     x_t: (B, D), h_prev, c_prev: (B, H) = h_{t-1}, c_{t-1} -> h_t, c_t: (B, H), in the dtype of
     x_t (states and p are cast to it: x_t float32 with float64 parameters gives float32).
     """
-    gates = lstm_gates(x_t, h_prev, p)
-    i, f, g, o = (gates[name] for name in LSTM_GATE_NAMES)
-    c_prev = np.asarray(c_prev, dtype=i.dtype)
-    _check_shape("c_prev (B, H)", c_prev, i.shape)
-    c_t = f * c_prev + i * g
-    return o * np.tanh(c_t), c_t
+    x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh = check_inputs(
+        p, 4, x_t=x_t, h_prev=h_prev, c_prev=c_prev)
+    H = h_prev.shape[1]
+    a = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # (B, 4H), the four pre-activations
+    i = sigmoid(a[:, :H])  # (B, H) input gate: how much of the candidate to write
+    f = sigmoid(a[:, H : 2 * H])  # forget gate: how much of the old cell to keep
+    g = np.tanh(a[:, 2 * H : 3 * H])  # candidate cell content
+    o = sigmoid(a[:, 3 * H :])  # output gate: how much of the cell to show
+    c_t = f * c_prev + i * g  # (B, H)
+    h_t = o * np.tanh(c_t)  # (B, H)
+    return h_t, c_t
 
 
 def lstm_forward(x, h0, c0, p):
@@ -345,20 +329,27 @@ def lstm_forward(x, h0, c0, p):
     ``lstm_backward``. ``cache["gates"]`` (T, B, 4H) holds the gate activations i, f, g, o of
     every step (split them with ``gate_activations(cache)``).
     """
-    x, (h0, c0), weights, H = _setup(x, {"h0": h0, "c0": c0}, p, 4)
+    x, h0, c0, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 4, x=x, h0=h0, c0=c0)
     T, B = x.shape[:2]
-    hs, cs = _states(h0, T), _states(c0, T)  # hs[t] = h_t, cs[t] = c_t
-    gates = np.empty((T, B, 4 * H), dtype=x.dtype)  # gates[t-1] = (i_t, f_t, g_t, o_t)
-    tanh_c = np.empty_like(hs[1:])  # tanh_c[t-1] = tanh(c_t)
+    H = h0.shape[1]
+    hs = np.empty((T + 1, B, H), dtype=x.dtype)  # hs[t] = h_t, t = 0 .. T
+    cs = np.empty((T + 1, B, H), dtype=x.dtype)  # cs[t] = c_t
+    hs[0], cs[0] = h0, c0
+    gates = np.empty((T, B, 4 * H), dtype=x.dtype)  # gates[t-1] = (i_t, f_t, g_t, o_t) side by side
+    tanh_c = np.empty((T, B, H), dtype=x.dtype)  # tanh_c[t-1] = tanh(c_t), for the backward pass
     for t in range(1, T + 1):
-        gates[t - 1] = _lstm_gate_values(x[t - 1], hs[t - 1], *weights)
-        i, f, g, o = _split(gates[t - 1], H)
+        a = x[t - 1] @ W_ih.T + b_ih + hs[t - 1] @ W_hh.T + b_hh  # (B, 4H)
+        i = sigmoid(a[:, :H])
+        f = sigmoid(a[:, H : 2 * H])
+        g = np.tanh(a[:, 2 * H : 3 * H])
+        o = sigmoid(a[:, 3 * H :])
         cs[t] = f * cs[t - 1] + i * g
         tanh_c[t - 1] = np.tanh(cs[t])
         hs[t] = o * tanh_c[t - 1]
+        gates[t - 1] = np.concatenate([i, f, g, o], axis=1)  # kept for the backward pass and plots
     h_all, c_all = hs[1:], cs[1:]
     cache = {"kind": "lstm", "x": x, "hs": hs, "cs": cs, "h_all": h_all, "tanh_c": tanh_c,
-             "gates": gates, "params": weights[:2]}
+             "gates": gates, "W_ih": W_ih, "W_hh": W_hh}
     return h_all, c_all, cache
 
 
@@ -368,57 +359,64 @@ def lstm_backward(dh_all, cache):
     dh_all: (T, B, H), dh_all[t-1] = dLoss/dh_t from above (the LSTM's output is h, so no
     gradient for c_all comes from above). Returns dx (T, B, D), dh0 (B, H), dc0 (B, H) and grads.
     """
-    dh_all = _check_upstream(dh_all, cache)
-    hs, cs, tanh_c, gates, x = cache["hs"], cache["cs"], cache["tanh_c"], cache["gates"], cache["x"]
-    W_ih, W_hh = cache["params"]
-    T, H = len(x), hs.shape[-1]
-    da_all = np.empty_like(gates)  # da_all[t-1]: dLoss/d(pre-activations of step t), i f g o
-    dh_next = np.zeros_like(hs[0])  # the gradient reaching h_t from step t+1 (0 at t = T)
-    dc_next = np.zeros_like(cs[0])  # the gradient reaching c_t from step t+1 (0 at t = T)
+    dh_all = check_dh_all(dh_all, cache)
+    x, hs, cs, tanh_c, gates = cache["x"], cache["hs"], cache["cs"], cache["tanh_c"], cache["gates"]
+    W_ih, W_hh = cache["W_ih"], cache["W_hh"]
+    T, B, D = x.shape
+    H = hs.shape[2]
+    da_all = np.empty_like(gates)  # (T, B, 4H), da_all[t-1] = dLoss/da_t, blocks i, f, g, o
+    dh_next = np.zeros_like(hs[0])  # (B, H), what step t+1 sends back to h_t (0 at t = T)
+    dc_next = np.zeros_like(cs[0])  # (B, H), what step t+1 sends back to c_t (0 at t = T)
     for t in range(T, 0, -1):
-        i, f, g, o = _split(gates[t - 1], H)
-        da_i, da_f, da_g, da_o = _split(da_all[t - 1], H)
+        i = gates[t - 1, :, :H]  # (B, H), this step's gates, as stored by the forward pass
+        f = gates[t - 1, :, H : 2 * H]
+        g = gates[t - 1, :, 2 * H : 3 * H]
+        o = gates[t - 1, :, 3 * H :]
         dh = dh_all[t - 1] + dh_next
-        # c_t reaches the loss through h_t = o * tanh(c_t) and through c_{t+1} = f_{t+1} c_t + ...
+        # c_t reaches the loss through h_t = o tanh(c_t) and through c_{t+1} = f_{t+1} c_t + ...
         dc = dc_next + dh * o * (1 - tanh_c[t - 1] ** 2)
-        # Product rule on c_t = f c_{t-1} + i g and h_t = o tanh(c_t), then through each gate's
-        # activation, from its stored output: sigmoid' = s (1 - s), tanh' = 1 - g^2.
-        da_i[...] = dc * g * i * (1 - i)
-        da_f[...] = dc * cs[t - 1] * f * (1 - f)
-        da_g[...] = dc * i * (1 - g**2)
-        da_o[...] = dh * tanh_c[t - 1] * o * (1 - o)
-        dc_next = dc * f
-        dh_next = da_all[t - 1] @ W_hh
-    grads = _weight_grads(da_all, da_all, x, hs[:-1])
-    return _input_grad(da_all, W_ih), dh_next, dc_next, grads
+        # Product rule on c_t = f c_{t-1} + i g and h_t = o tanh(c_t), then each gate's activation,
+        # from its stored output: sigmoid' = s (1 - s), tanh' = 1 - g^2.
+        da_i = dc * g * i * (1 - i)  # (B, H), dLoss/d(pre-activation of i_t)
+        da_f = dc * cs[t - 1] * f * (1 - f)
+        da_g = dc * i * (1 - g**2)
+        da_o = dh * tanh_c[t - 1] * o * (1 - o)
+        da_all[t - 1] = np.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (B, 4H)
+        dc_next = dc * f  # c_{t-1} reaches c_t only through f_t c_{t-1}
+        dh_next = da_all[t - 1] @ W_hh  # (B, H); rows are examples, so W^T da is da @ W
+    # Every weight is used at every step: its gradient is a sum over t, one product over T*B rows.
+    da_rows = da_all.reshape(T * B, 4 * H)
+    grads = {
+        "weight_ih": da_rows.T @ x.reshape(T * B, D),  # (4H, D), sum_t da_t x_t^T
+        "weight_hh": da_rows.T @ hs[:-1].reshape(T * B, H),  # (4H, H), sum_t da_t h_{t-1}^T
+        "bias_ih": da_all.sum(axis=(0, 1)),  # (4H,)
+        "bias_hh": da_all.sum(axis=(0, 1)),
+    }
+    dx = da_all @ W_ih  # (T, B, D), dx_t = W_ih^T da_t
+    return dx, dh_next, dc_next, grads
 
 
 # ---------------------------------------------------------------------------------------------
-# GRU (PyTorch convention):  r, z = sigmoid(...);  n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-#                            h_t = (1 - z) * n + z * h_{t-1}
+# GRU (chapter 07, PyTorch's convention):  r, z = sigmoid(...);
+#     n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn));  h_t = (1 - z) * n + z * h_{t-1}
 # ---------------------------------------------------------------------------------------------
+# The gate blocks are stacked in the order r, z, n. The input and hidden products stay apart
+# because r multiplies the hidden part of the candidate only.
 
 
 def gru_gates(x_t, h_prev, p):
     """Gate activations of one GRU step: dict ``{"r", "z", "n"}`` of (B, H) arrays.
 
-    x_t: (B, D), h_prev: (B, H) = h_{t-1}.
+    x_t: (B, D), h_prev: (B, H) = h_{t-1}. These are the first lines of ``gru_step``.
     """
-    x_t, (h_prev,), weights, H = _setup_step(x_t, {"h_prev": h_prev}, p, 3)
-    s, _ = _gru_gate_values(x_t, h_prev, *weights)
-    return dict(zip(GRU_GATE_NAMES, _split(s, H), strict=True))
-
-
-def _gru_gate_values(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
-    """(B, 3H) gate values, rows r, z, n, and hn = W_hn h_{t-1} + b_hn (B, H)."""
-    H = h_prev.shape[-1]
-    x_r, x_z, x_n = _split(x_t @ W_ih.T + b_ih, H)  # W_i* x_t + b_i*
-    h_r, h_z, hn = _split(h_prev @ W_hh.T + b_hh, H)  # W_h* h_{t-1} + b_h*
-    r = sigmoid(x_r + h_r)
-    z = sigmoid(x_z + h_z)
-    # Unlike the other gates, r scales the *hidden* projection (bias included) before the add.
-    n = np.tanh(x_n + r * hn)
-    return np.concatenate([r, z, n], axis=-1), hn
+    x_t, h_prev, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 3, x_t=x_t, h_prev=h_prev)
+    H = h_prev.shape[1]
+    ax = x_t @ W_ih.T + b_ih  # (B, 3H), W_i* x_t + b_i* for * = r, z, n
+    ah = h_prev @ W_hh.T + b_hh  # (B, 3H), W_h* h_{t-1} + b_h*
+    r = sigmoid(ax[:, :H] + ah[:, :H])
+    z = sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
+    n = np.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])
+    return {"r": r, "z": z, "n": n}
 
 
 def gru_step(x_t, h_prev, p):
@@ -427,9 +425,15 @@ def gru_step(x_t, h_prev, p):
     x_t: (B, D), h_prev: (B, H) = h_{t-1} -> h_t: (B, H), in the dtype of x_t (h_prev and p are
     cast to it: x_t float32 with float64 parameters gives float32).
     """
-    gates = gru_gates(x_t, h_prev, p)
-    z, n = gates["z"], gates["n"]
-    return (1 - z) * n + z * np.asarray(h_prev, dtype=n.dtype)
+    x_t, h_prev, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 3, x_t=x_t, h_prev=h_prev)
+    H = h_prev.shape[1]
+    ax = x_t @ W_ih.T + b_ih  # (B, 3H), W_i* x_t + b_i* for * = r, z, n
+    ah = h_prev @ W_hh.T + b_hh  # (B, 3H), W_h* h_{t-1} + b_h*
+    r = sigmoid(ax[:, :H] + ah[:, :H])  # (B, H) reset gate
+    z = sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])  # update gate: how much old state to keep
+    # Unlike the other gates, r scales the hidden projection (bias included) before the sum.
+    n = np.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])  # candidate state
+    return (1 - z) * n + z * h_prev  # (B, H)
 
 
 def gru_forward(x, h0, p):
@@ -440,18 +444,25 @@ def gru_forward(x, h0, p):
     ``cache["gates"]`` (T, B, 3H) holds the activations r, z, n of every step (split them with
     ``gate_activations(cache)``).
     """
-    x, (h0,), weights, H = _setup(x, {"h0": h0}, p, 3)
+    x, h0, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 3, x=x, h0=h0)
     T, B = x.shape[:2]
-    hs = _states(h0, T)  # hs[t] = h_t
-    gates = np.empty((T, B, 3 * H), dtype=x.dtype)  # gates[t-1] = (r_t, z_t, n_t)
-    hn_all = np.empty_like(hs[1:])  # hn_all[t-1] = W_hn h_{t-1} + b_hn, needed for dLoss/dr
+    H = h0.shape[1]
+    hs = np.empty((T + 1, B, H), dtype=x.dtype)  # hs[t] = h_t, t = 0 .. T
+    hs[0] = h0
+    gates = np.empty((T, B, 3 * H), dtype=x.dtype)  # gates[t-1] = (r_t, z_t, n_t) side by side
+    hn_all = np.empty((T, B, H), dtype=x.dtype)  # hn_all[t-1] = W_hn h_{t-1} + b_hn, for dLoss/dr
     for t in range(1, T + 1):
-        gates[t - 1], hn_all[t - 1] = _gru_gate_values(x[t - 1], hs[t - 1], *weights)
-        _, z, n = _split(gates[t - 1], H)
+        ax = x[t - 1] @ W_ih.T + b_ih  # (B, 3H)
+        ah = hs[t - 1] @ W_hh.T + b_hh  # (B, 3H)
+        r = sigmoid(ax[:, :H] + ah[:, :H])
+        z = sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
+        n = np.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])
         hs[t] = (1 - z) * n + z * hs[t - 1]
+        gates[t - 1] = np.concatenate([r, z, n], axis=1)  # kept for the backward pass and plots
+        hn_all[t - 1] = ah[:, 2 * H :]
     h_all = hs[1:]
     cache = {"kind": "gru", "x": x, "hs": hs, "h_all": h_all, "gates": gates, "hn": hn_all,
-             "params": weights[:2]}
+             "W_ih": W_ih, "W_hh": W_hh}
     return h_all, cache
 
 
@@ -461,35 +472,44 @@ def gru_backward(dh_all, cache):
     dh_all: (T, B, H), dh_all[t-1] = dLoss/dh_t from above.
     Returns dx (T, B, D), dh0 (B, H) and grads, a dict with the keys of ``p``.
     """
-    dh_all = _check_upstream(dh_all, cache)
-    hs, gates, hn_all, x = cache["hs"], cache["gates"], cache["hn"], cache["x"]
-    W_ih, W_hh = cache["params"]
-    T, H = len(x), hs.shape[-1]
-    # Two sets of pre-activation gradients: the r and z parts are shared, but the candidate's
-    # hidden part (W_hn h_{t-1} + b_hn) sits behind r, so its gradient is r times the input part's.
-    da_x = np.empty_like(gates)  # dLoss/d(W_ih x_t + b_ih) in da_x[t-1], rows r, z, n
-    da_h = np.empty_like(gates)  # dLoss/d(W_hh h_{t-1} + b_hh) in da_h[t-1]
-    dh_next = np.zeros_like(hs[0])  # the gradient reaching h_t from step t+1 (0 at t = T)
+    dh_all = check_dh_all(dh_all, cache)
+    x, hs, gates, hn_all = cache["x"], cache["hs"], cache["gates"], cache["hn"]
+    W_ih, W_hh = cache["W_ih"], cache["W_hh"]
+    T, B, D = x.shape
+    H = hs.shape[2]
+    # Two sets of pre-activation gradients. For r and z they are equal, but the candidate's hidden
+    # part (W_hn h_{t-1} + b_hn) sits behind r, so its gradient is r times the input part's.
+    dax_all = np.empty_like(gates)  # (T, B, 3H), dLoss/d(W_ih x_t + b_ih), blocks r, z, n
+    dah_all = np.empty_like(gates)  # (T, B, 3H), dLoss/d(W_hh h_{t-1} + b_hh)
+    dh_next = np.zeros_like(hs[0])  # (B, H), what step t+1 sends back to h_t (0 at t = T)
     for t in range(T, 0, -1):
-        r, z, n = _split(gates[t - 1], H)
-        da_r, da_z, da_n = _split(da_x[t - 1], H)
+        r = gates[t - 1, :, :H]  # (B, H), this step's gates, as stored by the forward pass
+        z = gates[t - 1, :, H : 2 * H]
+        n = gates[t - 1, :, 2 * H :]
         h_prev = hs[t - 1]
         dh = dh_all[t - 1] + dh_next
-        # h_t = (1 - z) n + z h_{t-1}, then through each activation (sigmoid' = s (1 - s),
+        # Through h_t = (1 - z) n + z h_{t-1}, then each activation (sigmoid' = s (1 - s),
         # tanh' = 1 - n^2); n's pre-activation is W_in x_t + b_in + r * hn_t.
-        da_n[...] = dh * (1 - z) * (1 - n**2)
-        da_z[...] = dh * (h_prev - n) * z * (1 - z)
-        da_r[...] = da_n * hn_all[t - 1] * r * (1 - r)
-        da_h[t - 1, :, : 2 * H] = da_x[t - 1, :, : 2 * H]
-        da_h[t - 1, :, 2 * H :] = da_n * r
+        da_n = dh * (1 - z) * (1 - n**2)
+        da_z = dh * (h_prev - n) * z * (1 - z)
+        da_r = da_n * hn_all[t - 1] * r * (1 - r)
+        dax_all[t - 1] = np.concatenate([da_r, da_z, da_n], axis=1)  # (B, 3H)
+        dah_all[t - 1] = np.concatenate([da_r, da_z, da_n * r], axis=1)  # r scales hn_t
         # h_{t-1} is used directly (z * h_{t-1}) and through the recurrent product.
-        dh_next = dh * z + da_h[t - 1] @ W_hh
-    grads = _weight_grads(da_x, da_h, x, hs[:-1])
-    return _input_grad(da_x, W_ih), dh_next, grads
+        dh_next = dh * z + dah_all[t - 1] @ W_hh
+    # Every weight is used at every step: its gradient is a sum over t, one product over T*B rows.
+    grads = {
+        "weight_ih": dax_all.reshape(T * B, 3 * H).T @ x.reshape(T * B, D),  # (3H, D)
+        "weight_hh": dah_all.reshape(T * B, 3 * H).T @ hs[:-1].reshape(T * B, H),  # (3H, H)
+        "bias_ih": dax_all.sum(axis=(0, 1)),  # (3H,)
+        "bias_hh": dah_all.sum(axis=(0, 1)),
+    }
+    dx = dax_all @ W_ih  # (T, B, D)
+    return dx, dh_next, grads
 
 
 # ---------------------------------------------------------------------------------------------
-# Gradient clipping
+# Gradient clipping (chapter 05)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -336,3 +336,42 @@ def test_last_state_classifier_grads_match_autograd():
         np.testing.assert_allclose(grads[k.removesuffix("_l0")], v.grad.numpy(), atol=1e-12)
     np.testing.assert_allclose(grads["W_hy"], head.weight.grad.numpy(), atol=1e-12)
     np.testing.assert_allclose(grads["b_y"], head.bias.grad.numpy(), atol=1e-12)
+
+
+# --- the public helpers and the reading promise ---------------------------------------------------
+
+
+def test_float_dtype_and_nonlinearity_table():
+    assert scratch.float_dtype(np.zeros(2, np.float32)) == np.float32
+    assert scratch.float_dtype(np.zeros(2, np.int64)) == np.float64
+    assert scratch.float_dtype([1, 2]) == np.float64
+    scratch.check_nonlinearity("relu")
+    with pytest.raises(ValueError, match="nonlinearity must be one of"):
+        scratch.check_nonlinearity("linear")
+    scratch.check_nonlinearity("linear", allowed=("linear", *scratch.NONLINEARITIES))
+
+
+def test_step_input_must_be_2d():
+    p = scratch.params_from_torch(make_module("gru"))
+    x, (h0,), _ = make_inputs("gru")
+    expected = r"x_t: expected a 2-D \(B, D\) array, got shape \(5, 3, 4\)"
+    with pytest.raises(ValueError, match=expected):
+        scratch.gru_step(x, h0, p)
+
+
+READ_ALONE = ["rnn_step", "rnn_backward", "lstm_step", "lstm_backward", "gru_step", "gru_backward"]
+
+
+@pytest.mark.parametrize("name", READ_ALONE)
+def test_reference_reads_without_opening_another_function(name):
+    """The module's promise: these bodies call no other scratch function but the sigmoid and
+    the input checks, so a reader sees every equation in the function itself."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(getattr(scratch, name)))
+    module_functions = {n for n, v in vars(scratch).items() if inspect.isfunction(v)}
+    called = {c.func.id for c in ast.walk(tree)
+              if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+    allowed = {"sigmoid", "check_inputs", "check_dh_all", "check_nonlinearity"}
+    assert called & module_functions <= allowed, called & module_functions - allowed
