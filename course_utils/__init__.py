@@ -1,13 +1,14 @@
 """Helpers for the course "Why recurrence? From TF-IDF to LSTM and GRU".
 
-The folder listing shows the three groups:
+The folder listing shows the three groups (CONTRIBUTING.md has the same map and its rules):
 
 * ``course_utils/*.py`` and ``course_utils/capstone/``: what the chapter notebooks import.
   ``env`` (seeding, device, thread limits), ``plotting``, ``diagrams`` (+ ``diagram_kit``),
-  ``data``, ``text``, ``tasks`` (every synthetic task), ``bow``, ``cnn``, ``softmax``,
-  ``scratch`` (the NumPy RNN, LSTM and GRU), ``models``, ``training`` (the one training loop),
-  ``pathologies``, ``gates``, ``wine``, ``speed`` (NumPy vs PyTorch timings), ``capstone``
-  (chapter 08's harness), ``glossary``.
+  ``data``, ``text``, ``tasks`` (every synthetic task, batch-first), ``bow``, ``cnn``,
+  ``softmax``, ``scratch`` (the NumPy RNN, LSTM and GRU), ``models``, ``training`` (the one
+  training loop), ``pathologies``, ``gates``, ``wine``, ``stats`` (paired tests of two
+  classifiers), ``speed`` (NumPy vs PyTorch timings), ``errors`` (what went wrong in a learner's
+  code), ``capstone`` (chapter 08's harness), ``glossary``.
 * ``course_utils/grading/``: the exercise machinery. ``checking`` (runs a checker and reports
   its result), ``checks`` (the checkers, one module per chapter: ``checks.NAME(your_function)``),
   ``exercises`` (builds ``exercises/`` from ``solutions/``), ``grade``
@@ -17,8 +18,7 @@ The folder listing shows the three groups:
 * ``course_utils/maintainer/``: tools no notebook imports. ``bench``
   (``python -m course_utils.maintainer.bench``).
 
-Learner-facing modules never import ``grading`` or ``maintainer``. CONTRIBUTING.md has the same
-map and the rules for adding to it.
+Learner-facing modules never import ``grading`` or ``maintainer``.
 """
 
 from pathlib import Path
