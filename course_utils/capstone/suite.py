@@ -52,8 +52,10 @@ BASELINES = {
 }
 
 # Order task and adding problem: sizes of the generated data, and their seeds. The suite's order
-# sequences are 100 tokens with no filler margins (chapter 02's, cnn.ORDER_LENGTH, are 130).
-SUITE_ORDER_LENGTH, ORDER_DISTANCE, ORDER_VOCAB = 100, (20, 40), 16
+# sequences are 100 tokens with no filler margins (chapter 02's are
+# tasks.MARGINED_ORDER_LENGTH = 130).
+SUITE_ORDER_LENGTH, ORDER_DISTANCE = 100, (20, 40)
+ORDER_VOCAB = tasks.ORDER_VOCAB
 ADDING_LENGTH = 100
 REVIEW_MAX_LEN = 40
 TRAIN_SEED, TEST_SEED = 101, 202
