@@ -124,3 +124,27 @@ def limit_threads(n: int | None = 1) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(old)
+
+
+@contextmanager
+def isolated_run(threads: int | None = 1) -> Iterator[None]:
+    """Run a block as if in a process of its own, then leave no trace in the notebook.
+
+    Inside the block the global PyTorch random stream is forked (``torch.random.fork_rng``, CPU
+    only), so the block may call ``torch.manual_seed`` while the notebook keeps its own stream;
+    PyTorch and the BLAS libraries run on ``threads`` threads (:func:`limit_threads`), so the
+    arithmetic, and hence a trained model, is the same on every machine. Afterwards NumPy's and
+    Python's global random states are put back too, in case the block drew from or reseeded
+    them. The design checkers run inside it, and so do the helpers that train a learner's model
+    "exactly as the checker does" (``pathologies.train_relu_rnn_adding``,
+    ``capstone.surnames.train_surname_model``). Nesting is harmless.
+    """
+    import torch
+
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=[]), limit_threads(threads):
+            yield
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)

@@ -1,7 +1,7 @@
 """A design check leaves the learner's session as it found it.
 
 Every design checker (``checks.order_cnn``, ``checks.relu_rnn_init``, ``checks.surname_gru``)
-trains inside ``checking.isolated_design_run``: the global PyTorch random stream is forked,
+trains inside ``env.isolated_run``: the global PyTorch random stream is forked,
 NumPy's and Python's global random states are put back afterwards, and PyTorch and BLAS run on
 one thread during the check and on as many as before afterwards. The learner functions below
 take the fast path (they disturb every global state they can, note the thread counts they see,
@@ -19,6 +19,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from course_utils import env
 from course_utils.grading import checking, checks
 from course_utils.grading.checking import NOT_ATTEMPTED
 
@@ -106,9 +107,9 @@ def test_a_design_check_leaves_random_state_and_threads_as_they_were(name, learn
     assert_same(before, snapshot())
 
 
-def test_isolated_design_run_restores_everything_even_when_the_block_raises(learner_session):
+def test_isolated_run_restores_everything_even_when_the_block_raises(learner_session):
     before = snapshot()
-    with pytest.raises(ZeroDivisionError), checking.isolated_design_run():
+    with pytest.raises(ZeroDivisionError), env.isolated_run():
         assert torch.get_num_threads() == 1 and set(blas_threads().values()) == {1}
         torch.manual_seed(0)
         np.random.seed(0)

@@ -13,18 +13,16 @@ import functools
 import html
 import math
 import os
-import random
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from course_utils.env import limit_threads
+from course_utils.env import isolated_run
 from course_utils.errors import learner_frame
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
@@ -451,35 +449,11 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
 
 
 
-@contextmanager
-def isolated_design_run(threads: int = 1) -> Iterator[None]:
-    """Run a design check's training as if in a process of its own, then leave no trace.
-
-    Inside the block: the global PyTorch random stream is forked (``torch.random.fork_rng``,
-    CPU only: the checks train on the CPU), so the check may call ``torch.manual_seed`` and
-    the learner's notebook keeps its own stream; PyTorch and the BLAS libraries run on
-    ``threads`` threads (``course_utils.env.limit_threads``), so the arithmetic, and hence the
-    verdict, is the same on every machine. After the block, NumPy's and Python's global random
-    states are put back too, in case the learner's code drew from or reseeded them.
-    Every design checker runs inside it (:func:`design_checker`); a function that trains
-    "exactly as the checker does" and is called on its own uses it too (nesting is harmless).
-    """
-    import torch  # here, not at the top: importing the checkers must not import torch
-
-    numpy_state, python_state = np.random.get_state(), random.getstate()
-    try:
-        with torch.random.fork_rng(devices=[]), limit_threads(threads):
-            yield
-    finally:
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
-
-
 def design_checker(checker: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
     """Mark ``checker`` as a design checker: it trains the learner's model against a target.
 
     It gets ``design = True`` (its feedback is a measurement, not a comparison with a reference,
-    so the hint tests leave it out) and runs inside :func:`isolated_design_run` (one thread, a
+    so the hint tests leave it out) and runs inside :func:`course_utils.env.isolated_run` (one thread, a
     forked random stream: the learner's random state and thread count are as they were
     afterwards). Under the grader (``COURSE_DEFER_DESIGN_CHECKS=1`` in the kernel) it reports
     that the grader runs it and returns at once.
@@ -491,7 +465,7 @@ def design_checker(checker: Callable[..., CheckResult]) -> Callable[..., CheckRe
             return report(CheckResult(checker.__name__, NOT_ATTEMPTED,
                                       "left to the grader, which runs this check itself in a "
                                       "fresh process."))
-        with isolated_design_run():
+        with isolated_run():
             return checker(fn, *args, **kwargs)
 
     wrapper.design = True

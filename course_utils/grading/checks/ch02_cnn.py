@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils import cnn, tasks
+from course_utils import cnn, env, tasks
 from course_utils.cnn import (
     ORDER_CNN_BATCH,
     ORDER_CNN_CONTROL_MARGIN,
@@ -36,7 +36,6 @@ from course_utils.grading.checking import (
     check_prediction,
     compare_arrays,
     design_checker,
-    isolated_design_run,
     report,
     run_check,
 )
@@ -477,7 +476,7 @@ def dilated_layer_accuracies(seed: int = 0) -> dict[int, float]:
             h = torch.relu(self.conv(self.embed(tokens).transpose(1, 2)))
             return self.out(h.amax(dim=2))
 
-    with isolated_design_run():  # seeded and on one thread, as a design check trains
+    with env.isolated_run():  # seeded and on one thread, as a design check trains
         torch.manual_seed(seed)
         model = OneDilatedLayer()
         cnn.train_order_model(model, steps=HOLES_STEPS, seed=seed, max_distance=6,
@@ -604,7 +603,7 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
     because of the learner's code."""
 
     # order_cnn runs inside the same isolation already; tests and notebooks call this directly
-    with isolated_design_run():
+    with env.isolated_run():
         try:
             model, n_params, n_convs = build_order_model(build, seed)
         except LearnerError as err:
