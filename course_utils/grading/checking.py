@@ -453,9 +453,9 @@ def design_checker(checker: Callable[..., CheckResult]) -> Callable[..., CheckRe
     """Mark ``checker`` as a design checker: it trains the learner's model against a target.
 
     It gets ``design = True`` (its feedback is a measurement, not a comparison with a reference,
-    so the hint tests leave it out) and runs inside :func:`course_utils.env.isolated_run` (one thread, a
-    forked random stream: the learner's random state and thread count are as they were
-    afterwards). Under the grader (``COURSE_DEFER_DESIGN_CHECKS=1`` in the kernel) it reports
+    so the hint tests leave it out) and runs inside :func:`course_utils.env.isolated_run` (one
+    thread, a forked random stream: the learner's random state and thread count are as they
+    were afterwards). Under the grader (``COURSE_DEFER_DESIGN_CHECKS=1`` in the kernel) it reports
     that the grader runs it and returns at once.
     """
 
