@@ -553,7 +553,7 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
     """Train a ReLU RNN on the adding problem with a fixed recipe, after ``init_fn`` set its
     initial weights; the design exercise of chapter 05.
 
-    The model: ``torch.nn.RNN(2, hidden, nonlinearity="relu")`` and a readout
+    The model: ``torch.nn.RNN(2, hidden, nonlinearity="relu", batch_first=True)`` and a readout
     ``torch.nn.Linear(hidden, 1)`` on the last state h_T, both built right after
     ``torch.manual_seed(seed)`` (PyTorch's default initialisation), then ``init_fn(rnn)`` is
     called (None: keep the default) and may change the values of the RNN's four parameters in
@@ -574,22 +574,23 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
     T, H, steps, batch = recipe["T"], recipe["hidden"], recipe["steps"], recipe["batch"]
     x, y = tasks.adding_problem(steps * batch, T, seed=seed)
     x_te, y_te = tasks.adding_problem(recipe["n_test"], T, seed=seed + 1000)
-    x, x_te = tasks.to_time_major(x), tasks.to_time_major(x_te)   # (T, n, 2), as nn.RNN takes them
-    x, y, x_te, y_te = (torch.from_numpy(a) for a in (x, y, x_te, y_te))
+    x, y, x_te, y_te = (torch.from_numpy(a) for a in (x, y, x_te, y_te))   # x: (n, T, 2)
 
     class LastStateReadout(torch.nn.Module):
-        """The RNN, then the linear readout on its last state h_T: (T, B, 2) -> (B,)."""
+        """The RNN, then the linear readout on its last state h_T: (B, T, 2) -> (B,)."""
 
         def __init__(self):
             super().__init__()
-            self.rnn = torch.nn.RNN(2, H, nonlinearity="relu")
+            self.rnn = torch.nn.RNN(2, H, nonlinearity="relu", batch_first=True)
             self.head = torch.nn.Linear(H, 1)
 
         def forward(self, xb):
-            out, _ = self.rnn(xb)
-            return self.head(out[-1]).squeeze(-1)
+            out, _ = self.rnn(xb)               # (B, T, H)
+            return self.head(out[:, -1]).squeeze(-1)
 
-    with env.limit_threads(1):
+    # A process of its own, as the checker trains: seeded inside, the notebook's random stream
+    # and thread count untouched.
+    with env.isolated_run(1):
         torch.manual_seed(seed)
         model = LastStateReadout()
         rnn = model.rnn
@@ -601,7 +602,7 @@ def train_relu_rnn_adding(init_fn=None, *, seed: int = 0, **overrides) -> dict:
             raise ValueError("the initialisation may change the values of weight_ih_l0, "
                              "weight_hh_l0, bias_ih_l0 and bias_hh_l0, not their shapes or the "
                              f"nonlinearity (now: {now}, nonlinearity {rnn.nonlinearity!r})")
-        batches = ((x[:, s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch])
+        batches = ((x[s * batch:(s + 1) * batch], y[s * batch:(s + 1) * batch])
                    for s in range(steps))
         hist = training.fit(model, batches=batches, task="regression", lr=recipe["lr"],
                             clip=recipe["clip"], device="cpu", show_progress=False,

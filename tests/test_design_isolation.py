@@ -117,3 +117,41 @@ def test_isolated_run_restores_everything_even_when_the_block_raises(learner_ses
         1 / 0  # noqa: B018
     assert_same(before, snapshot())
 
+
+
+def test_the_trainers_a_learner_tunes_with_leave_the_session_too(learner_session):
+    """The helpers that train "exactly as the checker does" (``pathologies.train_relu_rnn_adding``,
+    ``capstone.surnames.train_surname_model``) are called from the notebook itself: they seed
+    inside, and the learner's streams and thread count are as they were afterwards."""
+    from torch import nn
+
+    from course_utils import pathologies
+    from course_utils.capstone import surnames
+
+    before = snapshot()
+    seen = []
+
+    def identity_start(rnn):
+        seen.append(torch.get_num_threads())
+        with torch.no_grad():
+            rnn.weight_hh_l0.copy_(torch.eye(rnn.hidden_size))
+
+    out = pathologies.train_relu_rnn_adding(identity_start, seed=0, steps=3, batch=4, n_test=8)
+    assert np.isfinite(out["test_mse"]) and seen == [1]
+    assert_same(before, snapshot())
+
+    class Tiny(nn.Module):
+        def __init__(self, vocab, classes):
+            super().__init__()
+            self.embed, self.gru = nn.Embedding(vocab, 4), nn.GRU(4, 4, batch_first=True)
+            self.head = nn.Linear(4, classes)
+
+        def forward(self, x):
+            return self.head(self.gru(self.embed(x))[1][-1])
+
+    task = surnames.surname_task()
+    before = snapshot()
+    result = surnames.train_surname_model(
+        lambda v, c: (Tiny(v, c), {"epochs": 1, "lr": 1e-2, "batch_size": 512}), seed=0, task=task)
+    assert result.history.epochs == 1
+    assert_same(before, snapshot())

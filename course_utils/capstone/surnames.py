@@ -25,6 +25,7 @@ import numpy as np
 from course_utils.capstone.profiles import Config
 from course_utils.capstone.runner import train_model
 from course_utils.capstone.suite import load_task
+from course_utils.env import isolated_run
 from course_utils.errors import LearnerError, learner_frame
 from course_utils.training import count_parameters
 
@@ -136,7 +137,15 @@ def train_surname_model(fn, seed: int = 0, task=None):
     ``result.history.test_metric`` is the validation accuracy after every epoch,
     ``result.val_metric`` the best of them, ``result.best_epoch`` its epoch; ``result.metric``
     is NaN, because the test set is not touched (the checker measures it once). Raises
-    :class:`LearnerError` when the answer is unusable."""
+    :class:`LearnerError` when the answer is unusable.
+
+    It runs as if in a process of its own (``env.isolated_run``): seeded inside, one thread, and
+    the notebook's random streams and thread count are as they were afterwards."""
+    with isolated_run(1):
+        return _build_and_train(fn, seed, task)
+
+
+def _build_and_train(fn, seed: int, task):
     import torch
     from torch import nn
 
