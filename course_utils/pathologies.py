@@ -37,7 +37,7 @@ import numpy as np
 
 from course_utils import env, scratch, tasks, training
 
-NONLINEARITIES = ("linear", *scratch.NONLINEARITIES)  # scratch's RNN nonlinearities, plus none
+NONLINEARITIES_WITH_LINEAR = ("linear", *scratch.NONLINEARITIES)  # scratch's RNN ones, and none
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,8 +67,7 @@ def scale_to_spectral_radius(W, rho: float):
     radius = spectral_radius(W)
     if radius == 0:
         raise ValueError("W has spectral radius 0 (it is nilpotent): no scaling can change that")
-    dtype = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    return (W * (float(rho) / radius)).astype(dtype)
+    return (W * (float(rho) / radius)).astype(scratch.float_dtype(W))
 
 
 def random_recurrent_matrix(H: int, rho: float, *, seed: int, kind: str = "gaussian"):
@@ -121,7 +120,7 @@ def matrix_power_norms(W, n_max: int, ord=2):
 
 
 def _check_nonlinearity(nonlinearity: str) -> None:
-    scratch.check_nonlinearity(nonlinearity, allowed=NONLINEARITIES)  # scratch's, plus "linear"
+    scratch.check_nonlinearity(nonlinearity, allowed=NONLINEARITIES_WITH_LINEAR)
 
 
 def _float(a):
