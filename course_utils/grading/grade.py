@@ -152,23 +152,7 @@ def expected_exercises(solution: Path) -> list[Exercise]:
 # (the rest is counted, not sent), so printing 100 MB costs neither time nor memory here.
 _CAP_OUTPUT = r'''
 import sys as _course_sys
-
-
-class _CourseCappedStream:
-    def __init__(self, stream, limit):
-        self._stream, self._limit, self.kept, self.total = stream, limit, 0, 0
-
-    def write(self, text):
-        self.total += len(text)
-        room = self._limit - self.kept
-        if room > 0:
-            self.kept += min(room, len(text))
-            self._stream.write(text[:room])
-        return len(text)
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
+from course_utils.grading.streams import CappedStream as _CourseCappedStream
 
 _course_sys.stdout = _CourseCappedStream(_course_sys.stdout, LIMIT)
 _course_sys.stderr = _CourseCappedStream(_course_sys.stderr, LIMIT)
@@ -399,8 +383,8 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
                     outcome = run_in_fresh_process(e.name, e.kwargs, box / f"{e.function}.pkl",
                                                    checks_dir, limits.check, env,
                                                    limits.memory_mb, limits.extra_processes)
-                    status, message, seconds = outcome
-                    detail = outcome.detail
+                    status, message = outcome.status, outcome.message
+                    seconds, detail = outcome.seconds, outcome.detail
                 elif state == "missing":
                     status, message, seconds = FAILED, _why_undefined(nb, run, e.function), 0.0
                 elif state.startswith("imported:"):

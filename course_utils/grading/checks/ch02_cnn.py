@@ -26,6 +26,7 @@ from course_utils.cnn import (
 from course_utils.errors import LearnerError, learner_frame
 from course_utils.grading.checking import (
     FAILED,
+    LEARNER_ERRORS,
     NOT_ATTEMPTED,
     PASSED,
     Case,
@@ -535,7 +536,7 @@ def _probe(model, length: int, batch: int, seed: int) -> None:
     try:
         with torch.no_grad():
             out = model(torch.from_numpy(tokens))
-    except Exception as exc:  # noqa: BLE001 - the learner's model, reported
+    except LEARNER_ERRORS as exc:  # the learner's model, reported
         raise LearnerError(f"your model raised {type(exc).__name__} on int64 tokens of "
                            f"shape ({batch}, {length}): {exc}{learner_frame(exc)}{pool}"
                         ) from None
@@ -566,7 +567,7 @@ def build_order_model(build, seed: int = ORDER_CNN_SEED):
         raise LearnerError("not attempted yet: replace `raise NotImplementedError` "
                            "in build() by code that returns your model.",
                            attempted=False) from None
-    except Exception as exc:  # noqa: BLE001
+    except LEARNER_ERRORS as exc:
         raise LearnerError(f"build() raised {type(exc).__name__}: {exc}"
                            f"{learner_frame(exc)}") from None
     if not isinstance(model, nn.Module):
@@ -618,7 +619,7 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
             margin = control_margin(field)
             control = cnn.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N,
                                              margin=margin)
-        except Exception as exc:  # noqa: BLE001
+        except LEARNER_ERRORS as exc:
             return FAILED, (f"training or testing your model raised {type(exc).__name__}: "
                             f"{exc}{learner_frame(exc)}"), {}
     what = (f"what ran: seed {seed}, 1 thread, Adam (lr {ORDER_CNN_LR}), {ORDER_CNN_STEPS} "
@@ -726,7 +727,7 @@ def order_cnn(build, seed: int = ORDER_CNN_SEED) -> CheckResult:
     """
     try:
         status, message, _ = run_order_cnn(build, seed)
-    except Exception as exc:  # noqa: BLE001 - a checker never raises at the learner
+    except LEARNER_ERRORS as exc:  # a checker never raises at the learner
         status, message = FAILED, f"the checker could not run your model: {exc!r}"
     return report(CheckResult("order_cnn", status, message))
 

@@ -10,6 +10,7 @@ from course_utils import pathologies, scratch
 from course_utils.errors import learner_frame
 from course_utils.grading.checking import (
     FAILED,
+    LEARNER_ERRORS,
     NOT_ATTEMPTED,
     PASSED,
     Case,
@@ -382,7 +383,7 @@ def relu_rnn_init(fn, *, seeds: tuple[int, ...] = pathologies.ADDING_SEEDS) -> C
             return report(CheckResult(name, NOT_ATTEMPTED,
                                       "not attempted yet: replace the `raise NotImplementedError` "
                                       "line with your code, then run this cell again."))
-        except Exception as exc:  # the learner's bug (or a broken model), reported, never raised
+        except LEARNER_ERRORS as exc:  # the learner's bug (or a broken model), reported
             hint = ""
             if isinstance(exc, (TypeError, RuntimeError)) and "grad" in str(exc).lower():
                 hint = ("\n   hint: change a parameter's values in place inside "
