@@ -188,21 +188,40 @@ def test_a_grade_row_says_why_the_check_was_stopped(solutions, tmp_path):
     assert rows["softmax_backward"].status == "passed", rows["softmax_backward"]
 
 
-def test_cpu_time_is_limited_to_the_checks_time_limit(tmp_path):
+def test_cpu_time_is_limited_and_its_signal_named(tmp_path):
+    """The check process gets RLIMIT_CPU: a process past it dies by SIGXCPU, and the row says
+    it was the CPU-time limit of the check (its time limit)."""
+    import subprocess
+    code = ("from course_utils.grading.grade_check import limit_resources\n"
+            "print(limit_resources(None, None, cpu_seconds=1, file_mb=None), flush=True)\n"
+            "while True:\n    pass")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=grade._worker_env())
+    assert done.returncode == -signal.SIGXCPU, (done.returncode, done.stderr[-500:])
+    assert "CPU 2 s" in done.stdout
+
     def softmax(z):
-        import threading
+        import os
+        import signal
+        os.kill(os.getpid(), signal.SIGXCPU)
 
-        def spin():
-            while True:
-                pass
-
-        for _ in range(4):  # four busy threads use CPU time faster than the wall clock
-            threading.Thread(target=spin, daemon=True).start()
-        spin()
-
-    outcome = _check(tmp_path, softmax, timeout=4)
+    outcome = _check(tmp_path, softmax, timeout=30)
     assert outcome.status == "failed"
-    assert "SIGXCPU" in outcome.message or "timed out" in outcome.message, outcome.message
+    assert "killed by SIGXCPU" in outcome.message and "30 s of CPU time" in outcome.message
+
+
+def test_the_command_line_limits_default_to_limits(monkeypatch, capsys):
+    """One source for the limits' defaults: change Limits and --help follows."""
+    from dataclasses import make_dataclass
+    odd = make_dataclass("Limits", [("notebook", float, 611.0), ("cell", float, 322.0),
+                                    ("check", float, 333.0), ("memory_mb", int, 4444),
+                                    ("extra_processes", int, 64)])
+    monkeypatch.setattr(grade, "Limits", odd)
+    with pytest.raises(SystemExit):
+        grade.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for number in ("611", "322", "333", "4444"):
+        assert f"(default {number})" in text, number
 
 
 def test_the_check_process_streams_are_real_streams(tmp_path):
