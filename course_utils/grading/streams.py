@@ -34,5 +34,7 @@ class CappedStream:
             except (OSError, ValueError):  # a closed or full stream: nothing more to keep
                 pass
 
-    def __getattr__(self, name):
+    def __getattr__(self, name):  # called only for what this class does not define
+        if name == "_stream":  # not set yet (a copy made without __init__): no recursion
+            raise AttributeError(name)
         return getattr(self._stream, name)
