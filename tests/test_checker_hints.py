@@ -68,13 +68,12 @@ def test_each_hint_is_reachable(name, index, monkeypatch, capsys, no_own_work_gu
         f"message: {result.message}")
 
 
-@pytest.mark.parametrize("name", WITH_DIAGNOSES)
-def test_known_mistakes_run_on_every_case(name, monkeypatch):
-    """``checking.diagnose`` only expects a Mismatch: a wrong variant that raises on some case
-    would be a broken hint, so none may; and each variant differs from the reference on at
-    least one case (dtype included), else its hint could never be shown."""
-    (_exercise, _fn, cases, reference), kwargs = recorded_call(name, monkeypatch)
-    diagnoses = kwargs.get("diagnoses", ())
+def known_mistake_runs(diagnoses, cases, reference):
+    """(what raised, indices of the diagnoses that differ from the reference on some case).
+
+    A diagnosis built with ``checks.common.telling`` gives None on a case where its mistake does
+    not show: None there is "no difference on this case", not a difference (compared with the
+    reference, None would always look like one)."""
     raised, differs = [], set()
     for case in cases:
         if case.raises is not None:  # the stub asks for an exception: nothing to compare
@@ -88,14 +87,40 @@ def test_known_mistakes_run_on_every_case(name, monkeypatch):
             except Exception as err:  # noqa: BLE001 - any exception is the failure reported
                 raised.append(f"diagnosis {i} on {case.description!r}: {err!r}")
                 continue
+            if wrong is None:  # a telling variant where its mistake does not show
+                continue
             try:
                 compare_arrays(wrong, expected, "out")
             except Mismatch:
                 differs.add(i)
+    return raised, differs
+
+
+@pytest.mark.parametrize("name", WITH_DIAGNOSES)
+def test_known_mistakes_run_on_every_case(name, monkeypatch):
+    """``checking.diagnose`` only expects a Mismatch: a wrong variant that raises on some case
+    would be a broken hint, so none may; and each variant differs from the reference on at
+    least one case (dtype included), else its hint could never be shown."""
+    (_exercise, _fn, cases, reference), kwargs = recorded_call(name, monkeypatch)
+    diagnoses = kwargs.get("diagnoses", ())
+    raised, differs = known_mistake_runs(diagnoses, cases, reference)
     assert raised == [], f"{name}: known mistakes that raise: {raised}"
     assert differs == set(range(len(diagnoses))), (
         f"{name}: diagnoses {sorted(set(range(len(diagnoses))) - differs)} agree with the "
         "reference on every case")
+
+
+def test_a_telling_variant_equal_to_the_reference_counts_as_no_difference(monkeypatch):
+    """The test above fails for a diagnosis whose "mistake" is the right answer, also when it is
+    wrapped with ``telling`` (which then gives None on every case)."""
+    from course_utils.grading.checks.common import telling
+
+    (_exercise, _fn, cases, reference), kwargs = recorded_call("lstm_bptt", monkeypatch)
+    same = [checking.Diagnosis(telling(reference, reference), "never a mistake"),
+            checking.Diagnosis(reference, "never a mistake")]
+    raised, differs = known_mistake_runs(list(kwargs["diagnoses"]) + same, cases, reference)
+    n = len(kwargs["diagnoses"])
+    assert raised == [] and differs == set(range(n)), (raised, differs)
 
 
 def test_a_broken_diagnosis_is_not_hidden():

@@ -172,3 +172,51 @@ def test_a_matmul_shape_error_gets_a_hint(capsys):
     assert not result and "raised ValueError" in result.message
     assert "hint: a matrix product got operands whose inner sizes differ" in result.message
     assert "x @ W.T" in result.message
+
+
+class _Unreadable:
+    """A result whose conversion to an array or a number raises (not a TypeError)."""
+
+    def __array__(self, *args, **kwargs):
+        raise RuntimeError("no array here")
+
+    def __float__(self):
+        raise RuntimeError("no number here")
+
+    def __repr__(self):
+        raise RuntimeError("no repr either")
+
+
+@pytest.mark.parametrize(("checker", "words"), [
+    ("receptive_field", "could not be read: RuntimeError: no array here"),
+    ("recurrent_param_count", "could not be read: RuntimeError: no array here"),
+    ("softmax", "expected a NumPy array, got _Unreadable")])
+def test_a_result_that_raises_when_read_is_a_failed_check(checker, words, capsys):
+    result = getattr(checks, checker)(lambda *args, **kwargs: _Unreadable())
+    assert result.status == "failed", result
+    assert words in result.message, result.message
+
+
+def test_exit_in_the_learners_function_is_a_failed_check_but_ctrl_c_is_not(capsys):
+    def exits(x):
+        raise SystemExit(3)
+
+    res = run(exits)
+    assert res.status == "failed"
+    assert "raised SystemExit: 3" in res.message and "called exit()" in res.message
+
+    def interrupted(x):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        checking.check_prediction("demo", lambda: interrupted(None), 1.0)
+
+
+def test_a_prediction_that_exits_is_reported(capsys):
+    def exits():
+        raise SystemExit(0)
+
+    result = checking.check_prediction("demo", exits, 1.0)
+    assert result.close is None and "raised SystemExit" in result.message, result

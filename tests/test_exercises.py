@@ -6,6 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from course_utils import REPO_ROOT
 from course_utils.grading import exercises as ex
 
 SOLVED = '''def add(a, b):
@@ -171,7 +172,8 @@ def test_build_reports_marker_errors_with_status_2(tmp_path, capsys):
 
 
 def test_repository_exercises_are_in_sync():
-    assert ex.check(sorted((ex.ROOT / "solutions").glob("*.ipynb")), ex.ROOT / "exercises") == []
+    assert ex.check(sorted((REPO_ROOT / "solutions").glob("*.ipynb")),
+                    REPO_ROOT / "exercises") == []
 
 
 def test_the_answer_under_a_prediction_asks_for_reasoning(tmp_path):
@@ -194,7 +196,7 @@ def test_the_answer_under_a_prediction_asks_for_reasoning(tmp_path):
 
 
 def test_every_prediction_of_the_course_asks_for_reasoning():
-    for sol in sorted((ex.ROOT / "solutions").glob("*.ipynb")):
+    for sol in sorted((REPO_ROOT / "solutions").glob("*.ipynb")):
         text = sol.read_text(encoding="utf-8")
         predictions = len(set(ex.PREDICT_CALL.findall(text)))
         generated = ex.generate(sol)

@@ -133,6 +133,126 @@ def test_processes_the_function_starts_do_not_outlive_its_check(tmp_path, finish
     assert _processes_with(marker) == []
 
 
+def test_a_process_started_in_a_session_of_its_own_does_not_outlive_its_check(tmp_path):
+    """``start_new_session=True`` leaves the check's process group; the grader (a Linux child
+    subreaper) still kills it, and what it started in turn."""
+    marker = f"{os.getpid() % 1000 + 7000}.3"
+
+    def softmax(z):
+        import subprocess
+        import sys
+
+        import numpy as np
+        code = f"import subprocess, time; subprocess.Popen(['sleep', '{marker}']); time.sleep(600)"
+        subprocess.Popen([sys.executable, "-c", code, marker], start_new_session=True)
+        subprocess.Popen(["sleep", marker], start_new_session=True)
+        time.sleep(0.5)  # the grandchild has started
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    outcome = _check(tmp_path, softmax, timeout=20)
+    assert outcome.status == "passed", outcome
+    time.sleep(0.2)
+    assert _processes_with(marker) == []
+
+
+@pytest.mark.parametrize("how", ["print", "os.write"])
+def test_writing_100_mb_to_stderr_is_stopped_and_the_row_says_why(tmp_path, how):
+    def softmax(z):
+        import os
+        import sys
+        chunk = "x" * 2**20
+        for _ in range(100):  # 100 MiB to file descriptor 2, past the grader's streams
+            if how == "print":
+                print(chunk, file=sys.__stderr__, flush=True)
+            else:
+                os.write(2, chunk.encode())
+        return z
+
+    outcome = _check(tmp_path, softmax)
+    assert outcome.status == "failed", outcome
+    assert "killed by SIGXFSZ" in outcome.message, outcome.message
+    assert f"more than {grade_check.FILE_MB} MiB" in outcome.message
+    size = (tmp_path / "box" / "softmax.stderr").stat().st_size
+    assert size <= grade_check.FILE_MB * 2**20, size
+
+
+def test_a_grade_row_says_why_the_check_was_stopped(solutions, tmp_path):
+    source = SOFTMAX.replace("    e = ", "    import os\n    for _ in range(100):\n"
+                             "        os.write(2, b'x' * 2**20)\n    e = ", 1)
+    assert source != SOFTMAX
+    path = learner(tmp_path, "writer", [HEADER, source, CHECK_SOFTMAX, BACKWARD, CHECK_BACKWARD])
+    rows = by_exercise(grade.grade_notebook(path, solutions / CHAPTER, LIMITS))
+    assert rows["softmax"].status == "failed"
+    assert "SIGXFSZ" in rows["softmax"].message and "MiB" in rows["softmax"].message
+    assert rows["softmax_backward"].status == "passed", rows["softmax_backward"]
+
+
+def test_cpu_time_is_limited_and_its_signal_named(tmp_path):
+    """The check process gets RLIMIT_CPU: a process past it dies by SIGXCPU, and the row says
+    it was the CPU-time limit of the check (its time limit)."""
+    import subprocess
+    code = ("from course_utils.grading.grade_check import limit_resources\n"
+            "print(limit_resources(None, None, cpu_seconds=1, file_mb=None), flush=True)\n"
+            "while True:\n    pass")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=grade._worker_env())
+    assert done.returncode == -signal.SIGXCPU, (done.returncode, done.stderr[-500:])
+    assert "CPU 2 s" in done.stdout
+
+    def softmax(z):
+        import os
+        import signal
+        os.kill(os.getpid(), signal.SIGXCPU)
+
+    outcome = _check(tmp_path, softmax, timeout=30)
+    assert outcome.status == "failed"
+    assert "killed by SIGXCPU" in outcome.message and "30 s of CPU time" in outcome.message
+
+
+def test_the_command_line_limits_default_to_limits(monkeypatch, capsys):
+    """One source for the limits' defaults: change Limits and --help follows."""
+    from dataclasses import make_dataclass
+    odd = make_dataclass("Limits", [("notebook", float, 611.0), ("cell", float, 322.0),
+                                    ("check", float, 333.0), ("memory_mb", int, 4444),
+                                    ("extra_processes", int, 64)])
+    monkeypatch.setattr(grade, "Limits", odd)
+    with pytest.raises(SystemExit):
+        grade.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for number in ("611", "322", "333", "4444"):
+        assert f"(default {number})" in text, number
+
+
+def test_the_check_process_streams_are_real_streams(tmp_path):
+    """What the learner's code may read of sys.stdout/stderr in the notebook (encoding,
+    fileno(), buffer, ...) is there under the grader too, and what it prints is counted."""
+    def softmax(z):
+        import sys
+
+        import numpy as np
+        for stream in (sys.stdout, sys.stderr):
+            assert stream.encoding and stream.errors and stream.fileno() in (1, 2)
+            stream.buffer.write(b"")
+            stream.writelines(["a", "b"])
+            stream.flush()
+        print("x" * 10)
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    outcome = _check(tmp_path, softmax)
+    assert outcome.status == "passed", outcome
+
+
+def test_one_capped_stream_class():
+    from course_utils.grading import streams
+    assert "CappedStream" in grade._CAP_OUTPUT and "class " not in grade._CAP_OUTPUT
+    assert not hasattr(grade_check, "_CountingWriter")
+    import io
+    capped = streams.CappedStream(io.StringIO(), 3)
+    assert capped.write("hello") == 5 and capped.getvalue() == "hel" and capped.total == 5
+
+
 def test_a_signal_death_is_the_learners_failure_named(tmp_path):
     def softmax(z):
         import os

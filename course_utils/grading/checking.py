@@ -2,7 +2,9 @@
 
 A checker runs the learner's function on several seeded cases, compares each output with a
 reference implementation and returns a :class:`CheckResult`. It never raises because of the
-learner's code: exceptions, ``None``, NaN, wrong shapes or dtypes and in-place changes of the
+learner's code: exceptions (``SystemExit`` from a call of ``exit()`` included; only
+``KeyboardInterrupt`` goes through, so that the learner can stop a check), ``None``, NaN, results
+that cannot even be converted or compared, wrong shapes or dtypes and in-place changes of the
 inputs all become a failed result with a message that says what went wrong and where.
 """
 
@@ -26,6 +28,8 @@ from course_utils.env import isolated_run
 from course_utils.errors import learner_frame
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
+# What a checker catches from the learner's code: every error and exit(), never Ctrl-C.
+LEARNER_ERRORS = (Exception, SystemExit)
 SHOWN = "shown"  # a "predict, then run" outcome: shown to the learner, never graded
 # Set by the grader in the notebook's kernel: a design checker (one that trains the learner's
 # model) then leaves the training to the grader's own fresh-process check instead of doing it
@@ -255,11 +259,23 @@ def _tolerance(expected: np.ndarray, rtol: float | None, atol: float | None):
 
 
 def compare_arrays(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
-            check_dtype: bool = True) -> None:
+                   check_dtype: bool = True) -> None:
     """Raise :class:`Mismatch` describing the first difference between ``got`` and ``expected``.
 
-    ``expected`` may be an array, a float, a tuple of those, or a dict of those.
+    ``expected`` may be an array, a float, a tuple of those, or a dict of those. A ``got`` that
+    raises while it is read (its ``__array__``, ``__float__``, ``__eq__``, ...) is a Mismatch too.
     """
+    try:
+        _compare(got, expected, name, rtol=rtol, atol=atol, check_dtype=check_dtype)
+    except Mismatch:
+        raise
+    except LEARNER_ERRORS as exc:
+        raise Mismatch(f"{name}: your result ({type(got).__name__}) could not be read: "
+                       f"{type(exc).__name__}: {exc}") from exc
+
+
+def _compare(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
+             check_dtype: bool = True) -> None:
     if isinstance(expected, tuple):
         if not isinstance(got, (tuple, list)):
             raise Mismatch(f"{name}: expected a tuple of {len(expected)} values, got "
@@ -268,7 +284,7 @@ def compare_arrays(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
             raise Mismatch(f"{name}: expected a tuple of {len(expected)} values, got "
                            f"{len(got)}")
         for i, (g, e) in enumerate(zip(got, expected, strict=True)):
-            compare_arrays(g, e, f"{name}[{i}]", rtol=rtol, atol=atol, check_dtype=check_dtype)
+            _compare(g, e, f"{name}[{i}]", rtol=rtol, atol=atol, check_dtype=check_dtype)
         return
     if isinstance(expected, dict):
         if not isinstance(got, dict):
@@ -279,8 +295,8 @@ def compare_arrays(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
             raise Mismatch(f"{name}: wrong keys (missing {sorted(missing)}, "
                            f"unexpected {sorted(extra)})")
         for k in expected:
-            compare_arrays(got[k], expected[k], f"{name}[{k!r}]", rtol=rtol, atol=atol,
-                    check_dtype=check_dtype)
+            _compare(got[k], expected[k], f"{name}[{k!r}]", rtol=rtol, atol=atol,
+                     check_dtype=check_dtype)
         return
     if isinstance(expected, (float, int)) and not isinstance(expected, bool):
         try:
@@ -344,7 +360,7 @@ def _changed_inputs(before: Sequence, after: Sequence, names: Sequence[str]) -> 
             return True
         try:  # strings and numbers inside nested lists: docs' tokens, a layer's (k, s) pairs
             return bool(a == b) or (a != a and b != b)  # NaN stays NaN
-        except (TypeError, ValueError):  # no usable ==: cannot tell, so unchanged
+        except LEARNER_ERRORS:  # no usable == (an object the learner put there): cannot tell
             return True
 
     for name, a, b in zip(names, before, after, strict=False):
@@ -396,12 +412,12 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
         learner_args = copy.deepcopy(case.args)
         where = f"case {number} of {total} ({case.description})"
         watch = CourseCallWatch(watched, [reference])
-        error: Exception | None = None
+        error: BaseException | None = None
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"), watch:
                 warnings.simplefilter("ignore")
                 got = fn(*learner_args, **case.kwargs)
-        except Exception as exc:  # the learner's bug, reported below rather than raised
+        except LEARNER_ERRORS as exc:  # the learner's bug (or exit()), reported below
             error = exc
         if watch.verdict:  # whatever else happened, the course's code did the work
             return report(CheckResult(exercise, FAILED, watch.verdict, number - 1, total))
@@ -413,10 +429,12 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
         if error is not None:
             if case.raises is not None and isinstance(error, case.raises):
                 continue
+            called_exit = (" (it called exit(); a function gives its result with `return`)"
+                           if isinstance(error, SystemExit) else "")
             return report(CheckResult(exercise, FAILED,
                                       f"{where}: your function raised {type(error).__name__}: "
-                                      f"{error}{learner_frame(error)}{_shape_hint(error)}",
-                                      number - 1, total))
+                                      f"{error}{called_exit}{learner_frame(error)}"
+                                      f"{_shape_hint(error)}", number - 1, total))
         if case.raises is not None:
             shape = getattr(got, "shape", None)
             return report(CheckResult(
@@ -434,7 +452,10 @@ def run_check(exercise: str, fn: Any, cases: Sequence[Case], reference: Callable
             if hint is not None:
                 message += f"\n   hint: {hint}"
             return report(CheckResult(exercise, FAILED, message, number - 1, total))
-        problem = promise(learner_args, got) if promise is not None else None
+        try:
+            problem = promise(learner_args, got) if promise is not None else None
+        except LEARNER_ERRORS as exc:  # e.g. a result whose repr raises
+            problem = f"your result could not be read ({type(exc).__name__}: {exc})"
         if problem:
             return report(CheckResult(exercise, FAILED, f"{where}: the values are right, but "
                                       f"{problem}", number - 1, total))
@@ -500,12 +521,12 @@ def _read_prediction(exercise: str, fn: Any, choices: Sequence[str] | None):
     experiment (the course functions listed for ``exercise``) is no prediction.
     """
     watch = CourseCallWatch(COURSE_ANSWERS.get(exercise, ()))
-    error: Exception | None = None
+    error: BaseException | None = None
     try:
         with watch:  # the value is made a plain str or float inside the watch, so that a number
             # whose __float__ runs the experiment is seen too
             value = _plain(fn() if callable(fn) else fn, choices)
-    except Exception as exc:  # the learner's bug, reported rather than raised
+    except LEARNER_ERRORS as exc:  # the learner's bug (or exit()), reported rather than raised
         error = exc
     if watch.hit:
         return None, _peeked(watch.hit)

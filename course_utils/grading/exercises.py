@@ -44,7 +44,6 @@ from pathlib import Path
 
 from course_utils import REPO_ROOT
 
-ROOT = REPO_ROOT
 MANIFEST = ".manifest.json"
 
 CODE_BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")
@@ -293,7 +292,7 @@ def check(solutions: list[Path], exercises_dir: Path) -> list[str]:
     return problems
 
 
-def _git(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def _git(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60, check=False)
 
 
@@ -428,15 +427,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="overwrite exercise notebooks you edited (a timestamped .bak copy is "
                              "kept)")
-    parser.add_argument("--solutions", type=Path, default=ROOT / "solutions")
-    parser.add_argument("--exercises", type=Path, default=ROOT / "exercises")
+    parser.add_argument("--solutions", type=Path, default=REPO_ROOT / "solutions")
+    parser.add_argument("--exercises", type=Path, default=REPO_ROOT / "exercises")
     # intermixed: `build --force solutions/x.ipynb` and `build solutions/x.ipynb --force` alike
     args = parser.parse_intermixed_args(argv)
     target = None
     if args.command == "shipped-copy":
         if len(args.notebooks) != 1:
             parser.error("shipped-copy needs one folder")
-        report = shipped_copy(ROOT, args.notebooks[0])
+        report = shipped_copy(REPO_ROOT, args.notebooks[0])
         for err in report.errors:
             print(f"error      {err}", file=sys.stderr)
         print(f"the course as shipped (exercises/ generated from solutions/): {args.notebooks[0]}")

@@ -53,9 +53,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
+from course_utils import REPO_ROOT
 from course_utils.grading import checks, nbrun
 from course_utils.grading.checking import DEFER_ENV, FAILED, NOT_ATTEMPTED, PASSED
-from course_utils.grading.exercises import ROOT, MarkerError, read_notebook, write_atomically
+from course_utils.grading.exercises import MarkerError, read_notebook, write_atomically
 from course_utils.grading.grade_check import (  # noqa: F401  (parse_result: part of the grader's API)
     ERROR,
     EXTRA_PROCESSES,
@@ -152,23 +153,7 @@ def expected_exercises(solution: Path) -> list[Exercise]:
 # (the rest is counted, not sent), so printing 100 MB costs neither time nor memory here.
 _CAP_OUTPUT = r'''
 import sys as _course_sys
-
-
-class _CourseCappedStream:
-    def __init__(self, stream, limit):
-        self._stream, self._limit, self.kept, self.total = stream, limit, 0, 0
-
-    def write(self, text):
-        self.total += len(text)
-        room = self._limit - self.kept
-        if room > 0:
-            self.kept += min(room, len(text))
-            self._stream.write(text[:room])
-        return len(text)
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
+from course_utils.grading.streams import CappedStream as _CourseCappedStream
 
 _course_sys.stdout = _CourseCappedStream(_course_sys.stdout, LIMIT)
 _course_sys.stderr = _CourseCappedStream(_course_sys.stderr, LIMIT)
@@ -195,7 +180,9 @@ _course_stub_checks(NAMES)
 del _course_stub_checks
 '''
 
-_COLLECT = r'''
+# Runs after the learner's cells (and, for ``make test``, in nbval's kernel: see grade_nbval):
+# copies the named functions out of the kernel with cloudpickle into FOLDER.
+COLLECT = r'''
 def _course_grade_collect(names, folder):
     import cloudpickle, json, os, sys
     report = {"__printed__": sum(getattr(s, "total", 0) for s in (sys.stdout, sys.stderr))}
@@ -291,7 +278,7 @@ def _worker_env() -> dict[str, str]:
                 env.get("OMP_NUM_THREADS", "1"), "MKL_NUM_THREADS": env.get("MKL_NUM_THREADS",
                                                                              "1")})
     # The grader's own course_utils, never one a learner's folder might hold.
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get(
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in env.get(
         "PYTHONPATH", "").split(os.pathsep) if p])
     return env
 
@@ -347,7 +334,7 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
             # A folder with a random name, made only now that the learner's cells have run,
             # so nothing the notebook did earlier can have put files in it.
             boxes.append(Path(tempfile.mkdtemp(prefix="functions-", dir=tmp)))
-            return _COLLECT.replace("NAMES", repr([e.function for e in exercises])).replace(
+            return COLLECT.replace("NAMES", repr([e.function for e in exercises])).replace(
                 "FOLDER", repr(str(boxes[0])))
 
         graded_names = repr([e.name for e in exercises])
@@ -361,18 +348,18 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
                                      prologue=[_CAP_OUTPUT.replace("LIMIT", str(OUTPUT_LIMIT)),
                                                _STUB_CHECKS.replace("NAMES", graded_names)])
         # The kernel is shut down now. Results go to a folder made after that.
-        collected = None
+        report = None  # collected.json: {function: "ok" or why not, "__printed__": count}
         if boxes and run.epilogue and not any(
                 o.get("output_type") == "error" for o in run.epilogue[0]):
             box = boxes[0]
             try:
-                collected = json.loads((box / "collected.json").read_text(encoding="utf-8"))
-                if not isinstance(collected, dict):
+                report = json.loads((box / "collected.json").read_text(encoding="utf-8"))
+                if not isinstance(report, dict):
                     raise ValueError("not a dict")
             except (OSError, ValueError):
-                collected = None
+                report = None
         notes = []
-        printed = collected.get("__printed__") if collected else None
+        printed = report.get("__printed__") if report else None
         if run.capped or (isinstance(printed, int) and printed > OUTPUT_LIMIT):
             amount = f"{printed:,} characters" if isinstance(printed, int) else "too much"
             notes.append(f"output capped: the notebook printed {amount}; the grader kept "
@@ -380,9 +367,9 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
         for cell in run.timed_out:
             notes.append(f"cell {cell} ran out of time ({limits.cell:.0f} s) and was "
                          "interrupted")
-        if run.stopped and collected is not None:
+        if run.stopped and report is not None:
             notes.append(run.stopped)
-        if collected is None:
+        if report is None:
             why = run.died or run.stopped or (
                 "the notebook's last cell did not finish" if run.timed_out else
                 "the functions could not be collected")
@@ -393,14 +380,14 @@ def grade_notebook(path: Path, solution: Path, limits: Limits | None = None,
             sources = {c.source.strip() for c in nb.cells if c.cell_type == "code"}
             env = _worker_env()
             for e in exercises:
-                state = str(collected.get(e.function, "missing"))
+                state = str(report.get(e.function, "missing"))
                 detail = ""
                 if state == "ok":
                     outcome = run_in_fresh_process(e.name, e.kwargs, box / f"{e.function}.pkl",
                                                    checks_dir, limits.check, env,
                                                    limits.memory_mb, limits.extra_processes)
-                    status, message, seconds = outcome
-                    detail = outcome.detail
+                    status, message = outcome.status, outcome.message
+                    seconds, detail = outcome.seconds, outcome.detail
                 elif state == "missing":
                     status, message, seconds = FAILED, _why_undefined(nb, run, e.function), 0.0
                 elif state.startswith("imported:"):
@@ -673,20 +660,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="grade on a Dask distributed cluster: a scheduler's address "
                              "(tcp://host:8786) or local:N for a LocalCluster of N workers")
-    parser.add_argument("--solutions", type=Path, default=ROOT / "solutions",
+    parser.add_argument("--solutions", type=Path, default=REPO_ROOT / "solutions",
                         help="where the exercises are defined (default: the course's solutions/)")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds allowed to execute one notebook (default 600)")
-    parser.add_argument("--cell-timeout", type=float, default=300,
-                        help="seconds allowed for one cell; it is then interrupted (default 300)")
-    parser.add_argument("--check-timeout", type=float, default=300,
-                        help="seconds allowed for one exercise's check (default 300)")
+    default = Limits()  # the one place the limits' defaults are written
+    parser.add_argument("--timeout", type=float, default=default.notebook,
+                        help=f"seconds allowed to execute one notebook (default "
+                             f"{default.notebook:.0f})")
+    parser.add_argument("--cell-timeout", type=float, default=default.cell,
+                        help=f"seconds allowed for one cell; it is then interrupted (default "
+                             f"{default.cell:.0f})")
+    parser.add_argument("--check-timeout", type=float, default=default.check,
+                        help=f"seconds allowed for one exercise's check, of wall time and of "
+                             f"CPU time (default {default.check:.0f})")
     parser.add_argument("--collected", type=Path, metavar="DIR",
                         help="functions nbval already copied out of these notebooks' kernels "
                              "(make test; see course_utils.grading.grade_nbval); stale ones are "
                              "ignored")
-    parser.add_argument("--check-memory", type=int, default=MEMORY_MB, metavar="MIB",
-                        help=f"address space of one check process, MiB (default {MEMORY_MB})")
+    parser.add_argument("--check-memory", type=int, default=default.memory_mb, metavar="MIB",
+                        help=f"address space of one check process, MiB (default "
+                             f"{default.memory_mb})")
     args = parser.parse_args(argv)
     limits = Limits(args.timeout, min(args.cell_timeout, args.timeout), args.check_timeout,
                     args.check_memory)

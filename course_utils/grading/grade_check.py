@@ -8,13 +8,19 @@ a temporary name that is then renamed, so a half-written result is never read. I
 what a check needs, so it starts fast.
 
 Containment: the check process starts in a session (and process group) of its own, and the whole
-group is killed when the check ends or runs out of time, so a process the learner's code started
-does not outlive its check. Before the learner's function is loaded, the process limits its own
-address space (``Limits.memory_mb``) and, for a user other than root, how many more processes
-it may start. Outcomes: a check that dies by a signal is ``failed`` with the signal named (the
-learner's code, for example a memory blow-up or a segmentation fault in it); a check that could
-not start because the grader's own imports failed is ``error``; the last 2 kB of the process's
-standard error are kept for the row's ``detail``.
+group is killed when the check ends or runs out of time. On Linux the grading process is also a
+"child subreaper" (``prctl(PR_SET_CHILD_SUBREAPER)``): a process the learner's code started in a
+session of its own (``start_new_session=True``, ``setsid``) leaves the group but, once its parent
+is gone, becomes the grader's child, and every new descendant of the grader is killed after the
+check. Elsewhere (macOS, Windows) only the process group is killed, so such a process can outlive
+its check. Before the learner's function is loaded, the process limits its own address space
+(``Limits.memory_mb``), its CPU time (the check's time limit), the size of any file it writes,
+its standard error included (``FILE_MB``), and, for a user other than root, how many more
+processes it may start; the limits hold for the processes it starts too. Outcomes: a check
+that dies by a signal is ``failed`` with the signal named (the learner's code, for example a
+memory blow-up, a segmentation fault or 100 MB written to its standard error); a check that
+could not start because the grader's own imports failed is ``error``; the last 2 kB of the
+process's standard error are kept for the row's ``detail``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pathlib import Path
 
 from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED
 from course_utils.grading.exercises import write_atomically
+from course_utils.grading.streams import CappedStream
 
 ERROR = "error"          # the grader could not read or run something (exit status 2)
 MESSAGE_LIMIT = 500      # characters of a checker message kept in a row
@@ -37,6 +44,8 @@ CHECK_OUTPUT_LIMIT = 100_000  # characters a function may print during its check
 STDERR_TAIL = 2048       # bytes of the check process's standard error kept for the row
 MEMORY_MB = 4096         # address space of one check process (RLIMIT_AS), in MiB
 EXTRA_PROCESSES = 64     # processes a check may start (RLIMIT_NPROC; not enforced for root)
+FILE_MB = 32             # largest file a check process may write, stderr included (RLIMIT_FSIZE)
+RESULT_LIMIT = 20_000    # characters of the checker's message written to the result file
 
 
 @dataclass
@@ -48,31 +57,11 @@ class CheckOutcome:
     seconds: float
     detail: str = ""
 
-    def __iter__(self):  # (status, message, seconds), as callers unpack it
-        return iter((self.status, self.message, self.seconds))
-
 
 def clip(text, limit: int = MESSAGE_LIMIT) -> str:
     """``text`` as a string of at most ``limit`` characters (cut with "...")."""
     text = str(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class _CountingWriter:
-    """A stand-in for stdout/stderr that keeps nothing and counts characters."""
-
-    def __init__(self):
-        self.count = 0
-
-    def write(self, text):
-        self.count += len(text)
-        return len(text)
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return False
 
 
 def _user_tasks() -> int:
@@ -88,19 +77,45 @@ def _user_tasks() -> int:
     return count
 
 
-def limit_resources(memory_mb: int | None = MEMORY_MB,
-                    extra_processes: int | None = EXTRA_PROCESSES) -> list[str]:
-    """Limit this process's address space and the processes it may start; what was set.
+def _lower(resource, which, value: int) -> None:
+    """Set the soft and hard limit ``which`` to ``value`` (never above the hard limit now)."""
+    soft, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(which, (value, value))
 
-    POSIX only (elsewhere nothing is set). RLIMIT_NPROC counts every process and thread of the
-    user, so the limit is today's count plus ``extra_processes``; the kernel does not apply it
-    to root, which CI runs as.
+
+def limit_resources(memory_mb: int | None = MEMORY_MB,
+                    extra_processes: int | None = EXTRA_PROCESSES,
+                    cpu_seconds: float | None = None,
+                    file_mb: int | None = FILE_MB) -> list[str]:
+    """Limit this process's address space, CPU time, file size and processes; what was set.
+
+    POSIX only (elsewhere nothing is set). Going over the CPU time kills the process with
+    SIGXCPU; writing past ``file_mb`` MiB into any file (its standard error is one) kills it with
+    SIGXFSZ, which Python ignores by default (the write would only raise, and code that catches
+    the error could go on trying). RLIMIT_NPROC counts every process and thread of the user, so
+    the limit is today's count plus ``extra_processes``; the kernel does not apply it to root,
+    which CI runs as.
     """
     try:
         import resource
     except ImportError:  # Windows
         return []
     done = []
+    if cpu_seconds:
+        seconds = int(cpu_seconds) + 1
+        soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard != resource.RLIM_INFINITY:
+            seconds = min(seconds, hard)
+        # SIGXCPU at the soft limit; the kernel's SIGKILL at the hard one, should it be caught
+        hard_cpu = hard if hard != resource.RLIM_INFINITY else seconds + 5
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, max(seconds, hard_cpu)))
+        done.append(f"CPU {seconds} s")
+    if file_mb:
+        _lower(resource, resource.RLIMIT_FSIZE, file_mb * 1024 * 1024)
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        done.append(f"files {file_mb} MiB")
     if memory_mb:
         size = memory_mb * 1024 * 1024
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -126,7 +141,7 @@ def worker(job_path: str) -> int:
     result is never read.
     """
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
-    out = _CountingWriter()
+    out, err = CappedStream(sys.stdout, 0), CappedStream(sys.stderr, 0)  # keep none, count all
     real_stdout, real_stderr = sys.stdout, sys.stderr
     try:  # the grader's own imports: if they fail, the grader is broken, not the learner
         import linecache
@@ -141,9 +156,9 @@ def worker(job_path: str) -> int:
             "status": ERROR, "message": f"grader error: the check could not start "
             f"({type(exc).__name__}: {clip(exc, 200)})"}))
         raise
-    limit_resources(job.get("memory_mb", MEMORY_MB), job.get("extra_processes",
-                                                             EXTRA_PROCESSES))
-    sys.stdout = sys.stderr = out
+    limit_resources(job.get("memory_mb", MEMORY_MB), job.get("extra_processes", EXTRA_PROCESSES),
+                    job.get("cpu_seconds"), job.get("file_mb", FILE_MB))
+    sys.stdout, sys.stderr = out, err
     try:
         try:  # the notebook's cell sources, for the line quoted when the function raises
             text = json.loads(Path(job["cells"]).read_text(encoding="utf-8"))[job["name"]]
@@ -164,7 +179,8 @@ def worker(job_path: str) -> int:
         record = {"status": FAILED, "message": f"the check stopped: {type(exc).__name__}: {exc}"}
     finally:
         sys.stdout, sys.stderr = real_stdout, real_stderr
-    record["printed"] = out.count
+    record["message"] = clip(record["message"], RESULT_LIMIT)  # the result file stays small
+    record["printed"] = out.total + err.total
     write_atomically(Path(job["result"]), json.dumps(record))
     return 0
 
@@ -204,6 +220,80 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+_SUBREAPER: bool | None = None  # None: not tried yet
+
+
+def become_subreaper() -> bool:
+    """Make this process adopt its orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``).
+
+    A process the check started in a session of its own then becomes this process's child once
+    the check process is gone, where :func:`_kill_new_children` finds it. True if it worked.
+    """
+    global _SUBREAPER
+    if _SUBREAPER is None:
+        _SUBREAPER = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL(None, use_errno=True)
+                _SUBREAPER = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER = 36
+            except (OSError, AttributeError):
+                pass
+    return _SUBREAPER
+
+
+def _parents() -> dict[int, int]:
+    """{pid: parent pid} of every process visible in /proc (empty without /proc)."""
+    found = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in names:
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    found[int(name)] = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _descendants(roots: set[int], parents: dict[int, int]) -> set[int]:
+    found, grew = set(roots), True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= more
+        grew = bool(more)
+    return found
+
+
+def _kill_new_children(before: set[int], rounds: int = 20) -> int:
+    """Kill this process's children that were not there ``before`` the check, and all their
+    descendants (a forking process is caught in a later round); reap them. How many died."""
+    me, killed = os.getpid(), set()
+    for _ in range(rounds):
+        parents = _parents()
+        new = {pid for pid, parent in parents.items() if parent == me} - before
+        targets = _descendants(new, parents) - killed
+        if not new:
+            break
+        for pid in targets:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        killed |= targets
+        for pid in new:  # all killed: each wait returns at once, and leaves no zombie
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        time.sleep(0.02)  # orphans of what just died are handed to this process meanwhile
+    return len(killed)
+
+
 def _tail(path: Path, limit: int = STDERR_TAIL) -> str:
     try:
         with open(path, "rb") as fh:
@@ -216,11 +306,13 @@ def _tail(path: Path, limit: int = STDERR_TAIL) -> str:
 
 def run_in_fresh_process(checker: str, kwargs, pickled: Path, folder: Path, timeout: float,
                          env: dict[str, str], memory_mb: int | None = MEMORY_MB,
-                         extra_processes: int | None = EXTRA_PROCESSES) -> CheckOutcome:
+                         extra_processes: int | None = EXTRA_PROCESSES,
+                         file_mb: int | None = FILE_MB) -> CheckOutcome:
     """Check one pickled function with ``checks.<checker>(fn, **kwargs)`` in a fresh process.
 
-    The process runs in its own session; when it ends or runs out of time its whole process
-    group is killed. Returns a :class:`CheckOutcome` (it unpacks as status, message, seconds).
+    The process runs in its own session with ``timeout`` seconds of CPU time and of wall time;
+    when it ends or runs out of time its whole process group is killed, and (on Linux) so is
+    every process it started in a session of its own. Returns a :class:`CheckOutcome`.
     """
     result = folder / f"{checker}.result.json"
     job = folder / f"{checker}.job.json"
@@ -229,8 +321,11 @@ def run_in_fresh_process(checker: str, kwargs, pickled: Path, folder: Path, time
                                "cells": str(pickled.parent / "cells.json"),
                                "name": pickled.stem, "memory_mb": memory_mb,
                                "extra_processes": extra_processes,
+                               "cpu_seconds": timeout, "file_mb": file_mb,
                                "kwargs": list(kwargs), "result": str(result)}),
                    encoding="utf-8")
+    reaping = become_subreaper()
+    before = {pid for pid, parent in _parents().items() if parent == os.getpid()}
     start = time.monotonic()
     with open(stderr_path, "wb") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.grade_check",
@@ -246,6 +341,8 @@ def run_in_fresh_process(checker: str, kwargs, pickled: Path, folder: Path, time
         finally:
             _kill_group(proc)  # also what the learner's code started, finished check or not
             proc.wait()
+            if reaping:  # and what it started in a session of its own
+                _kill_new_children(before)
     seconds = time.monotonic() - start
     detail = _tail(stderr_path)
     if timed_out:
@@ -257,7 +354,9 @@ def run_in_fresh_process(checker: str, kwargs, pickled: Path, folder: Path, time
     if returncode is not None and returncode < 0:
         name = _signal_name(-returncode)
         why = {"SIGKILL": " (out of memory, or killed)", "SIGSEGV": " (a crash in native code)",
-               "SIGXCPU": " (CPU time limit)"}.get(name, "")
+               "SIGXCPU": f" (it used more than the {timeout:.0f} s of CPU time a check may use)",
+               "SIGXFSZ": f" (it wrote more than {file_mb} MiB to a file or to its standard "
+               "error)"}.get(name, "")
         return CheckOutcome(FAILED, f"the check process was killed by {name}{why} while "
                             "running your function", seconds, detail)
     return CheckOutcome(FAILED, f"the check process ended (exit status {returncode}) before "

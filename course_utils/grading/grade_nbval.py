@@ -3,7 +3,7 @@
 ``make notebooks`` runs strict nbval on ``solutions/`` with ``-p course_utils.grading.grade_nbval
 --grade-collect build/collected``: after the last cell of each solution notebook, and before nbval
 shuts its kernel down, the graded exercises' functions are copied out of that kernel exactly as
-the grader copies them out of its own (``grade._COLLECT``), into ``build/collected/NAME/``, with
+the grader copies them out of its own (``grade.COLLECT``), into ``build/collected/NAME/``, with
 the sha256 of the notebook they came from. ``make grade-solutions`` (``--collected
 build/collected``) then runs the trusted checks on them instead of executing every solution a
 second time. A missing, failed or stale collection (the notebook changed since) is ignored and
@@ -40,7 +40,7 @@ def collect_into(kernel, notebook: Path, folder: Path, timeout: float = 120) -> 
     box = folder.resolve() / notebook.stem
     shutil.rmtree(box, ignore_errors=True)
     box.mkdir(parents=True)
-    code = grade._COLLECT.replace("NAMES", repr([e.function for e in exercises])).replace(
+    code = grade.COLLECT.replace("NAMES", repr([e.function for e in exercises])).replace(
         "FOLDER", repr(str(box)))
     kernel.await_idle(kernel.execute_cell_input(code, allow_stdin=False), timeout)
     report = json.loads((box / "collected.json").read_text(encoding="utf-8"))

@@ -1,5 +1,10 @@
 """One way to execute a notebook, shared by the grader (``grade``) and the benchmark (``bench``).
 
+It lives with the grader, which it was written for; the maintainer tool
+``course_utils.maintainer.bench`` reuses it. That import direction is allowed (maintainer tools
+may import the exercise machinery); learner-facing modules never import anything from
+``course_utils.grading``, this module included.
+
 :func:`run_notebook` executes a copy of a notebook in a fresh kernel and says, cell by cell,
 what happened, without ever raising because of what the notebook does:
 

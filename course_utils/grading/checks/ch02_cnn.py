@@ -26,6 +26,7 @@ from course_utils.cnn import (
 from course_utils.errors import LearnerError, learner_frame
 from course_utils.grading.checking import (
     FAILED,
+    LEARNER_ERRORS,
     NOT_ATTEMPTED,
     PASSED,
     Case,
@@ -464,7 +465,6 @@ def dilated_layer_accuracies(seed: int = 0) -> dict[int, float]:
     import torch
     from torch import nn
 
-
     class OneDilatedLayer(nn.Module):
         def __init__(self):
             super().__init__()
@@ -480,9 +480,9 @@ def dilated_layer_accuracies(seed: int = 0) -> dict[int, float]:
         torch.manual_seed(seed)
         model = OneDilatedLayer()
         cnn.train_order_model(model, steps=HOLES_STEPS, seed=seed, max_distance=6,
-                                  warmup=0.0, body=HOLES_BODY, margin=HOLES_MARGIN)
+                              warmup=0.0, body=HOLES_BODY, margin=HOLES_MARGIN)
         return cnn.order_accuracy(model, HOLES_DISTANCES, n=1000, body=HOLES_BODY,
-                                      margin=HOLES_MARGIN)
+                                  margin=HOLES_MARGIN)
 
 
 def predict_dilation_holes(fn) -> PredictionResult:
@@ -508,10 +508,10 @@ def predict_dilation_holes(fn) -> PredictionResult:
 
 # The recipe, the test and the rules of the exercise are learner-facing: they live in
 # ``course_utils.cnn`` (ORDER_CNN_*, imported above). What follows is how a miss is explained.
-ORDER_CNN_SHORT = (1, 2, 3, 4)  # short distances: did the model learn the task at all?
-ORDER_CNN_SHORT_N = 500
-ORDER_CNN_TRAINED = 0.6  # below this at every short distance: the model did not train
-ORDER_CNN_POSITION_GAP = 0.10  # this much above the control at a distance: position was read
+MISS_SHORT_DISTANCES = (1, 2, 3, 4)  # did the model learn the task at all?
+MISS_SHORT_N = 500  # test sequences per short distance
+MISS_UNTRAINED = 0.6  # below this at every distance, short ones included: it did not train
+MISS_POSITION_GAP = 0.10  # this much above the control at a distance: position was read
 
 
 def _forbidden(model) -> list[str]:
@@ -527,7 +527,6 @@ def _probe(model, length: int, batch: int, seed: int) -> None:
     float logits of shape (batch, 2)."""
     import torch
 
-
     tokens, _ = tasks.margined_order_task(batch, 5, seed=seed, body=length - 2 * 5, margin=5)
     other = length != tasks.MARGINED_ORDER_LENGTH
     pool = (" (the model must accept any length >= 130: pool over time, e.g. the max over "
@@ -535,15 +534,15 @@ def _probe(model, length: int, batch: int, seed: int) -> None:
     try:
         with torch.no_grad():
             out = model(torch.from_numpy(tokens))
-    except Exception as exc:  # noqa: BLE001 - the learner's model, reported
+    except LEARNER_ERRORS as exc:  # the learner's model, reported
         raise LearnerError(f"your model raised {type(exc).__name__} on int64 tokens of "
                            f"shape ({batch}, {length}): {exc}{learner_frame(exc)}{pool}"
-                        ) from None
+                           ) from None
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():
         raise LearnerError(f"your model must return a float tensor of logits; on tokens "
                            f"({batch}, {length}) it returned {type(out).__name__}"
-                                + (f" of dtype {out.dtype}" if isinstance(out, torch.Tensor)
-                                   else ""))
+                           + (f" of dtype {out.dtype}" if isinstance(out, torch.Tensor)
+                              else ""))
     if tuple(out.shape) != (batch, 2):
         raise LearnerError(f"on tokens of shape ({batch}, {length}) your model returned "
                            f"shape {tuple(out.shape)}, expected ({batch}, 2){pool}")
@@ -558,7 +557,6 @@ def build_order_model(build, seed: int = ORDER_CNN_SEED):
     import torch
     from torch import nn
 
-
     torch.manual_seed(seed)
     try:
         model = build()
@@ -566,7 +564,7 @@ def build_order_model(build, seed: int = ORDER_CNN_SEED):
         raise LearnerError("not attempted yet: replace `raise NotImplementedError` "
                            "in build() by code that returns your model.",
                            attempted=False) from None
-    except Exception as exc:  # noqa: BLE001
+    except LEARNER_ERRORS as exc:
         raise LearnerError(f"build() raised {type(exc).__name__}: {exc}"
                            f"{learner_frame(exc)}") from None
     if not isinstance(model, nn.Module):
@@ -601,7 +599,6 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
     """Build, check, train and test the learner's model exactly as :func:`order_cnn` does.
     Returns ``(status, message, accuracies)`` ({} when nothing was trained); never raises
     because of the learner's code."""
-
     # order_cnn runs inside the same isolation already; tests and notebooks call this directly
     with env.isolated_run():
         try:
@@ -613,12 +610,12 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
                 model, steps=ORDER_CNN_STEPS, seed=seed, max_distance=ORDER_CNN_MAX_DISTANCE,
                 batch_size=ORDER_CNN_BATCH, lr=ORDER_CNN_LR)
             accs = cnn.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N)
-            short = cnn.order_accuracy(model, ORDER_CNN_SHORT, n=ORDER_CNN_SHORT_N)
+            short = cnn.order_accuracy(model, MISS_SHORT_DISTANCES, n=MISS_SHORT_N)
             field = stacked_receptive_field(model)
             margin = control_margin(field)
             control = cnn.order_accuracy(model, ORDER_CNN_DISTANCES, n=ORDER_CNN_TEST_N,
-                                             margin=margin)
-        except Exception as exc:  # noqa: BLE001
+                                         margin=margin)
+        except LEARNER_ERRORS as exc:
             return FAILED, (f"training or testing your model raised {type(exc).__name__}: "
                             f"{exc}{learner_frame(exc)}"), {}
     what = (f"what ran: seed {seed}, 1 thread, Adam (lr {ORDER_CNN_LR}), {ORDER_CNN_STEPS} "
@@ -641,10 +638,10 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
     near = ", ".join(f"{100 * a:.0f} %" for a in short.values())
     span = (f"{field} tokens, counted from your Conv1d and pooling layers in the order they "
             "were defined" if field is not None else "not countable from your layers")
-    d_lo, d_hi = ORDER_CNN_SHORT[0], ORDER_CNN_SHORT[-1]
+    d_lo, d_hi = MISS_SHORT_DISTANCES[0], MISS_SHORT_DISTANCES[-1]
     # passed without the control, or well above it at some distance: position was read
     gaps = [accs[d] - control[d] for d in accs]
-    if passed or max(gaps) >= ORDER_CNN_POSITION_GAP:
+    if passed or max(gaps) >= MISS_POSITION_GAP:
         advice = (f"Your model scores higher on the checker's sequences than in the control, "
                   f"where the markers sit {margin} fillers from each end. It reads the order, at "
                   "least in part, from where a marker sits, not from the two markers together: a "
@@ -655,7 +652,7 @@ def run_order_cnn(build, seed: int = ORDER_CNN_SEED) -> tuple[str, str, dict[int
                   "wherever they sit. If the control fails at only some distances, look for holes "
                   "too (exercise 4): a distance no unit can span may still be guessed from where "
                   "the markers sit.")
-    elif (max(short.values()) < ORDER_CNN_TRAINED and max(accs.values()) < ORDER_CNN_TRAINED
+    elif (max(short.values()) < MISS_UNTRAINED and max(accs.values()) < MISS_UNTRAINED
           and (field is None or field > d_hi)):
         advice = (f"Your model did not train: it is at chance even at d = {d_lo} .. {d_hi} "
                   f"({near}), where the two markers fall inside its receptive field ({span}). "
@@ -710,23 +707,27 @@ def order_cnn(build, seed: int = ORDER_CNN_SEED) -> CheckResult:
     """Check ``build() -> model``: a CNN for chapter 02's order task at long distances.
 
     ``model`` maps int64 token ids of shape (B, L) (vocabulary 16: 2 = A, 3 = B, 4..15 fillers;
-    the checker uses L = 130: 40 fillers, a 50-token body holding A and B, 40 fillers) to
-    float logits of shape (B, 2) (class 1: A comes first), for any L >= 130 (the checker also
-    tries L = 150). Rules, checked before training: at most 4 ``nn.Conv1d`` layers, each with
-    kernel_size <= 3, at most 5,000 trainable parameters, no recurrent or attention layer.
-    The checker seeds torch with ``seed`` (default 0) before ``build()``, trains with its own
-    fixed recipe (:func:`course_utils.cnn.train_order_model`: Adam, lr 0.003, 400 steps of 64
-    sequences, one thread) and passes when the test accuracy is >= 95 % at each of d = 20, 31
-    and 40, and >= 90 % in a control where the same distances sit max(100, receptive field)
-    fillers from each end (at most 300), so that a marker's place carries no clue.
-    Machine-independent: the budget is steps and parameters, not seconds. A miss is
-    explained: a model well above the control reads where a marker sits; a model at chance
-    even at d = 1 .. 4 did not train (its receptive field is not the problem); one that learned
-    those short distances sees too little or has holes.
+    the checker uses ``tasks.MARGINED_ORDER_LENGTH`` tokens: fillers, a body holding A and B,
+    fillers) to float logits of shape (B, 2) (class 1: A comes first), for any longer L too
+    (the checker also tries ``ORDER_CNN_PROBE_LENGTH``). Every number of the exercise is a
+    constant of ``course_utils.cnn`` (``ORDER_CNN_*``, the single source; the messages are
+    formatted from them). Rules, checked before training: at most ``ORDER_CNN_MAX_CONVS``
+    ``nn.Conv1d`` layers, each with kernel_size <= ``ORDER_CNN_MAX_KERNEL``, at most
+    ``ORDER_CNN_MAX_PARAMS`` trainable parameters, no recurrent or attention layer. The checker
+    seeds torch with ``seed`` (``ORDER_CNN_SEED``) before ``build()``, trains with its own fixed
+    recipe (:func:`course_utils.cnn.train_order_model`: Adam, ``ORDER_CNN_LR``,
+    ``ORDER_CNN_STEPS`` steps of ``ORDER_CNN_BATCH`` sequences, one thread) and passes when the
+    test accuracy reaches ``ORDER_CNN_TARGET`` at each distance of ``ORDER_CNN_DISTANCES``, and
+    ``ORDER_CNN_CONTROL_TARGET`` in a control where the same distances sit max(low, receptive
+    field) fillers from each end (at most high; ``ORDER_CNN_CONTROL_MARGIN``), so that a
+    marker's place carries no clue. Machine-independent: the budget is steps and parameters,
+    not seconds. A miss is explained (``MISS_*`` above): a model well above the control reads
+    where a marker sits; a model at chance even at the short distances did not train (its
+    receptive field is not the problem); one that learned those sees too little or has holes.
     """
     try:
         status, message, _ = run_order_cnn(build, seed)
-    except Exception as exc:  # noqa: BLE001 - a checker never raises at the learner
+    except LEARNER_ERRORS as exc:  # a checker never raises at the learner
         status, message = FAILED, f"the checker could not run your model: {exc!r}"
     return report(CheckResult("order_cnn", status, message))
 

@@ -10,6 +10,7 @@ from course_utils import pathologies, scratch
 from course_utils.errors import learner_frame
 from course_utils.grading.checking import (
     FAILED,
+    LEARNER_ERRORS,
     NOT_ATTEMPTED,
     PASSED,
     Case,
@@ -361,11 +362,12 @@ def predict_weak_input_gradient(fn) -> PredictionResult:
 @design_checker
 def relu_rnn_init(fn, *, seeds: tuple[int, ...] = pathologies.ADDING_SEEDS) -> CheckResult:
     """Check the design ``fn(rnn) -> None``: it sets the initial weights of a ReLU
-    ``torch.nn.RNN(2, 32, nonlinearity="relu")`` in place so that the checker's fixed recipe
-    (:func:`course_utils.pathologies.train_relu_rnn_adding`: adding problem of length 50,
-    500 Adam steps of 32 sequences, lr 3e-3, clipping at 1, one thread) reaches a test MSE of
-    at most ``pathologies.ADDING_TARGET`` (0.05; predicting the mean gives about 0.167) with
-    EACH of the seeds ``seeds`` (0, 1 and 2). It stops at the first seed that misses. PyTorch's
+    ``torch.nn.RNN(2, hidden, nonlinearity="relu")`` in place so that the checker's fixed recipe
+    (:func:`course_utils.pathologies.train_relu_rnn_adding` with
+    ``pathologies.ADDING_RECIPE``: the adding problem's length, hidden size, Adam steps,
+    batch, learning rate and clipping; one thread) reaches a test MSE of at most
+    ``pathologies.ADDING_TARGET`` (predicting the mean gives about 1/6) with EACH of the seeds
+    ``seeds`` (``pathologies.ADDING_SEEDS``). It stops at the first seed that misses. PyTorch's
     default initialisation misses it. Never raises because of the learner's code.
     """
     target = pathologies.ADDING_TARGET
@@ -382,7 +384,7 @@ def relu_rnn_init(fn, *, seeds: tuple[int, ...] = pathologies.ADDING_SEEDS) -> C
             return report(CheckResult(name, NOT_ATTEMPTED,
                                       "not attempted yet: replace the `raise NotImplementedError` "
                                       "line with your code, then run this cell again."))
-        except Exception as exc:  # the learner's bug (or a broken model), reported, never raised
+        except LEARNER_ERRORS as exc:  # the learner's bug (or a broken model), reported
             hint = ""
             if isinstance(exc, (TypeError, RuntimeError)) and "grad" in str(exc).lower():
                 hint = ("\n   hint: change a parameter's values in place inside "

@@ -91,8 +91,8 @@ def lstm_step(fn) -> CheckResult:
 
 def cell_path_reference(f, dc_last):
     """out[k] = dc_last * f[k] * f[k+1] * ... * f[T-1]  (f[t] is the gate f_{t+1}), in the dtype
-    of f: the right answer of :func:`cell_path_wrong`'s loop."""
-    return cell_path_wrong("")(f, dc_last)
+    of f: :func:`cell_path_variant`'s loop with no mistake in it."""
+    return cell_path_variant("")(f, dc_last)
 
 
 def cell_path_cases() -> list[Case]:
@@ -126,9 +126,9 @@ def cell_path_cases() -> list[Case]:
     return cases
 
 
-def cell_path_wrong(variant: str = ""):
-    """The right answer (variant "") or one known mistake, on one loop."""
-    def wrong(f, dc_last):
+def cell_path_variant(variant: str = ""):
+    """One loop for the right answer (variant "") and for each known mistake (the others)."""
+    def loop(f, dc_last):
         f, dc_last = np.asarray(f), np.asarray(dc_last)
         T = f.shape[0]
         # "promoted": the products in NumPy's promoted dtype, not in the dtype of f
@@ -156,7 +156,7 @@ def cell_path_wrong(variant: str = ""):
         if variant == "no_last":
             out = out[:T]
         return out
-    return wrong
+    return loop
 
 
 GATE_K_HINT = ("one step back multiplies by the gate of the step AFTER k: dc[k] = dc[k+1] * "
@@ -178,26 +178,26 @@ def cell_path_gradient(fn) -> CheckResult:
         "cell_path_gradient", fn, cell_path_cases(), cell_path_reference,
         arg_names=["f", "dc_last"], output_name="dc",
         diagnoses=[
-            Diagnosis(cell_path_wrong("one_minus"),
+            Diagnosis(cell_path_variant("one_minus"),
                       "c_t = f_t * c_{t-1} + ...: the factor per step is f_t itself (f near 1 "
                       "keeps the gradient), not 1 - f_t."),
-            Diagnosis(cell_path_wrong("shifted"),
+            Diagnosis(cell_path_variant("shifted"),
                       "dc[k] needs the gates of steps k+1 .. T, i.e. f[k], f[k+1], ..., f[T-1] "
                       "(f[t-1] is f_t); you skipped one factor."),
-            Diagnosis(cell_path_wrong("gate_k"), GATE_K_HINT),
-            Diagnosis(cell_path_wrong("gate_k_clipped"), GATE_K_HINT),
-            Diagnosis(cell_path_wrong("forward"),
+            Diagnosis(cell_path_variant("gate_k"), GATE_K_HINT),
+            Diagnosis(cell_path_variant("gate_k_clipped"), GATE_K_HINT),
+            Diagnosis(cell_path_variant("forward"),
                       "the gradient flows BACKWARD: dc[k] multiplies the gates of the steps "
                       "after k (f_{k+1} .. f_T), not the early ones."),
-            Diagnosis(cell_path_wrong("reversed"),
+            Diagnosis(cell_path_variant("reversed"),
                       "index k is the step the gradient arrives at: dc[T] = dc_last (nothing "
                       "multiplied yet) and dc[0] carries the product of all T gates."),
-            Diagnosis(cell_path_wrong("no_last"),
+            Diagnosis(cell_path_variant("no_last"),
                       "return T + 1 arrays, k = 0 .. T, including dc[T] = dc_last."),
-            Diagnosis(cell_path_wrong("sum"),
+            Diagnosis(cell_path_variant("sum"),
                       "the cell update is additive, but the chain rule MULTIPLIES the step "
                       "derivatives: dc_{t-1} = dc_t * f_t."),
-            Diagnosis(cell_path_wrong("promoted"),
+            Diagnosis(cell_path_variant("promoted"),
                       "the values are right but the dtype is not: the result has the dtype of "
                       "f (NumPy promotes float32 * float64 to float64; cast, or allocate the "
                       "output with dtype=f.dtype)."),

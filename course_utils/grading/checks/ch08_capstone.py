@@ -16,6 +16,7 @@ from course_utils.capstone.surnames import (
 from course_utils.errors import LearnerError
 from course_utils.grading.checking import (
     FAILED,
+    LEARNER_ERRORS,
     NOT_ATTEMPTED,
     PASSED,
     Case,
@@ -197,7 +198,7 @@ def surname_gru(fn, target: float | None = None, seeds=SURNAME_SEEDS) -> CheckRe
     """
     try:
         status, message = check_surname_model(fn, seeds=seeds, target=target)
-    except Exception as exc:  # noqa: BLE001 - a checker never raises at the learner
+    except LEARNER_ERRORS as exc:  # a checker never raises at the learner
         status, message = FAILED, f"the checker could not run your model: {exc!r}"
     return report(CheckResult("surname_gru", status, message))
 

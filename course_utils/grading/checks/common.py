@@ -19,7 +19,6 @@ def recurrent_params(rng, d: int, h: int, gates: int, dtype, scale: float = 0.6)
     }
 
 
-# (B, D, H): no two equal, so a transposed weight cannot slip through by shape luck.
 # Cases of the LSTM and GRU BPTT checkers: (T, B, D, H, x dtype, state/parameter dtype, label);
 # B, D and H differ within each case, so a transposed weight cannot pass by accident.
 BPTT_SHAPES = [
@@ -55,6 +54,9 @@ def bptt_cases(gates: int, with_cell: bool, seed: int) -> list[Case]:
     return cases
 
 
+# (B, D, H) of the step checkers' seeded cases: in all but the third no two are equal, so a
+# transposed weight cannot pass by shape luck; the third (B = D = 1) is a deliberate edge case,
+# one example with one input.
 STEP_SHAPES = [(3, 4, 5), (2, 7, 3), (1, 1, 2), (5, 3, 8)]
 
 
@@ -109,7 +111,6 @@ def last_state_gradient(rng, t: int, b: int, h: int) -> np.ndarray:
     dh_all = np.zeros((t, b, h))
     dh_all[-1] = rng.standard_normal((b, h))
     return dh_all
-
 
 
 # ---- for the derivation checkers (issue 13): hints only where a case can show the mistake
