@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import data
+from course_utils import REPO_ROOT, data
 from course_utils.grading import exercises as ex
 
-ROOT = ex.ROOT
 UNIT = ("tests/test_ch03_ch04_exercises.py::"
         "test_exercise_stubs_state_types_dtype_rules_and_edge_cases")
 
@@ -28,9 +27,9 @@ def test_make_test_passes_on_a_learners_checkout_and_changes_nothing(tmp_path):
     if not data._is_valid(data.data_dir() / data.MR_ARCHIVE):
         pytest.skip("no movie-review archive in the cache (make data); this test never fetches")
     repo = tmp_path / "course"
-    for rel in ex.course_files(ROOT):
+    for rel in ex.course_files(REPO_ROOT):
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, repo / rel)
+        shutil.copy2(REPO_ROOT / rel, repo / rel)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
