@@ -373,6 +373,37 @@ def test_record_writes_every_run_and_spreads_reads_it(order_task, tmp_path):
     assert "order task, distance 20-40 (2)" in table and " ± " in table
 
 
+def test_keep_best_never_keeps_a_non_finite_metric():
+    import torch
+
+    net = torch.nn.Linear(2, 1)
+
+    def ev(epoch, metric, name="accuracy"):
+        return type("Ev", (), {"epoch": epoch, "metric": metric, "metric_name": name})()
+
+    keep = runner.KeepBest(net, patience=2)
+    assert keep(ev(1, float("nan"))) is None and keep.state is not None   # something to restore
+    with torch.no_grad():
+        net.weight += 1.0
+    assert keep(ev(2, 0.6)) is None and keep.best_epoch == 2 and keep.best_metric == 0.6
+    assert torch.equal(keep.state["weight"], net.weight)
+    assert keep(ev(3, float("nan"))) is None and keep.best_epoch == 2     # NaN is no gain
+    assert keep(ev(4, 0.5)) is not None                                   # patience spent
+    mse = runner.KeepBest(net, patience=None)
+    for epoch, m in enumerate([float("inf"), float("nan"), 0.3, float("-inf"), 0.2], 1):
+        mse(ev(epoch, m, "mse"))
+    assert mse.best_epoch == 5 and mse.best_metric == 0.2
+
+
+def test_net_scores_leaves_the_network_in_its_mode(order_task):
+    tiny = order_task.subset(64, 32)
+    net = runner.build_model(tiny, "cnn", capstone.FAST.config("order", "cnn"), seed=0)
+    for mode in (True, False):
+        net.train(mode)
+        s = runner.net_scores(tiny, net, tiny.x_test, tiny.y_test)
+        assert net.training is mode and s.shape == (32,)
+
+
 def test_scores_round_trip_through_the_record_encoding():
     record_module = importlib.import_module("course_utils.capstone.record")
     rng = np.random.default_rng(0)
