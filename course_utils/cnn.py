@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from course_utils import env, tasks, training
+from course_utils import env, scratch, tasks, training
 
 __all__ = ["ORDER_VOCAB", "conv1d", "conv_relu_maxpool", "draw_receptive_field",
            "draw_sliding_window", "draw_text_cnn", "max_over_time", "order_accuracy",
@@ -41,7 +41,9 @@ def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
         bias: (C,).
 
     Returns:
-        (T - k + 1, B, C) array of the dtype of ``x``: one value per window and filter.
+        (T - k + 1, B, C) array, one value per window and filter, in the course's dtype rule
+        (``scratch.float_dtype`` of ``x``): float32/float64 ``x`` keeps its dtype, anything
+        else (integers, bools) gives float64.
     """
     T, B, D = x.shape
     C, _, k = weight.shape
@@ -55,7 +57,7 @@ def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     # out[s] += x[s + o] @ weight[:, :, o].T for every s.
     for o in range(k):
         out += x[o:o + n_windows] @ weight[:, :, o].T  # (n_windows, B, D) @ (D, C)
-    return (out + bias).astype(x.dtype, copy=False)  # (T - k + 1, B, C)
+    return (out + bias).astype(scratch.float_dtype(x), copy=False)  # (T - k + 1, B, C)
 
 
 def max_over_time(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -327,14 +329,18 @@ def order_accuracy(model, distances, *, n: int = 1000, seed: int = 10**9,
     seeds). Returns {d: accuracy as a Python float}."""
     import torch
 
+    was_training = model.training
     model.eval()
     out = {}
-    with torch.no_grad():
-        for d in distances:
-            tokens, labels = tasks.margined_order_task(n, int(d), seed=seed + int(d),
-                                                       body=body, margin=margin)
-            pred = model(torch.from_numpy(tokens)).argmax(dim=1).numpy()
-            out[int(d)] = float(np.mean(pred == labels))
+    try:
+        with torch.no_grad():
+            for d in distances:
+                tokens, labels = tasks.margined_order_task(n, int(d), seed=seed + int(d),
+                                                           body=body, margin=margin)
+                pred = model(torch.from_numpy(tokens)).argmax(dim=1).numpy()
+                out[int(d)] = float(np.mean(pred == labels))
+    finally:
+        model.train(was_training)  # the caller's mode, as it was
     return out
 
 

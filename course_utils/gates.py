@@ -21,10 +21,19 @@ actually do, rather than assert it from theory:
 The task these measurements were built for, a memory task whose irrelevant steps look exactly
 like the important ones except for a marker bit, is :func:`course_utils.tasks.marked_memory_task`.
 
-Shapes: the functions here follow the course's NumPy code, time-major: sequences ``(T, B, D)``,
-states ``(B, H)``, traces and ``kind`` arrays ``(T, B, H)`` and ``(T, B)``. The task generators
-and PyTorch models (``course_utils.models.RecurrentModel``) are batch-first: convert with
-``course_utils.tasks.to_time_major``.
+Layout (CONTRIBUTING's "one layout" rule: the generators in :mod:`course_utils.tasks` and the
+PyTorch models are batch-first, the NumPy reference code is time-major). The functions here
+recompute the network with :mod:`course_utils.scratch`, so they are time-major like it:
+
+- real-valued input ``x``: **time-major floats (T, N, D)**, D the model's input size; convert a
+  generator's batch-first ``(N, T, D)`` with ``course_utils.tasks.to_time_major``;
+- token input for a model with an embedding: int ids **(N, T)**, batch-first as the generators
+  and the embedding produce them (there is no time-major token array anywhere in the course);
+- states ``(N, H)``; traces ``(T, N, H)``; ``kind`` arrays ``(T, N)``; ``target`` ``(N,)``.
+
+:func:`lstm_trace`, :func:`gru_trace` and :func:`erasure_scores` check ``x`` against the model's
+input size and ``target``'s length, and name the expected layout when it does not fit. One case
+no check can see: batch-first float input with N == T has the right shape and is read wrongly.
 """
 
 from __future__ import annotations
@@ -44,19 +53,35 @@ STEP_KINDS = {IRRELEVANT: "irrelevant", FIRST_WRITE: "first write",
 # ---------------------------------------------------------------------------------------------
 
 
-def _recurrent_input(model, x):
-    """The time-major float64 input (T, B, D) that ``model.rnn`` sees.
+def _recurrent_input(model, x, n_sequences: int | None = None):
+    """The time-major float64 input (T, N, D) that ``model.rnn`` sees, after checking ``x``.
 
-    x: time-major float input (T, B, D) for a real-valued model, or int tokens (B, T) for a
-    model with an embedding (then the embedding is applied).
+    x: time-major float input (T, N, D) for a real-valued model, or int tokens (N, T) for a
+    model with an embedding (then the embedding is applied). ``n_sequences``: N, if known (the
+    length of the target), checked against x.
     """
     import torch
 
+    x = np.asarray(x)
     if getattr(model, "embed", None) is not None:
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
+            raise ValueError(f"x: a model with an embedding reads int token ids, batch-first "
+                             f"(N, T); got a {x.dtype} array of shape {x.shape}")
         with torch.no_grad():
-            emb = model.embed(torch.as_tensor(np.asarray(x)))
-        return emb.transpose(0, 1).double().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
+            emb = model.embed(torch.as_tensor(x))
+        xs = emb.transpose(0, 1).double().cpu().numpy()
+    else:
+        D = model.rnn.input_size
+        if x.ndim != 3 or x.shape[2] != D:
+            raise ValueError(f"x: expected time-major floats (T, N, D) with D = {D} (the model's "
+                             f"input size), got shape {x.shape}; convert batch-first (N, T, D) "
+                             f"data with course_utils.tasks.to_time_major")
+        xs = np.asarray(x, dtype=np.float64)
+    if n_sequences is not None and xs.shape[1] != n_sequences:
+        got = "(N, T) tokens" if getattr(model, "embed", None) is not None else "(T, N, D) x"
+        raise ValueError(f"{got} holds {xs.shape[1]} sequences but target has {n_sequences}; "
+                         f"float input is time-major (T, N, D), tokens batch-first (N, T)")
+    return xs
 
 
 def lstm_trace(model, x) -> dict:
@@ -126,7 +151,8 @@ def erasure_scores(model, x, target, t0: int, *, task: str = "classification", g
     """
     if task not in ("classification", "regression"):
         raise ValueError("task must be 'classification' or 'regression'")
-    xs = _recurrent_input(model, x)
+    target = np.asarray(target)
+    xs = _recurrent_input(model, x, n_sequences=len(target))
     p = scratch.params_from_torch(model.rnn)
     B, H = xs.shape[1], p["weight_hh"].shape[1]
     if not 0 < t0 < xs.shape[0]:
@@ -137,7 +163,6 @@ def erasure_scores(model, x, target, t0: int, *, task: str = "classification", g
     if any(((g < 0) | (g >= H)).any() for g in groups):
         raise ValueError(f"unit indices must lie in 0 .. {H - 1}")
     zero = np.zeros((B, H))
-    target = np.asarray(target)
     erased = np.empty(len(groups))
     if model.kind == "lstm":
         h_a, c_a, _ = scratch.lstm_forward(xs[:t0], zero, zero, p)

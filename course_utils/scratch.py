@@ -49,6 +49,8 @@ gradients in slabs of rows, in-place activations and tanh written through the si
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from course_utils.softmax import cross_entropy
@@ -117,22 +119,24 @@ def _check_shape(name, arr, expected):
         raise ValueError(f"{name}: expected shape {expected}, got {arr.shape}")
 
 
-# The input of a step function is x_t, that of a sequence function x (see check_inputs).
-_INPUT_LAYOUTS = {"x_t": (2, "(B, D)"), "x": (3, "(T, B, D)")}
-
-
-def check_inputs(p, n_gates, **arrays):
+def check_inputs(p, n_gates, *, x=None, x_t=None, nonlinearity=None, **states):
     """Validate the inputs of a step or sequence function and cast them to one float dtype.
 
     p: the parameter dict; n_gates: the number G of gate blocks stacked in its rows (1 RNN,
-    4 LSTM, 3 GRU). arrays: the input first, by keyword ``x_t`` (B, D) or ``x`` (T, B, D), then
-    the states, each (B, H), under their own names (used in error messages).
-    Returns the arrays in the order given, then W_ih (G*H, D), W_hh (G*H, H), b_ih (G*H,) and
-    b_hh (G*H,), all cast to ``float_dtype`` of the input. H is read off W_hh.
+    4 LSTM, 3 GRU). The input by keyword, exactly one of ``x_t`` (B, D) for a step function or
+    ``x`` (T, B, D) for a sequence function; the states, each (B, H), by keyword under their own
+    names (used in error messages), in any order relative to the input. ``nonlinearity``: if
+    given, it must be one of ``NONLINEARITIES`` (the RNN's).
+    Returns the input, then the states in the order given, then W_ih (G*H, D), W_hh (G*H, H),
+    b_ih (G*H,) and b_hh (G*H,), all cast to ``float_dtype`` of the input. H is read off W_hh.
     """
-    x_name = next(iter(arrays))
-    x = arrays.pop(x_name)
-    ndim, layout = _INPUT_LAYOUTS[x_name]
+    if (x is None) == (x_t is None):
+        raise TypeError("check_inputs needs exactly one input: x=(T, B, D) for a sequence "
+                        "function or x_t=(B, D) for a step function")
+    if nonlinearity is not None:
+        check_nonlinearity(nonlinearity)
+    x_name, ndim, layout = ("x", 3, "(T, B, D)") if x is not None else ("x_t", 2, "(B, D)")
+    x = x if x is not None else x_t
     dtype = float_dtype(x)
     x = np.asarray(x, dtype=dtype)
     if x.ndim != ndim:
@@ -151,7 +155,7 @@ def check_inputs(p, n_gates, **arrays):
     _check_shape(f"bias_ih ({n_gates}*H,) with H={H}", b_ih, (GH,))
     _check_shape(f"bias_hh ({n_gates}*H,) with H={H}", b_hh, (GH,))
     cast_states = []
-    for name, s in arrays.items():  # the states, in the order given
+    for name, s in states.items():  # the states, in the order given
         s = np.asarray(s, dtype=dtype)
         _check_shape(f"{name} (B, H)", s, (B, H))
         cast_states.append(s)
@@ -196,8 +200,8 @@ def rnn_step(x_t, h_prev, p, nonlinearity="tanh"):
     x_t: (B, D), h_prev: (B, H) = h_{t-1} -> h_t: (B, H), in the dtype of x_t (h_prev and p are
     cast to it: x_t float32 with float64 parameters gives float32).
     """
-    check_nonlinearity(nonlinearity)
-    x_t, h_prev, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 1, x_t=x_t, h_prev=h_prev)
+    x_t, h_prev, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 1, x_t=x_t, h_prev=h_prev,
+                                                       nonlinearity=nonlinearity)
     # Rows are examples, so W x becomes x @ W.T.
     net = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # (B, H)
     if nonlinearity == "tanh":
@@ -211,8 +215,7 @@ def rnn_forward(x, h0, p, nonlinearity="tanh"):
     x: (T, B, D) with x[t-1] = x_t; h0: (B, H) = h_0.
     Returns h_all: (T, B, H) with h_all[t-1] = h_t, and a cache for ``rnn_backward``.
     """
-    check_nonlinearity(nonlinearity)
-    x, h0, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 1, x=x, h0=h0)
+    x, h0, W_ih, W_hh, b_ih, b_hh = check_inputs(p, 1, x=x, h0=h0, nonlinearity=nonlinearity)
     # Cast once here, so that rnn_step's casts cost nothing at every step.
     p = {"weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh}
     T, B = x.shape[:2]
@@ -241,26 +244,31 @@ def rnn_backward(dh_all, cache):
     delta_all = np.empty_like(dh_all)  # (T, B, H), delta_all[t-1] = delta_t = dLoss/dnet_t
     dh_next = np.zeros_like(hs[0])  # (B, H), W_hh^T delta_{t+1}: what step t+1 sends to h_t
     for t in range(T, 0, -1):
+        h_t = hs[t]  # (B, H); hs has T + 1 rows, hs[t] = h_t (dh_all and delta_all have T)
         # (2): h_t feeds the layers above and step t+1, so the two gradients add.
         dh = dh_all[t - 1] + dh_next
         # (3): f' from the stored output h_t, tanh' = 1 - h_t^2, relu' = [h_t > 0].
         if cache["nonlinearity"] == "tanh":
-            delta_all[t - 1] = dh * (1 - hs[t] ** 2)
+            delta_t = dh * (1 - h_t**2)
         else:
-            delta_all[t - 1] = dh * (hs[t] > 0)
-        dh_next = delta_all[t - 1] @ W_hh  # (B, H); rows are examples, so W^T delta is delta @ W
+            delta_t = dh * (h_t > 0)
+        delta_all[t - 1] = delta_t
+        dh_next = delta_t @ W_hh  # (B, H); rows are examples, so W^T delta is delta @ W
     # (5)-(7): every weight is used at every step, so its gradient is a sum over t. Stacking the
     # steps along the batch axis makes each sum one matrix product with T*B rows.
     delta_rows = delta_all.reshape(T * B, H)
     grads = {
         "weight_ih": delta_rows.T @ x.reshape(T * B, D),  # (H, D), sum_t delta_t x_t^T
         "weight_hh": delta_rows.T @ hs[:-1].reshape(T * B, H),  # (H, H), sum_t delta_t h_{t-1}^T
+        # Both biases are added to net_t unscaled, so both get the same gradient, sum_t delta_t.
         "bias_ih": delta_all.sum(axis=(0, 1)),  # (H,)
         "bias_hh": delta_all.sum(axis=(0, 1)),
     }
-    # (8): dx_t = W_ih^T delta_t for all steps at once; dh_0 = W_hh^T delta_1 is the last dh_next.
+    # (8): dx_t = W_ih^T delta_t for all steps at once.
     dx = delta_all @ W_ih  # (T, B, D)
-    return dx, dh_next, grads
+    # After the loop (t = 1) dh_next is what step 1 sent back to h_0: dh_0 = W_hh^T delta_1.
+    dh0 = dh_next
+    return dx, dh0, grads
 
 
 def last_state_classifier_grads(h_all, cache, W_hy, b_y, y):
@@ -368,19 +376,23 @@ def lstm_backward(dh_all, cache):
     dh_next = np.zeros_like(hs[0])  # (B, H), what step t+1 sends back to h_t (0 at t = T)
     dc_next = np.zeros_like(cs[0])  # (B, H), what step t+1 sends back to c_t (0 at t = T)
     for t in range(T, 0, -1):
-        i = gates[t - 1, :, :H]  # (B, H), this step's gates, as stored by the forward pass
+        # This step's values, (B, H) each. Arrays with T + 1 rows (hs, cs) hold step t at row t,
+        # arrays with T rows (gates, tanh_c, dh_all) at row t - 1.
+        i = gates[t - 1, :, :H]  # the gates of step t, as stored by the forward pass
         f = gates[t - 1, :, H : 2 * H]
         g = gates[t - 1, :, 2 * H : 3 * H]
         o = gates[t - 1, :, 3 * H :]
+        c_prev = cs[t - 1]  # c_{t-1}
+        tanh_c_t = tanh_c[t - 1]  # tanh(c_t)
         dh = dh_all[t - 1] + dh_next
         # c_t reaches the loss through h_t = o tanh(c_t) and through c_{t+1} = f_{t+1} c_t + ...
-        dc = dc_next + dh * o * (1 - tanh_c[t - 1] ** 2)
+        dc = dc_next + dh * o * (1 - tanh_c_t**2)
         # Product rule on c_t = f c_{t-1} + i g and h_t = o tanh(c_t), then each gate's activation,
         # from its stored output: sigmoid' = s (1 - s), tanh' = 1 - g^2.
         da_i = dc * g * i * (1 - i)  # (B, H), dLoss/d(pre-activation of i_t)
-        da_f = dc * cs[t - 1] * f * (1 - f)
+        da_f = dc * c_prev * f * (1 - f)
         da_g = dc * i * (1 - g**2)
-        da_o = dh * tanh_c[t - 1] * o * (1 - o)
+        da_o = dh * tanh_c_t * o * (1 - o)
         da_all[t - 1] = np.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (B, 4H)
         dc_next = dc * f  # c_{t-1} reaches c_t only through f_t c_{t-1}
         dh_next = da_all[t - 1] @ W_hh  # (B, H); rows are examples, so W^T da is da @ W
@@ -389,11 +401,14 @@ def lstm_backward(dh_all, cache):
     grads = {
         "weight_ih": da_rows.T @ x.reshape(T * B, D),  # (4H, D), sum_t da_t x_t^T
         "weight_hh": da_rows.T @ hs[:-1].reshape(T * B, H),  # (4H, H), sum_t da_t h_{t-1}^T
+        # Both biases are added to a_t unscaled, so both get the same gradient, sum_t da_t.
         "bias_ih": da_all.sum(axis=(0, 1)),  # (4H,)
         "bias_hh": da_all.sum(axis=(0, 1)),
     }
     dx = da_all @ W_ih  # (T, B, D), dx_t = W_ih^T da_t
-    return dx, dh_next, dc_next, grads
+    # After the loop (t = 1) dh_next and dc_next are what step 1 sent back to h_0 and c_0.
+    dh0, dc0 = dh_next, dc_next
+    return dx, dh0, dc0, grads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,11 +516,14 @@ def gru_backward(dh_all, cache):
     grads = {
         "weight_ih": dax_all.reshape(T * B, 3 * H).T @ x.reshape(T * B, D),  # (3H, D)
         "weight_hh": dah_all.reshape(T * B, 3 * H).T @ hs[:-1].reshape(T * B, H),  # (3H, H)
+        # The biases differ here: b_hn sits behind r with W_hn h_{t-1}, b_in does not.
         "bias_ih": dax_all.sum(axis=(0, 1)),  # (3H,)
         "bias_hh": dah_all.sum(axis=(0, 1)),
     }
     dx = dax_all @ W_ih  # (T, B, D)
-    return dx, dh_next, grads
+    # After the loop (t = 1) dh_next is what step 1 sent back to h_0: dLoss/dh_0.
+    dh0 = dh_next
+    return dx, dh0, grads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,7 +536,10 @@ def clip_grad_norm(grads, max_norm):
 
     Mirrors ``torch.nn.utils.clip_grad_norm_``: the norm is taken over *all* arrays as if they
     were one long vector, and every array is multiplied by max_norm / (total_norm + 1e-6) only
-    when that factor is below 1 (the 1e-6 guards against dividing by zero).
+    when that factor is below 1 (the 1e-6 guards against dividing by zero). Non-finite
+    gradients as in torch: a NaN total norm (a NaN anywhere) makes the factor NaN, so every
+    array comes back all NaN; an infinite norm with a finite ``max_norm`` makes it 0 (finite
+    entries become 0, infinite ones NaN); an infinite norm with ``max_norm = inf`` gives NaN.
     Returns ``(clipped, total_norm)``: a new dict of new arrays (the input is left untouched)
     and the norm *before* clipping, as a Python float.
     """
@@ -526,9 +547,11 @@ def clip_grad_norm(grads, max_norm):
     total_norm = float(np.sqrt(sum(np.sum(np.square(g, dtype=np.float64))
                                    for g in grads.values())))
     # float() keeps the factor a *weak* Python scalar, so float32 gradients stay float32.
+    # Python's float division gives NaN for a NaN norm or inf / inf, and 0.0 for x / inf.
     scale = float(max_norm) / (total_norm + 1e-6)
-    if scale < 1:
-        clipped = {k: np.asarray(g) * scale for k, g in grads.items()}
+    if scale < 1 or math.isnan(scale):  # torch's min(1, factor) keeps a NaN factor
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in torch, without a warning
+            clipped = {k: np.asarray(g) * scale for k, g in grads.items()}
     else:
         clipped = {k: np.array(g, copy=True) for k, g in grads.items()}
     return clipped, total_norm

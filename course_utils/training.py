@@ -166,14 +166,30 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _as_tensors(arrays: Sequence, device):
+def _param_dtype(model):
+    """The dtype of the model's first floating-point parameter (None if it has none)."""
+    return next((q.dtype for q in model.parameters() if q.is_floating_point()), None)
+
+
+def _as_tensors(arrays: Sequence, device, float_dtype=None):
+    """Tensors on ``device``; with ``float_dtype``, floating-point arrays are cast to it (NumPy's
+    float64 meets a float32 model), while integers (token ids, class ids) keep their dtype."""
     import torch
 
     out = []
     for a in arrays:
         t = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
+        if float_dtype is not None and t.is_floating_point():
+            t = t.to(float_dtype)
         out.append(t.to(device))
     return out
+
+
+def _cast_inputs(model, data: Sequence, device):
+    """``data = (inputs..., target)`` as tensors: floating inputs in the model's parameter
+    dtype, the target as given (the loss casts a regression target itself)."""
+    *inputs, target = data
+    return [*_as_tensors(inputs, device, _param_dtype(model)), *_as_tensors([target], device)]
 
 
 def evaluate(model, data: Sequence, task: str = "classification", batch_size: int = 512,
@@ -181,14 +197,17 @@ def evaluate(model, data: Sequence, task: str = "classification", batch_size: in
     """Mean loss and metric of ``model`` on ``data = (inputs..., target)``.
 
     The metric is accuracy for ``task="classification"`` and the mean squared error for
-    ``task="regression"``.
+    ``task="regression"``. Floating-point inputs are cast to the model's parameter dtype.
+    Empty data raises ValueError.
     """
     import torch
     import torch.nn.functional as F
 
     device = device or next(model.parameters()).device
-    *inputs, target = _as_tensors(data, device)
+    *inputs, target = _cast_inputs(model, data, device)
     n = len(target)
+    if n == 0:
+        raise ValueError("evaluate needs at least one example; the data given is empty")
     model.eval()
     total_loss, total_metric = 0.0, 0.0
     with torch.no_grad():
@@ -228,13 +247,16 @@ def fit(model, train: Sequence | None = None, test: Sequence | None = None, *,
     Parameters
     ----------
     train, test : sequences ``(inputs..., target)`` of arrays or tensors, batch-first.
-        Classification targets are int64 class ids, regression targets float. ``test`` is the
+        Classification targets are int64 class ids, regression targets float. Floating-point
+        inputs are cast to the dtype of the model's parameters (NumPy's float64 into a float32
+        model); integer inputs (token ids) keep theirs. ``test`` is the
         data evaluated during training: pass a validation split when the numbers choose a recipe.
         ``test=None`` evaluates nothing (the history then holds training losses only).
     task : ``"classification"`` (cross-entropy, accuracy) or ``"regression"`` (MSE, MSE).
     epochs : passes over ``train``; ``None`` trains until ``stop_when`` stops it.
     clip : if given, rescale the gradients so their global L2 norm is at most ``clip``.
-    optimizer : ``"adam"`` or ``"sgd"`` (one optimiser for the whole run).
+    optimizer : ``"adam"`` or ``"sgd"`` (one optimiser for the whole run); another name raises
+        ValueError.
     seed : seeds the shuffling, so two runs with one seed see the same batches.
     stop_when : a rule, or a list of rules, called with an :class:`Evaluation` after every
         evaluation; a truthy return (a string says why) stops training. See :func:`reach`,
@@ -245,7 +267,8 @@ def fit(model, train: Sequence | None = None, test: Sequence | None = None, *,
         target)``, one optimiser step each, in the order given (no shuffling; ``epochs``,
         ``batch_size`` and ``seed`` are not used). One pass over it counts as one epoch. For
         recipes that draw fresh data at every step (a curriculum, an endless task) or train
-        full-batch (``itertools.repeat((X, y), steps)``).
+        full-batch (``itertools.repeat((X, y), steps)``). An iterable that yields no batch raises
+        ValueError.
     loss_fn : ``loss_fn(output, target)`` -> scalar tensor, replacing the task's loss (the
         metric stays the task's).
 
@@ -270,15 +293,22 @@ def fit(model, train: Sequence | None = None, test: Sequence | None = None, *,
         raise ValueError("a stop rule needs evaluations: pass test")
     if eval_every is not None and eval_every < 1:
         raise ValueError(f"eval_every must be a positive number of steps, got {eval_every}")
+    optimizers = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+    if optimizer not in optimizers:
+        raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {optimizer!r}")
+    if test is not None and len(test[-1]) == 0:
+        raise ValueError("test is empty: pass at least one example to evaluate (or test=None)")
     if device is None:
         device = pick_device()
     model.to(device)
     if train is not None:
-        *inputs, target = _as_tensors(train, device)
+        *inputs, target = _cast_inputs(model, train, device)
         n = len(target)
+        if n == 0:
+            raise ValueError("train is empty: there is no example to train on")
         if any(len(x) != n for x in inputs):
             raise ValueError("all training arrays must have the same length along dim 0")
-    opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer]
+    opt_cls = optimizers[optimizer]
     opt = opt_cls(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     hist = History(metric_name="accuracy" if task == "classification" else "mse")
@@ -314,7 +344,7 @@ def fit(model, train: Sequence | None = None, test: Sequence | None = None, *,
         """The mini-batches of one epoch: shuffled slices of ``train``, or ``batches``."""
         if batches is not None:
             for batch in batches:
-                yield _as_tensors(batch, device)
+                yield _cast_inputs(model, batch, device)
             return
         order = torch.randperm(n, generator=gen).to(device)
         for b in range(0, n, batch_size):
@@ -345,6 +375,11 @@ def fit(model, train: Sequence | None = None, test: Sequence | None = None, *,
                 model.train()
                 if hist.stopped:
                     break
+        if batches is not None and not hist.step_loss:
+            if bar is not None:
+                bar.close()
+            raise ValueError("batches= gave no batch: pass an iterable of at least one "
+                             "(inputs..., target) mini-batch")
         epoch += 1
         hist.epochs = epoch  # the last one may be partial when a step or a rule stopped it
         if bar is not None:

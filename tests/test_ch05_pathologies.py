@@ -106,6 +106,32 @@ def test_deep_mlp_shapes_and_gradients():
         assert losses.shape == (3,) and change.shape == (5,)
 
 
+@pytest.mark.parametrize("residual", [False, True])
+def test_train_full_batch_is_plain_gradient_descent(residual):
+    """The losses and the weights it leaves are those of full-batch SGD written out by hand
+    (w <- w - lr * dLoss/dw on all of X, no momentum), and the loss falls."""
+    X, y = P.disc_data(64, seed=0)
+    model = P.deep_mlp(3, 8, residual=residual, seed=0)
+    ref = P.deep_mlp(3, 8, residual=residual, seed=0)
+    before = [layer.weight.detach().clone() for layer in ref.hidden]
+    losses, change = P.train_full_batch(model, X, y, steps=25, lr=0.5)
+    by_hand = []
+    for _ in range(25):
+        loss = torch.nn.functional.cross_entropy(ref(X), y)
+        by_hand.append(loss.item())
+        grads = torch.autograd.grad(loss, list(ref.parameters()))
+        with torch.no_grad():
+            for w, g in zip(ref.parameters(), grads, strict=True):
+                w -= 0.5 * g
+    np.testing.assert_allclose(losses, by_hand, rtol=1e-5)
+    for w, w_ref in zip(model.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(w, w_ref, rtol=1e-4, atol=1e-6)
+    expected = [((layer.weight - w0).norm() / w0.norm()).item()
+                for layer, w0 in zip(ref.hidden, before, strict=True)]
+    np.testing.assert_allclose(change, expected, rtol=1e-3)
+    assert losses[-1] < losses[0] - 0.01 and np.all(change > 0)
+
+
 def test_memory_task_and_training_run_shapes():
     x, y = tasks.sign_memory_task(10, 6, seed=0)
     assert x.shape == (10, 6, 1) and y.shape == (10,)   # batch-first

@@ -64,6 +64,50 @@ def test_joint_erasure_erases_the_whole_group(also_hidden):
     assert 0 <= cell_only <= 1 and 0 <= both <= 1
 
 
+def test_also_hidden_changes_the_score():
+    """Scored by the MSE of a one-output model, any change in what the model reads after the
+    erasure changes the score, so a version that ignores also_hidden cannot pass."""
+    torch.manual_seed(1)
+    model = RecurrentModel("lstm", 5, 1, input_dim=4)
+    task = tasks.marked_memory_task(30, 12, n_values=3, seed=5)
+    x = tasks.to_time_major(task.x)
+    target = task.labels.astype(np.float64)
+    group = [0, 3]
+    scores = {}
+    for also_hidden in (False, True):
+        _, (scores[also_hidden],) = gates.erasure_scores(
+            model, x, target, 7, task="regression", groups=[group], also_hidden=also_hidden)
+        by_hand = _h_and_c_after_erasure(model, x, 7, group, also_hidden)
+        assert scores[also_hidden] == pytest.approx(float(np.mean((by_hand - target) ** 2)),
+                                                    rel=1e-12)
+    assert abs(scores[True] - scores[False]) > 1e-6
+
+
+def test_gates_check_the_layout_of_x():
+    model = _model("lstm")                      # input size 4
+    task = tasks.marked_memory_task(10, 8, n_values=3, seed=6)   # batch-first (10, 8, 4)
+    x = tasks.to_time_major(task.x)                              # time-major (8, 10, 4)
+    gates.lstm_trace(model, x)
+    with pytest.raises(ValueError, match=r"time-major floats \(T, N, D\) with D = 4"):
+        gates.lstm_trace(model, x[..., :3])
+    with pytest.raises(ValueError, match=r"\(T, N, D\)"):
+        gates.lstm_trace(model, x[:, 0])                         # 2-D
+    with pytest.raises(ValueError, match="10 sequences but target has 8|8 sequences but target"):
+        gates.erasure_scores(model, task.x, task.labels, 4)      # batch-first given
+    with pytest.raises(ValueError, match="target has 9"):
+        gates.erasure_scores(model, x, task.labels[:9], 4)
+    with pytest.raises(ValueError, match="time-major"):
+        gates.gru_trace(_model("gru"), x[..., :2])
+    torch.manual_seed(0)
+    tokens_model = RecurrentModel("gru", 5, 3, vocab_size=6)
+    tokens = np.random.default_rng(0).integers(0, 6, (10, 8))   # (N, T) int ids
+    assert gates.gru_trace(tokens_model, tokens)["h"].shape == (8, 10, 5)
+    with pytest.raises(ValueError, match=r"int token ids, batch-first \(N, T\)"):
+        gates.gru_trace(tokens_model, tokens.astype(np.float64))
+    with pytest.raises(ValueError, match="8 sequences but target has 10"):
+        gates.erasure_scores(tokens_model, tokens.T, np.zeros(10, dtype=int), 4)  # (T, N) tokens
+
+
 def test_erasure_rejects_bad_units():
     model = _model("gru")
     task = tasks.marked_memory_task(10, 8, n_values=3, seed=6)

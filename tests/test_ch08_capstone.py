@@ -11,6 +11,7 @@ import json
 import math
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -370,6 +371,134 @@ def test_record_writes_every_run_and_spreads_reads_it(order_task, tmp_path):
     assert capstone.spreads(rec, "epochs")[("order", "gru")].values == (1, 1)
     table = capstone.spread_table(s, ["order"], ["tfidf", "gru"])
     assert "order task, distance 20-40 (2)" in table and " ± " in table
+
+
+def test_keep_best_never_keeps_a_non_finite_metric():
+    import torch
+
+    net = torch.nn.Linear(2, 1)
+
+    def ev(epoch, metric, name="accuracy"):
+        return type("Ev", (), {"epoch": epoch, "metric": metric, "metric_name": name})()
+
+    keep = runner.KeepBest(net, patience=2)
+    assert keep(ev(1, float("nan"))) is None and keep.state is not None   # something to restore
+    with torch.no_grad():
+        net.weight += 1.0
+    assert keep(ev(2, 0.6)) is None and keep.best_epoch == 2 and keep.best_metric == 0.6
+    assert torch.equal(keep.state["weight"], net.weight)
+    assert keep(ev(3, float("nan"))) is None and keep.best_epoch == 2     # NaN is no gain
+    assert keep(ev(4, 0.5)) is not None                                   # patience spent
+    mse = runner.KeepBest(net, patience=None)
+    for epoch, m in enumerate([float("inf"), float("nan"), 0.3, float("-inf"), 0.2], 1):
+        mse(ev(epoch, m, "mse"))
+    assert mse.best_epoch == 5 and mse.best_metric == 0.2
+
+
+def test_net_scores_leaves_the_network_in_its_mode(order_task):
+    tiny = order_task.subset(64, 32)
+    net = runner.build_model(tiny, "cnn", capstone.FAST.config("order", "cnn"), seed=0)
+    for mode in (True, False):
+        net.train(mode)
+        s = runner.net_scores(tiny, net, tiny.x_test, tiny.y_test)
+        assert net.training is mode and s.shape == (32,)
+
+
+def test_scores_round_trip_through_the_record_encoding():
+    record_module = importlib.import_module("course_utils.capstone.record")
+    rng = np.random.default_rng(0)
+    right = (rng.random(50) < 0.6).astype(np.float64)
+    stored = record_module.encode_scores(right, "accuracy")
+    assert isinstance(stored, str) and len(stored) == 50
+    np.testing.assert_array_equal(record_module.decode_scores(stored), right)
+    errors = rng.random(20) ** 3
+    stored = json.loads(json.dumps(record_module.encode_scores(errors, "mse")))
+    back = record_module.decode_scores(stored)
+    np.testing.assert_allclose(back, errors, rtol=5e-4)   # 4 significant digits
+    # a NaN accuracy score is neither right nor wrong: it comes back as NaN, not as 1
+    with_nan = np.array([1.0, np.nan, 0.0])
+    assert record_module.encode_scores(with_nan, "accuracy") == "1?0"
+    np.testing.assert_array_equal(record_module.decode_scores("1?0"), with_nan)
+    assert np.isnan(record_module.decode_scores(record_module.encode_scores([np.nan], "mse"))[0])
+    assert record_module.encode_scores(None, "accuracy") is None
+    assert record_module.decode_scores(None) is None
+    with pytest.raises(ValueError, match="0, 1 or NaN"):
+        record_module.encode_scores([0.5], "accuracy")
+    with pytest.raises(ValueError, match="other than 0, 1"):
+        record_module.decode_scores("10x")
+
+
+def _fake_run(diverge_at=None, fail_at=None):
+    """A stand-in for runner.run: instant, with per-example scores; run number ``diverge_at``
+    (1-based) diverges like a real one (NaN metric, never tested), ``fail_at`` raises."""
+    calls = []
+
+    def fake(task, model, *, profile, seed, threads):
+        calls.append((task.name, model, seed))
+        k = len(calls)
+        if k == fail_at:
+            raise KeyboardInterrupt
+        hist = type("H", (), {"diverged": k == diverge_at})()
+        if k == diverge_at:
+            return runner.Result(task.name, model, "accuracy", float("nan"), 10, 0.1, 0.1, 1,
+                                 hist, None, val_metric=0.5, epochs=1, best_epoch=1,
+                                 seed=seed)
+        per = (np.arange(len(task.y_test)) % (k + 1) == 0).astype(np.float64)
+        return runner.Result(task.name, model, "accuracy", float(per.mean()), 10, 0.1, 0.1, 1,
+                             hist, None, val_metric=0.5, epochs=1, best_epoch=1, seed=seed,
+                             per_example=per)
+
+    return fake
+
+
+def test_a_diverged_run_is_recorded_and_read_back(order_task, tmp_path, monkeypatch):
+    record_module = importlib.import_module("course_utils.capstone.record")
+    monkeypatch.setattr(record_module, "run", _fake_run(diverge_at=2))
+    path = tmp_path / "rec.json"
+    rec = capstone.record((0, 1), path=path, tasks={"order": order_task.subset(64, 32)},
+                          task_names=["order"], model_names=["tfidf", "gru"], out=lambda s: None)
+    assert len(rec["runs"]) == 4                       # the recording went on after it
+    diverged = rec["runs"][1]
+    assert diverged["model"] == "gru" and diverged["seed"] == 0
+    assert math.isnan(diverged["metric"]) and diverged["scores"] is None
+    back = capstone.load_record(path)
+    assert len(back["runs"]) == 4 and back["runs"][1]["scores"] is None
+    s = capstone.spreads(back)
+    assert s[("order", "gru")].n == 2 and math.isnan(s[("order", "gru")].values[0])
+    assert s[("order", "gru")].examples is None        # not every seed was tested
+    assert s[("order", "tfidf")].examples.shape == (2, 32)
+    with pytest.raises(ValueError, match="diverged"):
+        capstone.compare(s[("order", "gru")], s[("order", "tfidf")])
+
+
+def test_an_interrupted_record_keeps_the_finished_runs(order_task, tmp_path, monkeypatch):
+    record_module = importlib.import_module("course_utils.capstone.record")
+    monkeypatch.setattr(record_module, "run", _fake_run(fail_at=3))
+    path = tmp_path / "rec.json"
+    replaced = []   # every write goes through a rename onto the record (atomic on POSIX)
+    real_replace = record_module.os.replace
+    monkeypatch.setattr(record_module.os, "replace",
+                        lambda src, dst: (replaced.append(Path(dst)), real_replace(src, dst)))
+    with pytest.raises(KeyboardInterrupt):
+        capstone.record((0, 1), path=path, tasks={"order": order_task.subset(64, 32)},
+                        task_names=["order"], model_names=["tfidf", "gru"], out=lambda s: None)
+    assert len(capstone.load_record(path)["runs"]) == 2 and replaced == [path, path]
+    assert [p.name for p in tmp_path.iterdir()] == ["rec.json"]   # no temporary file left
+
+
+def test_the_record_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    record_module = importlib.import_module("course_utils.capstone.record")
+    path = tmp_path / "rec.json"
+    path.write_text('{"runs": []}')
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(record_module.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        record_module._write_atomically(path, '{"runs": [1, 2]}')
+    assert path.read_text() == '{"runs": []}'          # the old record, untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["rec.json"]
 
 
 def test_committed_record_covers_every_pair_with_three_seeds():

@@ -275,6 +275,24 @@ def test_clip_grad_norm_keeps_float32():
     assert np.linalg.norm(clipped["w"]) == pytest.approx(1.0, rel=1e-5)
 
 
+@pytest.mark.parametrize("bad, max_norm", [(np.nan, 1.0), (np.inf, 1.0), (np.inf, np.inf),
+                                           (np.nan, np.inf)])
+def test_clip_grad_norm_treats_non_finite_gradients_as_torch_does(bad, max_norm):
+    """A NaN anywhere makes torch's factor NaN: every array comes back all NaN, not the finite
+    ones unclipped. An infinite norm gives the factor 0 (or NaN with max_norm = inf)."""
+    grads = {"a": np.array([[1.0, 2.0], [3.0, bad]]), "b": np.array([0.5, -0.25])}
+    clipped, total_norm = scratch.clip_grad_norm(grads, max_norm)
+    tensors = [torch.zeros(g.shape, dtype=torch.float64) for g in grads.values()]
+    for t_, g in zip(tensors, grads.values(), strict=True):
+        t_.grad = torch.tensor(g)
+    torch_norm = float(torch.nn.utils.clip_grad_norm_(tensors, max_norm))
+    assert total_norm == torch_norm or (np.isnan(total_norm) and np.isnan(torch_norm))
+    for g, t_ in zip(clipped.values(), tensors, strict=True):
+        np.testing.assert_array_equal(g, t_.grad.numpy())   # NaN == NaN for this assert
+    if np.isnan(bad) or max_norm == np.inf:
+        assert all(np.isnan(g).all() for g in clipped.values())
+
+
 # --- input validation -------------------------------------------------------------------------
 
 
@@ -359,6 +377,38 @@ def test_step_input_must_be_2d():
         scratch.gru_step(x, h0, p)
 
 
+def test_check_inputs_takes_its_keywords_in_any_order():
+    p = scratch.params_from_torch(make_module("rnn_tanh"))
+    x, (h0,), _ = make_inputs("rnn_tanh")
+    a = scratch.check_inputs(p, 1, x=x, h0=h0)
+    b = scratch.check_inputs(p, 1, h0=h0, x=x)
+    assert len(a) == len(b) == 6
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    with pytest.raises(TypeError, match="exactly one input"):
+        scratch.check_inputs(p, 1, h0=h0)
+    with pytest.raises(TypeError, match="exactly one input"):
+        scratch.check_inputs(p, 1, x=x, x_t=x[0], h0=h0)
+    with pytest.raises(ValueError, match="nonlinearity must be one of"):
+        scratch.check_inputs(p, 1, x=x, h0=h0, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="nonlinearity must be one of"):
+        scratch.rnn_step(x[0], h0, p, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="nonlinearity must be one of"):
+        scratch.rnn_forward(x, h0, p, nonlinearity="linear")
+
+
+def test_conv1d_follows_the_scratch_dtype_rule():
+    from course_utils import cnn
+
+    x = np.arange(2 * 3 * 2).reshape(6, 1, 2) % 3            # int64 (T, B, D)
+    w = np.full((1, 2, 2), 0.25)
+    out = cnn.conv1d(x, w, np.array([0.1]))
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, cnn.conv1d(x.astype(np.float64), w, np.array([0.1])))
+    assert not np.all(out == np.round(out))                  # not truncated to integers
+    assert cnn.conv1d(x.astype(np.float32), w, np.zeros(1)).dtype == np.float32
+
+
 READ_ALONE = ["rnn_step", "rnn_backward", "lstm_step", "lstm_backward", "gru_step", "gru_backward"]
 
 
@@ -375,3 +425,7 @@ def test_reference_reads_without_opening_another_function(name):
               if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
     allowed = {"sigmoid", "check_inputs", "check_dh_all", "check_nonlinearity"}
     assert called & module_functions <= allowed, called & module_functions - allowed
+    # one validation call at the top: the nonlinearity check is folded into check_inputs
+    checks = [c for c in ast.walk(tree) if isinstance(c, ast.Call)
+              and isinstance(c.func, ast.Name) and c.func.id.startswith("check_")]
+    assert len(checks) == 1, [c.func.id for c in checks]

@@ -198,3 +198,160 @@ def test_batches_are_one_step_each_in_order_and_the_nan_rule_stops_before_the_up
         assert torch.equal(p, q)
     with pytest.raises(ValueError, match="exactly one"):
         fit(model, (xb, y), batches=batches)
+
+
+# ---- the recipe's knobs do what they say: fit against a hand-written loop ---------------------
+
+
+def _linear(n_in, n_out, seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Linear(n_in, n_out).double()
+
+
+def _blobs(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3)) * 3.0         # large inputs: large gradients to clip
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    return X, y
+
+
+def _sgd_by_hand(model, X, y, *, steps, lr, loss, clip=None, weight_decay=0.0):
+    """Full-batch SGD written out: g = grad; g *= clip / (||g|| + 1e-6) when that is < 1
+    (torch's clip_grad_norm_); g += weight_decay * w (SGD's L2 decay, after clipping, as fit
+    applies the optimiser after the clip); w -= lr * g. Returns the loss before every step."""
+    X, y = torch.as_tensor(X), torch.as_tensor(y)
+    losses = []
+    for _ in range(steps):
+        value = loss(model(X), y)
+        losses.append(value.item())
+        grads = torch.autograd.grad(value, list(model.parameters()))
+        if clip is not None:
+            norm = math.sqrt(sum(float((g * g).sum()) for g in grads))
+            scale = clip / (norm + 1e-6)
+            if scale < 1:
+                grads = [g * scale for g in grads]
+        with torch.no_grad():
+            for w, g in zip(model.parameters(), grads, strict=True):
+                w -= lr * (g + weight_decay * w)
+    return losses
+
+
+def _fit_full_batch(model, X, y, steps, **kw):
+    import itertools
+
+    return fit(model, batches=itertools.repeat((X, y), steps), optimizer="sgd",
+               show_progress=False, **kw)
+
+
+@pytest.mark.parametrize("knobs", [dict(clip=0.05), dict(weight_decay=0.5),
+                                   dict(clip=0.05, weight_decay=0.5)])
+def test_clip_and_weight_decay_match_a_hand_written_sgd_loop(knobs):
+    X, y = _blobs()
+    ce = torch.nn.functional.cross_entropy
+    model, ref, plain = _linear(3, 2), _linear(3, 2), _linear(3, 2)
+    hist = _fit_full_batch(model, X, y, 6, lr=0.3, **knobs)
+    by_hand = _sgd_by_hand(ref, X, y, steps=6, lr=0.3, loss=ce, **knobs)
+    np.testing.assert_allclose(hist.step_loss, by_hand, rtol=1e-12)
+    for w, w_ref in zip(model.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(w, w_ref, rtol=1e-12, atol=1e-14)
+    # the knob matters here: without it the run is another one
+    without = _fit_full_batch(plain, X, y, 6, lr=0.3)
+    assert abs(without.step_loss[-1] - hist.step_loss[-1]) > 1e-3
+
+
+def test_weight_decay_reaches_adam_and_clip_bounds_its_input():
+    """With Adam, fit's weight_decay is torch.optim.Adam's (L2 added to the clipped gradient)."""
+    X, y = _blobs()
+    ce = torch.nn.functional.cross_entropy
+    model, ref = _linear(3, 2), _linear(3, 2)
+    import itertools
+
+    hist = fit(model, batches=itertools.repeat((X, y), 5), lr=0.1, weight_decay=0.3, clip=0.05,
+               show_progress=False)
+    opt = torch.optim.Adam(ref.parameters(), lr=0.1, weight_decay=0.3)
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    for step in range(5):
+        loss = ce(ref(Xt), yt)
+        assert loss.item() == pytest.approx(hist.step_loss[step], rel=1e-12)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.05)
+        opt.step()
+    for w, w_ref in zip(model.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(w, w_ref, rtol=1e-12, atol=1e-14)
+    undecayed = fit(_linear(3, 2), batches=itertools.repeat((X, y), 5), lr=0.1, clip=0.05,
+                    show_progress=False)
+    assert abs(undecayed.step_loss[-1] - hist.step_loss[-1]) > 1e-4
+
+
+def test_loss_fn_replaces_the_task_loss():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(30)
+
+    def l1(out, target):
+        return (out.reshape(target.shape) - target).abs().mean()
+
+    model, ref, mse = _linear(3, 1), _linear(3, 1), _linear(3, 1)
+    hist = _fit_full_batch(model, X, y, 6, lr=0.1, task="regression", loss_fn=l1)
+    np.testing.assert_allclose(hist.step_loss,
+                               _sgd_by_hand(ref, X, y, steps=6, lr=0.1, loss=l1), rtol=1e-12)
+    with_mse = _fit_full_batch(mse, X, y, 6, lr=0.1, task="regression")
+    assert abs(with_mse.step_loss[0] - hist.step_loss[0]) > 1e-3
+    # the metric stays the task's (MSE), whatever the training loss
+    assert hist.metric_name == "mse"
+
+
+# ---- fit's boundary: dtypes, empty data, names -------------------------------------------------
+
+
+def test_float64_arrays_meet_a_float32_model_and_tokens_stay_integers(order_data):
+    rng = np.random.default_rng(0)
+    x64 = rng.standard_normal((48, 6, 2))                 # NumPy's default: float64
+    y64 = x64[:, 0, 0] + x64[:, -1, 1]
+    runs = []
+    for x, y in ((x64, y64), (x64.astype(np.float32), y64.astype(np.float32))):
+        env.setup(seed=0)
+        model = RecurrentModel("rnn", 4, 1, input_dim=2)
+        runs.append(fit(model, (x, y), (x, y), task="regression", epochs=2, batch_size=16,
+                        show_progress=False))
+        assert next(model.parameters()).dtype == torch.float32
+        assert evaluate(model, (x, y), task="regression") == evaluate(
+            model, (x.astype(np.float32), y.astype(np.float32)), task="regression")
+    assert runs[0].step_loss == runs[1].step_loss       # the cast is the same as casting first
+    import itertools
+
+    env.setup(seed=0)
+    fit(RecurrentModel("rnn", 4, 1, input_dim=2), batches=itertools.repeat((x64, y64), 2),
+        task="regression", show_progress=False)
+    # integer token ids are not cast: an embedding model still trains on int64 tokens
+    train, test = order_data
+    hist = fit(_order_model(), train, test, epochs=1, show_progress=False)
+    assert math.isfinite(hist.final_metric)
+
+
+def test_empty_data_and_unknown_optimiser_raise_clear_errors(order_data):
+    train, test = order_data
+    model = _order_model()
+    with pytest.raises(ValueError, match="no batch"):
+        fit(model, batches=[], show_progress=False)
+    with pytest.raises(ValueError, match="no batch"):
+        fit(model, batches=iter(()), show_progress=False)
+    with pytest.raises(ValueError, match="test is empty"):
+        fit(model, train, (test[0][:0], test[1][:0]), show_progress=False)
+    with pytest.raises(ValueError, match="train is empty"):
+        fit(model, (train[0][:0], train[1][:0]), test, show_progress=False)
+    with pytest.raises(ValueError, match="at least one example"):
+        evaluate(model, (test[0][:0], test[1][:0]))
+    with pytest.raises(ValueError, match=r"\['adam', 'sgd'\].*'Adam'"):
+        fit(model, train, test, optimizer="Adam", show_progress=False)
+
+
+def test_order_accuracy_leaves_the_model_in_its_mode():
+    from course_utils import cnn
+
+    model = TextCNN(tasks.ORDER_VOCAB, n_classes=2, embed_dim=4, widths=(3,), channels=2)
+    for mode in (True, False):
+        model.train(mode)
+        cnn.order_accuracy(model, [20], n=20)
+        assert model.training is mode

@@ -9,7 +9,10 @@ wrote the committed record) with::
     python -m course_utils.capstone record --seeds 0 1 2    # the fast profile's record
     python -m course_utils.capstone record --profile full   # writes record_full.json
 
-The record is written after every run, so an interrupted command leaves the finished runs.
+The record is written after every run (to a temporary file in the same folder, then renamed
+over the old one, so the file on disk is always a whole record), and an interrupted command leaves
+the finished runs. A run that diverged is recorded too: its metric is NaN and its ``"scores"``
+null (it was never tested), so :func:`spreads` gives that pair no per-example scores.
 
 The rule (:func:`compare`). Model A against model B on one task: d = mean(A) - mean(B), the
 means over seeds of the test metric. Two independent sources of noise move d:
@@ -39,7 +42,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,19 +69,52 @@ def record_path(profile="fast") -> Path:
 
 
 def encode_scores(per_example, metric_name: str):
-    """The per-example test scores in the record: a string of "0"/"1" (right or wrong) for an
-    accuracy, a list of squared errors to 4 significant digits for an MSE."""
-    v = np.asarray(per_example, dtype=np.float64)
+    """The per-example test scores in the record: a string of "0"/"1" (wrong or right) for an
+    accuracy, a list of squared errors to 4 significant digits for an MSE. A NaN score (an
+    example a broken model could not score) is "?" in the string and NaN in the list; None (a
+    run that was never tested, e.g. one that diverged) stays None. An accuracy score other than
+    0, 1 or NaN raises ValueError."""
+    if per_example is None:
+        return None
+    v = np.asarray(per_example, dtype=np.float64).reshape(-1)
     if metric_name == "accuracy":
-        return "".join("1" if x else "0" for x in v)
+        bad = ~(np.isnan(v) | (v == 0) | (v == 1))
+        if bad.any():
+            raise ValueError(f"an accuracy score is 0, 1 or NaN, got {v[bad][0]!r}")
+        return "".join("?" if math.isnan(x) else "1" if x == 1 else "0" for x in v)
     return [float(f"{x:.4g}") for x in v]
 
 
-def decode_scores(stored) -> np.ndarray:
-    """Inverse of :func:`encode_scores`: float64 (N,)."""
+_SCORE_OF_BYTE = np.full(256, -1.0)  # -1 marks a character encode_scores never writes
+_SCORE_OF_BYTE[[ord("0"), ord("1"), ord("?")]] = (0.0, 1.0, math.nan)
+
+
+def decode_scores(stored) -> np.ndarray | None:
+    """Inverse of :func:`encode_scores`: float64 (N,), or None for None."""
+    if stored is None:
+        return None
     if isinstance(stored, str):
-        return np.frombuffer(stored.encode(), dtype=np.uint8).astype(np.float64) - ord("0")
+        v = _SCORE_OF_BYTE[np.frombuffer(stored.encode("latin-1", "replace"), dtype=np.uint8)]
+        if (v == -1).any():
+            raise ValueError(f"stored accuracy scores hold characters other than 0, 1 and ?: "
+                             f"{stored[:40]!r}")
+        return v
     return np.asarray(stored, dtype=np.float64)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and
+    ``os.replace``: a reader (or an interrupted run) sees the old file or the new one, whole."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's file is private (0600); the record is not
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def record(seeds=DEFAULT_SEEDS, *, profile=None, path: Path | str | None = RECORD_PATH,
@@ -109,7 +147,7 @@ def record(seeds=DEFAULT_SEEDS, *, profile=None, path: Path | str | None = RECOR
                 out(f"seed {seed} {t:<14} {m:<6} {r.metric:.4f} (val {r.val_metric:.4f}, "
                     f"{r.epochs} epochs, best {r.best_epoch}) {r.cpu_seconds:.1f} CPU s")
                 if path is not None:
-                    Path(path).write_text(json.dumps(rec, indent=1) + "\n")
+                    _write_atomically(Path(path), json.dumps(rec, indent=1) + "\n")
     return rec
 
 
@@ -181,7 +219,7 @@ def spreads(rec: dict, key: str = "metric") -> dict:
     scores: dict = {}
     for row in rec["runs"]:
         out.setdefault((row["task"], row["model"]), []).append(row[key])
-        if "scores" in row:
+        if row.get("scores") is not None:  # a diverged run has none
             scores.setdefault((row["task"], row["model"]), []).append(decode_scores(row["scores"]))
     names = {r["task"]: ("mse" if r["task"] == "adding" else "accuracy") for r in rec["runs"]}
     result = {}
@@ -226,8 +264,10 @@ def paired_test_se(a: Spread, b: Spread) -> float:
     same N examples, so it is the standard deviation of the per-example differences of the
     seed-averaged scores over sqrt(N)."""
     if a.examples is None or b.examples is None:
-        raise ValueError("the record has no per-example test scores; regenerate it with "
-                         "`python -m course_utils.capstone record`")
+        raise ValueError("the record has no per-example test scores for every seed of both "
+                         "models (a run that diverged has none; a record written before they "
+                         "were kept: regenerate it with `python -m course_utils.capstone "
+                         "record`)")
     e = np.asarray(a.examples).mean(axis=0) - np.asarray(b.examples).mean(axis=0)
     return float(np.std(e, ddof=1) / math.sqrt(len(e)))
 

@@ -130,15 +130,20 @@ def _baseline_score(task: Task, clf, x, y) -> float:
 
 
 def net_scores(task: Task, net, x: np.ndarray, y: np.ndarray, batch_size: int = 512):
-    """Per-example scores (see :func:`scores`) of a trained network on ``(x, y)``, eval mode."""
+    """Per-example scores (see :func:`scores`) of a trained network on ``(x, y)``, computed in
+    eval mode; the network is left in the mode it was in."""
     import torch
 
+    was_training = net.training
     net.eval()
     outs = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            out = net(torch.as_tensor(x[start:start + batch_size]))
-            outs.append(out.argmax(dim=-1) if task.kind == "classification" else out)
+    try:
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                out = net(torch.as_tensor(x[start:start + batch_size]))
+                outs.append(out.argmax(dim=-1) if task.kind == "classification" else out)
+    finally:
+        net.train(was_training)
     return scores(task, torch.cat(outs).numpy(), y)
 
 
@@ -202,15 +207,23 @@ def run(task: Task, model: str, config: Config | None = None, *, profile: Profil
 
 class KeepBest:
     """A ``training.fit`` stop rule that remembers the weights of the best validation epoch and
-    stops after ``patience`` epochs without improvement (never, if ``patience`` is None)."""
+    stops after ``patience`` epochs without improvement (never, if ``patience`` is None).
+
+    A non-finite metric (NaN, inf) is never an improvement; it is kept only while nothing finite
+    has been seen (so that :meth:`restore` has weights), and any finite metric replaces it."""
 
     def __init__(self, net, patience: int | None = None):
         self.net, self.patience = net, patience
         self.best_metric, self.best_epoch, self.state = float("nan"), 0, None
 
     def __call__(self, ev):
-        better = (ev.metric > self.best_metric if ev.metric_name == "accuracy"
-                  else ev.metric < self.best_metric)
+        if not math.isfinite(ev.metric):
+            better = False
+        elif not math.isfinite(self.best_metric):
+            better = True
+        else:
+            better = (ev.metric > self.best_metric if ev.metric_name == "accuracy"
+                      else ev.metric < self.best_metric)
         if self.state is None or better:
             self.best_metric, self.best_epoch = ev.metric, ev.epoch
             self.state = copy.deepcopy(self.net.state_dict())
