@@ -6,6 +6,7 @@ Same tiny fake chapter as tests/test_grade.py (chapter 00's two softmax exercise
 import csv
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -134,8 +135,8 @@ def test_processes_the_function_starts_do_not_outlive_its_check(tmp_path, finish
 
 
 def test_a_process_started_in_a_session_of_its_own_does_not_outlive_its_check(tmp_path):
-    """``start_new_session=True`` leaves the check's process group; the grader (a Linux child
-    subreaper) still kills it, and what it started in turn."""
+    """``start_new_session=True`` leaves the check's process group; the check's reaper (a Linux
+    child subreaper) still kills it, and what it started in turn."""
     marker = f"{os.getpid() % 1000 + 7000}.3"
 
     def softmax(z):
@@ -154,6 +155,52 @@ def test_a_process_started_in_a_session_of_its_own_does_not_outlive_its_check(tm
     assert outcome.status == "passed", outcome
     time.sleep(0.2)
     assert _processes_with(marker) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reaper is Linux-only")
+def test_a_session_of_its_own_dies_with_a_check_that_times_out(tmp_path):
+    """When the check runs out of time the grader kills the reaper's tree, setsid'd processes
+    included."""
+    marker = f"{os.getpid() % 1000 + 7000}.4"
+
+    def softmax(z):
+        import subprocess
+        subprocess.Popen(["sleep", marker], start_new_session=True)
+        time.sleep(600)
+
+    outcome = _check(tmp_path, softmax, timeout=4)
+    assert outcome.status == "failed" and "timed out" in outcome.message, outcome
+    time.sleep(0.2)
+    assert _processes_with(marker) == []
+
+
+def test_the_grader_kills_nothing_it_did_not_start_for_the_check(tmp_path):
+    """A process the grading process starts itself, before or during a check, survives the
+    check's clean-up and keeps its own exit status (the grader adopts and reaps nothing)."""
+    import threading
+    marker = f"{os.getpid() % 1000 + 7000}.5"
+    before = subprocess.Popen(["sleep", marker])
+    during = []
+    starter = threading.Timer(0.5, lambda: during.append(subprocess.Popen(["sleep", marker])))
+
+    def softmax(z):
+        import numpy as np
+        time.sleep(1.5)
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    starter.start()
+    try:
+        outcome = _check(tmp_path, softmax, timeout=30)
+        starter.join()
+        assert outcome.status == "passed", outcome
+        assert before.poll() is None and during and during[0].poll() is None
+        for proc in (before, *during):
+            proc.terminate()
+            assert proc.wait(timeout=10) == -signal.SIGTERM  # its owner reaps it, not the grader
+    finally:
+        for proc in (before, *during):
+            proc.kill()
 
 
 @pytest.mark.parametrize("how", ["print", "os.write"])
@@ -191,7 +238,6 @@ def test_a_grade_row_says_why_the_check_was_stopped(solutions, tmp_path):
 def test_cpu_time_is_limited_and_its_signal_named(tmp_path):
     """The check process gets RLIMIT_CPU: a process past it dies by SIGXCPU, and the row says
     it was the CPU-time limit of the check (its time limit)."""
-    import subprocess
     code = ("from course_utils.grading.grade_check import limit_resources\n"
             "print(limit_resources(None, None, cpu_seconds=1, file_mb=None), flush=True)\n"
             "while True:\n    pass")
@@ -208,6 +254,22 @@ def test_cpu_time_is_limited_and_its_signal_named(tmp_path):
     outcome = _check(tmp_path, softmax, timeout=30)
     assert outcome.status == "failed"
     assert "killed by SIGXCPU" in outcome.message and "30 s of CPU time" in outcome.message
+
+
+def test_the_check_process_runs_under_the_checks_cpu_limit(tmp_path):
+    """The CPU limit reaches the check: the learner's function sees a finite RLIMIT_CPU no
+    larger than the check's time limit plus one second (a wrong answer otherwise)."""
+    def softmax(z):
+        import resource
+
+        import numpy as np
+        soft, _hard = resource.getrlimit(resource.RLIMIT_CPU)
+        if soft == resource.RLIM_INFINITY or soft > 31:
+            return z  # wrong on purpose: the limit did not arrive
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    assert _check(tmp_path, softmax, timeout=30).status == "passed"
 
 
 def test_the_command_line_limits_default_to_limits(monkeypatch, capsys):
@@ -352,7 +414,6 @@ def test_nbval_collects_the_solutions_functions_for_the_grader(tmp_path, monkeyp
     """`make notebooks` runs nbval with course_utils.grading.grade_nbval; the grader then only
     checks."""
     import hashlib
-    import subprocess
 
     from course_utils.grading import grade_nbval
 

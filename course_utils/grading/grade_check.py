@@ -7,13 +7,16 @@ cloudpickle) and calls :func:`run_in_fresh_process`, which starts
 a temporary name that is then renamed, so a half-written result is never read. It imports only
 what a check needs, so it starts fast.
 
-Containment: the check process starts in a session (and process group) of its own, and the whole
-group is killed when the check ends or runs out of time. On Linux the grading process is also a
-"child subreaper" (``prctl(PR_SET_CHILD_SUBREAPER)``): a process the learner's code started in a
-session of its own (``start_new_session=True``, ``setsid``) leaves the group but, once its parent
-is gone, becomes the grader's child, and every new descendant of the grader is killed after the
-check. Elsewhere (macOS, Windows) only the process group is killed, so such a process can outlive
-its check. Before the learner's function is loaded, the process limits its own address space
+Containment: the check runs under a small "reaper" process of its own
+(``python -m course_utils.grading.grade_check --reaper JOB.json``), started in a session (and
+process group) of its own. On Linux the reaper is a "child subreaper"
+(``prctl(PR_SET_CHILD_SUBREAPER)``): a process the learner's code started in a session of its
+own (``start_new_session=True``, ``setsid``) stays in the reaper's tree when its parent dies, and
+the reaper kills its whole tree when the check ends; when the check runs out of time the grader
+kills the reaper's tree, never a process outside it. So the grading process adopts nothing and
+kills nothing it did not start. Elsewhere (macOS, Windows), or where ``prctl`` is refused (the
+reaper says so on its standard error), only the process group is killed, so such a process can
+outlive its check. Before the learner's function is loaded, the process limits its own address space
 (``Limits.memory_mb``), its CPU time (the check's time limit), the size of any file it writes,
 its standard error included (``FILE_MB``), and, for a user other than root, how many more
 processes it may start; the limits hold for the processes it starts too. Outcomes: a check
@@ -220,27 +223,21 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-_SUBREAPER: bool | None = None  # None: not tried yet
-
-
 def become_subreaper() -> bool:
     """Make this process adopt its orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``).
 
-    A process the check started in a session of its own then becomes this process's child once
-    the check process is gone, where :func:`_kill_new_children` finds it. True if it worked.
+    Only the reaper calls it: the grading process itself never adopts a process. True if it
+    worked.
     """
-    global _SUBREAPER
-    if _SUBREAPER is None:
-        _SUBREAPER = False
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
 
-                libc = ctypes.CDLL(None, use_errno=True)
-                _SUBREAPER = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER = 36
-            except (OSError, AttributeError):
-                pass
-    return _SUBREAPER
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER = 36
+    except (OSError, AttributeError):
+        return False
 
 
 def _parents() -> dict[int, int]:
@@ -260,38 +257,72 @@ def _parents() -> dict[int, int]:
     return found
 
 
-def _descendants(roots: set[int], parents: dict[int, int]) -> set[int]:
-    found, grew = set(roots), True
+def _descendants(root: int, parents: dict[int, int]) -> set[int]:
+    """Every process below ``root`` in the process tree (``root`` itself left out)."""
+    found, grew = {root}, True
     while grew:
         more = {pid for pid, parent in parents.items() if parent in found} - found
         found |= more
         grew = bool(more)
-    return found
+    return found - {root}
 
 
-def _kill_new_children(before: set[int], rounds: int = 20) -> int:
-    """Kill this process's children that were not there ``before`` the check, and all their
-    descendants (a forking process is caught in a later round); reap them. How many died."""
+def kill_tree(root: int, rounds: int = 20) -> int:
+    """SIGKILL every descendant of ``root`` (not ``root``), round after round, so that a process
+    forking meanwhile is caught too; reap those that are this process's own children, without
+    ever blocking. Returns how many were signalled."""
     me, killed = os.getpid(), set()
     for _ in range(rounds):
         parents = _parents()
-        new = {pid for pid, parent in parents.items() if parent == me} - before
-        targets = _descendants(new, parents) - killed
-        if not new:
+        targets = _descendants(root, parents)
+        if not targets:
             break
         for pid in targets:
             try:
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
+            except OSError:  # gone already, or not ours to kill: never wait on it
                 pass
         killed |= targets
-        for pid in new:  # all killed: each wait returns at once, and leaves no zombie
+        time.sleep(0.02)
+        for pid in [p for p in targets if parents.get(p) == me]:
             try:
-                os.waitpid(pid, 0)
+                os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
-        time.sleep(0.02)  # orphans of what just died are handed to this process meanwhile
+    while True:  # orphans the kernel handed to this process: reap the dead ones, never block
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
     return len(killed)
+
+
+def reaper(job_path: str) -> int:
+    """``python -m course_utils.grading.grade_check --reaper JOB.json``: run the check as a child
+    and, when it ends, kill everything the check left behind (the reaper's whole tree). Exits
+    the way the check did, so the grader reads the check's exit status or signal."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a killed check leaves no core file
+    except (ImportError, ValueError, OSError):
+        pass
+    if not become_subreaper() and sys.platform.startswith("linux"):
+        print("grader note: prctl(PR_SET_CHILD_SUBREAPER) was refused; only the check's process "
+              "group is killed when it ends", file=sys.stderr, flush=True)
+    check = subprocess.Popen([sys.executable, "-m", "course_utils.grading.grade_check", job_path],
+                             stdin=subprocess.DEVNULL)
+    code = check.wait()
+    kill_tree(os.getpid())
+    if code < 0:  # die by the same signal, so the grader names it
+        try:
+            signal.signal(-code, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL and SIGSTOP have no handler to reset
+            pass
+        os.kill(os.getpid(), -code)
+    return code
 
 
 def _tail(path: Path, limit: int = STDERR_TAIL) -> str:
@@ -310,9 +341,10 @@ def run_in_fresh_process(checker: str, kwargs, pickled: Path, folder: Path, time
                          file_mb: int | None = FILE_MB) -> CheckOutcome:
     """Check one pickled function with ``checks.<checker>(fn, **kwargs)`` in a fresh process.
 
-    The process runs in its own session with ``timeout`` seconds of CPU time and of wall time;
-    when it ends or runs out of time its whole process group is killed, and (on Linux) so is
-    every process it started in a session of its own. Returns a :class:`CheckOutcome`.
+    The check runs under a reaper (see the module docstring) in a session of its own, with
+    ``timeout`` seconds of CPU time and of wall time; when it ends or runs out of time its whole
+    tree is killed: its process group and (on Linux) every process it started in a session of
+    its own. Returns a :class:`CheckOutcome`.
     """
     result = folder / f"{checker}.result.json"
     job = folder / f"{checker}.job.json"
@@ -324,12 +356,11 @@ def run_in_fresh_process(checker: str, kwargs, pickled: Path, folder: Path, time
                                "cpu_seconds": timeout, "file_mb": file_mb,
                                "kwargs": list(kwargs), "result": str(result)}),
                    encoding="utf-8")
-    reaping = become_subreaper()
-    before = {pid for pid, parent in _parents().items() if parent == os.getpid()}
     start = time.monotonic()
+    timed_out, returncode = True, None  # until the wait below says otherwise
     with open(stderr_path, "wb") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.grade_check",
-                                 str(job)],
+                                 "--reaper", str(job)],
                                 cwd=folder, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=stderr,
                                 start_new_session=True)
@@ -339,10 +370,10 @@ def run_in_fresh_process(checker: str, kwargs, pickled: Path, folder: Path, time
         except subprocess.TimeoutExpired:
             timed_out, returncode = True, None
         finally:
-            _kill_group(proc)  # also what the learner's code started, finished check or not
+            if timed_out:  # the reaper is alive (so its pid is still its own): kill its tree
+                kill_tree(proc.pid)
+            _kill_group(proc)  # the process group, finished check or not (all there is off Linux)
             proc.wait()
-            if reaping:  # and what it started in a session of its own
-                _kill_new_children(before)
     seconds = time.monotonic() - start
     detail = _tail(stderr_path)
     if timed_out:
@@ -364,4 +395,6 @@ def run_in_fresh_process(checker: str, kwargs, pickled: Path, folder: Path, time
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--reaper":
+        sys.exit(reaper(sys.argv[2]))
     sys.exit(worker(sys.argv[1]))
