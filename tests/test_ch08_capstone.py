@@ -17,7 +17,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_utils import REPO_ROOT, capstone, speed
+from course_utils import REPO_ROOT, capstone, files, speed
 from course_utils.capstone import runner
 from course_utils.maintainer import bench
 
@@ -476,8 +476,8 @@ def test_an_interrupted_record_keeps_the_finished_runs(order_task, tmp_path, mon
     monkeypatch.setattr(record_module, "run", _fake_run(fail_at=3))
     path = tmp_path / "rec.json"
     replaced = []   # every write goes through a rename onto the record (atomic on POSIX)
-    real_replace = record_module.os.replace
-    monkeypatch.setattr(record_module.os, "replace",
+    real_replace = files.os.replace
+    monkeypatch.setattr(files.os, "replace",
                         lambda src, dst: (replaced.append(Path(dst)), real_replace(src, dst)))
     with pytest.raises(KeyboardInterrupt):
         capstone.record((0, 1), path=path, tasks={"order": order_task.subset(64, 32)},
@@ -494,9 +494,9 @@ def test_the_record_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(record_module.os, "replace", broken_replace)
+    monkeypatch.setattr(files.os, "replace", broken_replace)
     with pytest.raises(OSError):
-        record_module._write_atomically(path, '{"runs": [1, 2]}')
+        record_module.write_atomically(path, '{"runs": [1, 2]}')
     assert path.read_text() == '{"runs": []}'          # the old record, untouched
     assert [p.name for p in tmp_path.iterdir()] == ["rec.json"]
 

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import REPO_ROOT
+from course_utils import REPO_ROOT, files
 from course_utils.grading import exercises as ex
 
 SOLVED = '''def add(a, b):
@@ -144,7 +144,7 @@ def test_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkey
     def crash(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ex.os, "replace", crash)
+    monkeypatch.setattr(files.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         ex.write_atomically(target, "new text")
     assert target.read_text(encoding="utf-8") == "learner's work"

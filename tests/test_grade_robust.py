@@ -385,13 +385,27 @@ def test_the_output_limit_is_defined_once_in_characters():
     assert "characters" in nbrun.__doc__
 
 
-def test_one_atomic_writer():
+def test_one_atomic_writer(tmp_path):
+    """Every whole-file write of the course goes through ``files.write_atomically``; only the
+    data download (a stream hashed as it arrives) renames a temporary file of its own. The
+    writer's files get the permissions of a plain open(), not mkstemp's private 0600."""
+    from course_utils import REPO_ROOT, files
+    from course_utils.capstone import record as _  # noqa: F401 - the module, for sys.modules
     from course_utils.grading import exercises
 
-    assert grade.write_atomically is grade_check.write_atomically is exercises.write_atomically
-    for module in (grade, grade_check, exercises):
-        source = open(module.__file__, encoding="utf-8").read()
-        assert source.count("os.replace(") == (1 if module is exercises else 0), module
+    record_module = sys.modules["course_utils.capstone.record"]
+    for module in (grade, grade_check, exercises, record_module):
+        assert module.write_atomically is files.write_atomically, module
+    renaming = sorted(str(p.relative_to(REPO_ROOT))
+                      for p in (REPO_ROOT / "course_utils").rglob("*.py")
+                      if "os.replace(" in p.read_text(encoding="utf-8"))
+    assert renaming == ["course_utils/data.py", "course_utils/files.py"]
+    mask = os.umask(0o022)
+    try:
+        files.write_atomically(tmp_path / "a.txt", "text")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
 
 
 def test_the_results_file_protocol_is_gone():

@@ -42,9 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +52,7 @@ import numpy as np
 from course_utils.capstone.profiles import FAST, PROFILES
 from course_utils.capstone.runner import run
 from course_utils.capstone.suite import MODEL_NAMES, TASK_NAMES, load_task
+from course_utils.files import write_atomically
 
 RECORD_PATH = Path(__file__).with_name("record_fast.json")
 DEFAULT_SEEDS = (0, 1, 2)
@@ -102,21 +101,6 @@ def decode_scores(stored) -> np.ndarray | None:
     return np.asarray(stored, dtype=np.float64)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and
-    ``os.replace``: a reader (or an interrupted run) sees the old file or the new one, whole."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's file is private (0600); the record is not
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def record(seeds=DEFAULT_SEEDS, *, profile=None, path: Path | str | None = RECORD_PATH,
            tasks: dict | None = None, task_names=None, model_names=None, out=print) -> dict:
     """Run every model on every task once per seed (one thread), write the record as JSON to
@@ -147,7 +131,7 @@ def record(seeds=DEFAULT_SEEDS, *, profile=None, path: Path | str | None = RECOR
                 out(f"seed {seed} {t:<14} {m:<6} {r.metric:.4f} (val {r.val_metric:.4f}, "
                     f"{r.epochs} epochs, best {r.best_epoch}) {r.cpu_seconds:.1f} CPU s")
                 if path is not None:
-                    _write_atomically(Path(path), json.dumps(rec, indent=1) + "\n")
+                    write_atomically(Path(path), json.dumps(rec, indent=1) + "\n")
     return rec
 
 

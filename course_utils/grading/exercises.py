@@ -32,17 +32,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from course_utils import REPO_ROOT
+from course_utils.files import write_atomically
 
 MANIFEST = ".manifest.json"
 
@@ -195,27 +194,6 @@ class Report:
     left_alone: list[str]
     errors: list[str]
     backups: list[str] = field(default_factory=list)
-
-
-def write_atomically(path: Path, content: str | bytes) -> None:
-    """Write ``content`` to ``path`` through a temporary file in the same folder and a rename.
-
-    The course's one atomic writer (exercise notebooks and their manifest, the grader's CSV
-    header, each trusted check's result): a reader sees the old file or the whole new one, and
-    an interrupted write leaves no temporary file behind. Text is written as UTF-8.
-    """
-    path = Path(path)
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def backup(path: Path) -> Path:

@@ -54,9 +54,10 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from course_utils import REPO_ROOT
+from course_utils.files import write_atomically
 from course_utils.grading import checks, nbrun
 from course_utils.grading.checking import DEFER_ENV, FAILED, NOT_ATTEMPTED, PASSED
-from course_utils.grading.exercises import MarkerError, read_notebook, write_atomically
+from course_utils.grading.exercises import MarkerError, read_notebook
 from course_utils.grading.grade_check import (  # noqa: F401  (parse_result: part of the grader's API)
     ERROR,
     EXTRA_PROCESSES,

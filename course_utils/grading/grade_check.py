@@ -37,8 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_utils.files import write_atomically
 from course_utils.grading.checking import FAILED, NOT_ATTEMPTED, PASSED
-from course_utils.grading.exercises import write_atomically
 from course_utils.grading.streams import CappedStream
 
 ERROR = "error"          # the grader could not read or run something (exit status 2)

@@ -31,8 +31,8 @@ def pytest_addoption(parser):
 
 def collect_into(kernel, notebook: Path, folder: Path, timeout: float = 120) -> bool:
     """Copy ``notebook``'s graded functions out of the running nbval ``kernel``; True if done."""
+    from course_utils.files import write_atomically
     from course_utils.grading import grade
-    from course_utils.grading.exercises import write_atomically
 
     exercises = [e for e in grade.expected_exercises(notebook) if e.graded]
     if not exercises or not kernel.is_alive():
