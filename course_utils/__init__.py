@@ -8,7 +8,7 @@ The folder listing shows the three groups (CONTRIBUTING.md has the same map and 
   ``softmax``, ``scratch`` (the NumPy RNN, LSTM and GRU), ``models``, ``training`` (the one
   training loop), ``pathologies``, ``gates``, ``wine``, ``stats`` (paired tests of two
   classifiers), ``speed`` (NumPy vs PyTorch timings), ``errors`` (what went wrong in a learner's
-  code), ``capstone`` (chapter 08's harness), ``glossary``.
+  code), ``files`` (the one atomic writer), ``capstone`` (chapter 08's harness), ``glossary``.
 * ``course_utils/grading/``: the exercise machinery. ``checking`` (runs a checker and reports
   its result), ``checks`` (the checkers, one module per chapter: ``checks.NAME(your_function)``),
   ``exercises`` (builds ``exercises/`` from ``solutions/``), ``grade``

@@ -128,7 +128,8 @@ def limit_threads(n: int | None = 1) -> Iterator[None]:
 
 @contextmanager
 def isolated_run(threads: int | None = 1) -> Iterator[None]:
-    """Run a block as if in a process of its own, then leave no trace in the notebook.
+    """Run a block with its own random streams and thread count, and give the notebook back its
+    own afterwards.
 
     Inside the block the global PyTorch random stream is forked (``torch.random.fork_rng``, CPU
     only), so the block may call ``torch.manual_seed`` while the notebook keeps its own stream;
@@ -137,7 +138,9 @@ def isolated_run(threads: int | None = 1) -> Iterator[None]:
     Python's global random states are put back too, in case the block drew from or reseeded
     them. The design checkers run inside it, and so do the helpers that train a learner's model
     "exactly as the checker does" (``pathologies.train_relu_rnn_adding``,
-    ``capstone.surnames.train_surname_model``). Nesting is harmless.
+    ``capstone.surnames.train_surname_model``). Nesting is harmless. Other global settings (the
+    default dtype, grad mode, NumPy's error state) are not saved: the course's code does not
+    change them.
     """
     import torch
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import traceback
 
+# What the course catches from a learner's code: every error and exit(), never Ctrl-C.
+LEARNER_ERRORS = (Exception, SystemExit)
+
 
 class LearnerError(Exception):
     """The learner's code cannot be used; the message says why. ``attempted`` is False while the

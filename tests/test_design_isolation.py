@@ -155,3 +155,36 @@ def test_the_trainers_a_learner_tunes_with_leave_the_session_too(learner_session
         lambda v, c: (Tiny(v, c), {"epochs": 1, "lr": 1e-2, "batch_size": 512}), seed=0, task=task)
     assert result.history.epochs == 1
     assert_same(before, snapshot())
+
+
+def test_design_checker_itself_isolates(learner_session):
+    """The wrapper alone, not the checkers' own isolation: a design checker that reseeds torch,
+    draws from NumPy and Python and changes the thread count leaves no trace, and runs on one
+    thread."""
+    seen = []
+
+    @checking.design_checker
+    def untidy_checker(fn):
+        seen.append((torch.get_num_threads(), sorted(set(blas_threads().values()))))
+        torch.manual_seed(0)
+        np.random.seed(0)
+        random.seed(0)
+        torch.set_num_threads(3)
+        return checking.CheckResult("untidy", NOT_ATTEMPTED, "nothing checked")
+
+    before = snapshot()
+    untidy_checker(None)
+    assert seen == [(1, [1])]
+    assert_same(before, snapshot())
+
+
+def test_a_learner_exit_in_the_surname_helper_is_a_learner_error():
+    """``exit()`` in the learner's builder is reported like any other bug, not raised."""
+    from course_utils.capstone import surnames
+    from course_utils.errors import LearnerError
+
+    def builder(vocab, classes):
+        raise SystemExit(3)
+
+    with pytest.raises(LearnerError, match="SystemExit"):
+        surnames.train_surname_model(builder, task=surnames.surname_task())

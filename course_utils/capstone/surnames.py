@@ -26,7 +26,7 @@ from course_utils.capstone.profiles import Config
 from course_utils.capstone.runner import train_model
 from course_utils.capstone.suite import load_task
 from course_utils.env import isolated_run
-from course_utils.errors import LearnerError, learner_frame
+from course_utils.errors import LEARNER_ERRORS, LearnerError, learner_frame
 from course_utils.training import count_parameters
 
 SURNAME_SEEDS = (0, 1, 2)       # the grade is the mean test accuracy over these seeds
@@ -157,7 +157,7 @@ def _build_and_train(fn, seed: int, task):
         raise LearnerError("not attempted yet: replace the `raise "
                            "NotImplementedError` line with your code, then run this cell "
                            "again.", attempted=False) from None
-    except Exception as exc:  # noqa: BLE001 - the learner's bug is reported, not raised
+    except LEARNER_ERRORS as exc:  # the learner's bug (or exit()) is reported, not raised
         raise LearnerError(f"your function raised {type(exc).__name__}: {exc}"
                            f"{learner_frame(exc)}") from None
     if built is None:
@@ -191,7 +191,7 @@ def _build_and_train(fn, seed: int, task):
             model.eval()
             with torch.no_grad():
                 out = model(torch.as_tensor(task.x_train[:5]))
-        except Exception as exc:  # noqa: BLE001
+        except LEARNER_ERRORS as exc:
             raise LearnerError(f"calling your model on a batch of token ids, int64 "
                                f"shape (5, {length}), raised {type(exc).__name__}: {exc}"
                                f"{learner_frame(exc)}") from None
@@ -201,7 +201,7 @@ def _build_and_train(fn, seed: int, task):
     try:
         return train_model(task, model, config, name="surname_gru", seed=seed, threads=1,
                            test=False)
-    except Exception as exc:  # noqa: BLE001
+    except LEARNER_ERRORS as exc:
         raise LearnerError(f"training raised {type(exc).__name__}: {exc}"
                            f"{learner_frame(exc)}") from None
 

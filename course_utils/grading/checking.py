@@ -25,11 +25,9 @@ from typing import Any
 import numpy as np
 
 from course_utils.env import isolated_run
-from course_utils.errors import learner_frame
+from course_utils.errors import LEARNER_ERRORS, learner_frame
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
-# What a checker catches from the learner's code: every error and exit(), never Ctrl-C.
-LEARNER_ERRORS = (Exception, SystemExit)
 SHOWN = "shown"  # a "predict, then run" outcome: shown to the learner, never graded
 # Set by the grader in the notebook's kernel: a design checker (one that trains the learner's
 # model) then leaves the training to the grader's own fresh-process check instead of doing it

@@ -23,10 +23,9 @@ from course_utils.cnn import (
     ORDER_CNN_TARGET,
     ORDER_CNN_TEST_N,
 )
-from course_utils.errors import LearnerError, learner_frame
+from course_utils.errors import LEARNER_ERRORS, LearnerError, learner_frame
 from course_utils.grading.checking import (
     FAILED,
-    LEARNER_ERRORS,
     NOT_ATTEMPTED,
     PASSED,
     Case,

@@ -7,10 +7,9 @@ import warnings
 import numpy as np
 
 from course_utils import pathologies, scratch
-from course_utils.errors import learner_frame
+from course_utils.errors import LEARNER_ERRORS, learner_frame
 from course_utils.grading.checking import (
     FAILED,
-    LEARNER_ERRORS,
     NOT_ATTEMPTED,
     PASSED,
     Case,

@@ -13,10 +13,9 @@ from course_utils.capstone.surnames import (
     surname_task,
     train_surname_model,
 )
-from course_utils.errors import LearnerError
+from course_utils.errors import LEARNER_ERRORS, LearnerError
 from course_utils.grading.checking import (
     FAILED,
-    LEARNER_ERRORS,
     NOT_ATTEMPTED,
     PASSED,
     Case,
