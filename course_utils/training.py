@@ -269,8 +269,9 @@ def fit(model, train: Sequence | None = None, test: Sequence | None = None, *,
         recipes that draw fresh data at every step (a curriculum, an endless task) or train
         full-batch (``itertools.repeat((X, y), steps)``). An iterable that yields no batch raises
         ValueError.
-    loss_fn : ``loss_fn(output, target)`` -> scalar tensor, replacing the task's loss (the
-        metric stays the task's).
+    loss_fn : ``loss_fn(output, target)`` -> scalar tensor, replacing the task's loss in
+        training (``history.train_loss`` and ``step_loss``); the evaluation's ``test_loss`` and
+        metric stay the task's.
 
     One NaN rule: a mini-batch loss that is NaN or infinite stops training at once, before that
     step changes the weights, and sets ``history.diverged`` (``history.stopped`` is
@@ -351,43 +352,48 @@ def fit(model, train: Sequence | None = None, test: Sequence | None = None, *,
             idx = order[b:b + batch_size]
             yield [*(x[idx] for x in inputs), target[idx]]
 
-    epoch = 0
-    while not hist.stopped and (epochs is None or epoch < epochs):
-        model.train()
-        for *xs, y in epoch_batches():
-            loss = _step_loss(model(*xs), y, task, loss_fn)
-            value = loss.item()
-            hist.step_loss.append(value)
-            running += value * len(y)
-            seen += len(y)
-            if not math.isfinite(value):
-                hist.stopped = evaluate_now()  # records the non-finite loss: "diverged"
-                break
-            opt.zero_grad()
-            loss.backward()
-            if clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            hist.steps += 1
-            hist.examples += len(y)
-            if eval_every is not None and hist.steps % eval_every == 0:
-                hist.stopped = evaluate_now()
-                model.train()
-                if hist.stopped:
+    try:
+        epoch = 0
+        while not hist.stopped and (epochs is None or epoch < epochs):
+            model.train()
+            for *xs, y in epoch_batches():
+                loss = _step_loss(model(*xs), y, task, loss_fn)
+                value = loss.item()
+                hist.step_loss.append(value)
+                running += value * len(y)
+                seen += len(y)
+                if not math.isfinite(value):
+                    hist.stopped = evaluate_now()  # records the non-finite loss: "diverged"
                     break
-        if batches is not None and not hist.step_loss:
+                opt.zero_grad()
+                loss.backward()
+                if clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                opt.step()
+                hist.steps += 1
+                hist.examples += len(y)
+                if eval_every is not None and hist.steps % eval_every == 0:
+                    hist.stopped = evaluate_now()
+                    model.train()
+                    if hist.stopped:
+                        break
+            if batches is not None and not hist.step_loss:
+                if bar is not None:
+                    bar.close()
+                raise ValueError("batches= gave no batch: pass an iterable of at least one "
+                                 "(inputs..., target) mini-batch")
+            epoch += 1
+            hist.epochs = epoch  # the last one may be partial when a step or a rule stopped it
             if bar is not None:
-                bar.close()
-            raise ValueError("batches= gave no batch: pass an iterable of at least one "
-                             "(inputs..., target) mini-batch")
-        epoch += 1
-        hist.epochs = epoch  # the last one may be partial when a step or a rule stopped it
-        if bar is not None:
-            bar.update(1)
-        if not hist.stopped and eval_every is None:
-            hist.stopped = evaluate_now()
-    if not hist.stopped and eval_every is not None and seen > 0:
-        hist.stopped = evaluate_now()   # the model as it ends, if the last step was not seen
+                bar.update(1)
+            if not hist.stopped and eval_every is None:
+                hist.stopped = evaluate_now()
+        if not hist.stopped and eval_every is not None and seen > 0:
+            hist.stopped = evaluate_now()   # the model as it ends, if the last step was not seen
+    except BaseException:
+        if bar is not None:  # a model that raises leaves no half-drawn bar behind
+            bar.close()
+        raise
     hist.seconds = time.perf_counter() - start
     hist.cpu_seconds = time.process_time() - cpu_start
     if bar is not None:

@@ -220,3 +220,12 @@ def test_a_prediction_that_exits_is_reported(capsys):
 
     result = checking.check_prediction("demo", exits, 1.0)
     assert result.close is None and "raised SystemExit" in result.message, result
+
+
+def test_complex_results_are_not_read_as_their_real_part():
+    """``astype(float64)`` would drop an imaginary part: a complex result never matches a
+    real expectation, even where dtypes are not compared."""
+    expected = np.ones(3)
+    with pytest.raises(Mismatch, match="complex"):
+        compare_arrays(np.array([1 + 5j, 1, 1]), expected, "out", check_dtype=False)
+    compare_arrays(np.array([1.0, 1.0, 1.0]), expected, "out", check_dtype=False)

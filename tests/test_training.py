@@ -355,3 +355,33 @@ def test_order_accuracy_leaves_the_model_in_its_mode():
         model.train(mode)
         cnn.order_accuracy(model, [20], n=20)
         assert model.training is mode
+
+
+def test_a_model_that_raises_closes_the_progress_bar(monkeypatch):
+    """An exception in the model propagates, and the progress bar is closed, not left open."""
+    import torch
+
+    from course_utils import training
+
+    closed = []
+
+    class Bar:
+        def update(self, n): ...
+        def set_postfix_str(self, *a, **k): ...
+        def refresh(self): ...
+        def close(self): closed.append(True)
+
+    monkeypatch.setattr(training, "progress", lambda *a, **k: Bar())
+
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            raise RuntimeError("learner bug")
+
+    x, y = torch.zeros(4, 2), torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(RuntimeError, match="learner bug"):
+        training.fit(Broken(), (x, y), (x, y), epochs=1, device="cpu", show_progress=True)
+    assert closed == [True]

@@ -325,6 +325,8 @@ def _compare(got: Any, expected: Any, name: str, *, rtol=None, atol=None,
                        "(keep the dtype of the inputs)")
     if not np.issubdtype(got.dtype, np.number) and got.dtype != np.bool_:
         raise Mismatch(f"{name}: dtype {got.dtype} is not numeric")
+    if np.iscomplexobj(got) and not np.iscomplexobj(expected):
+        raise Mismatch(f"{name}: complex values (dtype {got.dtype}); expected real numbers")
     gotf, expf = got.astype(np.float64), expected.astype(np.float64)
     bad_nan = ~np.isfinite(gotf) & np.isfinite(expf)
     if bad_nan.any():
