@@ -267,14 +267,26 @@ def _descendants(root: int, parents: dict[int, int]) -> set[int]:
     return found - {root}
 
 
-def kill_tree(root: int, rounds: int = 20) -> int:
+def _reap_dead_children() -> None:
+    """Reap this process's children that have died, never blocking (the reaper's: every child
+    of the reaper belongs to the check)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_tree(root: int, rounds: int = 20, reap: bool = False) -> int:
     """SIGKILL every descendant of ``root`` (not ``root``), round after round, so that a process
-    forking meanwhile is caught too; reap those that are this process's own children, without
-    ever blocking. Returns how many were signalled."""
-    me, killed = os.getpid(), set()
+    forking meanwhile is caught too. ``reap``: also reap this process's dead children after each
+    round (only the reaper may: the grading process must never collect another thread's child).
+    Returns how many were signalled."""
+    killed = set()
     for _ in range(rounds):
-        parents = _parents()
-        targets = _descendants(root, parents)
+        targets = _descendants(root, _parents())
         if not targets:
             break
         for pid in targets:
@@ -284,18 +296,8 @@ def kill_tree(root: int, rounds: int = 20) -> int:
                 pass
         killed |= targets
         time.sleep(0.02)
-        for pid in [p for p in targets if parents.get(p) == me]:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-    while True:  # orphans the kernel handed to this process: reap the dead ones, never block
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            break
+        if reap:
+            _reap_dead_children()
     return len(killed)
 
 
@@ -315,7 +317,7 @@ def reaper(job_path: str) -> int:
     check = subprocess.Popen([sys.executable, "-m", "course_utils.grading.grade_check", job_path],
                              stdin=subprocess.DEVNULL)
     code = check.wait()
-    kill_tree(os.getpid())
+    kill_tree(os.getpid(), reap=True)
     if code < 0:  # die by the same signal, so the grader names it
         try:
             signal.signal(-code, signal.SIG_DFL)
